@@ -1,0 +1,5 @@
+import sys
+
+from deepcuts.cli import main
+
+sys.exit(main())

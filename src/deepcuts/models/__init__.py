@@ -1,0 +1,14 @@
+"""Models: every one follows the :class:`Recommender` interface."""
+
+from deepcuts.models._results import Recommendations
+from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
+from deepcuts.models.popularity import Popularity
+
+__all__ = [
+    "Popularity",
+    "RankContext",
+    "Recommendations",
+    "Recommender",
+    "Reranker",
+    "load_model",
+]

@@ -1,0 +1,493 @@
+"""The ``Recommender`` base class: one interface for every model.
+
+Models *score*; ranking takes the top ``n`` of the scores after masking (played items, allow- and
+block-lists) and after any re-rankers. A re-ranker is any object with a method
+``rerank(scores, ctx) -> scores`` mapping a (b, n_items) float32 score block to another of the
+same shape (``-inf`` = not eligible); :mod:`deepcuts.rerank` provides them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from deepcuts.data.idmap import IdMap
+from deepcuts.data.interactions import Interactions
+from deepcuts.exceptions import DeepcutsError, NotFittedError
+from deepcuts.models._io import read_model_files, write_model_files
+from deepcuts.models._results import Recommendations
+from deepcuts.models._topk import topk_rows
+
+__all__ = ["RankContext", "Recommender", "Reranker", "load_model"]
+
+log = logging.getLogger(__name__)
+
+_REGISTRY: dict[str, type] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class RankContext:
+    """What a re-ranker may look at besides the scores.
+
+    Attributes
+    ----------
+    model : Recommender
+        The fitted model (``model.interactions_`` gives popularity, item names; factor models
+        expose ``item_factors_``).
+    user_index : ndarray of shape (b,) int32
+        Internal user indices; -1 for users folded in from a history.
+    user_items : csr_matrix of shape (b, n_items)
+        The users' histories.
+    n : int
+        Requested list length.
+    """
+
+    model: Recommender
+    user_index: np.ndarray
+    user_items: sp.csr_matrix
+    n: int
+
+
+class Reranker(Protocol):
+    """Maps a (b, n_items) score block to a re-ranked one of the same shape."""
+
+    def rerank(self, scores: np.ndarray, ctx: RankContext) -> np.ndarray: ...
+
+
+class Recommender:
+    """Base class of all deepcuts models (scikit-learn style estimator).
+
+    Subclasses store keyword-only hyperparameters in ``__init__``, implement ``_fit`` and
+    ``_score`` (and ``_similar_items`` where meaningful) and list learned arrays in
+    ``_state_arrays`` so that :meth:`save` / :func:`load_model` round-trip them.
+    """
+
+    _state_arrays: ClassVar[tuple[str, ...]] = ()
+    _state_scalars: ClassVar[tuple[str, ...]] = ()
+    supports_fold_in: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a dict."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params) -> Recommender:
+        """Set hyperparameters; unknown names raise ``ValueError``."""
+        valid = set(self._param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {k!r}; valid: {sorted(valid)}"
+                )
+            setattr(self, k, v)
+        return self
+
+    def clone(self) -> Recommender:
+        """An unfitted copy with the same hyperparameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, interactions: Interactions) -> Recommender:
+        """Fit from scratch on ``interactions`` (users x items play counts). Returns self."""
+        if not isinstance(interactions, Interactions):
+            raise TypeError(
+                f"fit expects deepcuts.data.Interactions, got {type(interactions).__name__}; "
+                "build one with Interactions.from_frame or a reader"
+            )
+        if interactions.nnz == 0:
+            raise DeepcutsError("cannot fit on an empty interaction matrix")
+        self._fit(interactions)
+        self.interactions_ = interactions
+        return self
+
+    def _fit(self, interactions: Interactions) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "interactions_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; call fit first"
+            )
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return self.interactions_.n_items
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, user_index: np.ndarray, user_items: sp.csr_matrix, **kw) -> np.ndarray:
+        """Scores of shape (b, n_items) float32 for internal users (-1 = fold-in from history)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _personas_for(
+        self, user_index: np.ndarray, user_items: sp.csr_matrix, item_index: np.ndarray, **kw
+    ) -> np.ndarray | None:
+        """Persona (b, k) that produced each recommended item; None for single-vector models."""
+        return None
+
+    def _similar_items(self, item_index: np.ndarray) -> np.ndarray:
+        raise DeepcutsError(f"{type(self).__name__} does not provide similar_items")
+
+    def score_index(
+        self, user_index: np.ndarray, user_items: sp.csr_matrix | None = None, **kw
+    ) -> np.ndarray:
+        """Raw scores for internal user indices, shape (b, n_items) float32."""
+        self._check_fitted()
+        user_index = np.asarray(user_index, dtype=np.int32)
+        if user_items is None:
+            user_items = self.interactions_.matrix[user_index]
+        return np.asarray(self._score(user_index, sp.csr_matrix(user_items), **kw), np.float32)
+
+    def _user_rows(self, users, missing: str) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.atleast_1d(np.asarray(users, dtype=object if _looks_str(users) else None))
+        idx = self.interactions_.user_map.index(ids, missing=missing)
+        keep = idx >= 0
+        return ids[keep], idx[keep]
+
+    def recommend(
+        self,
+        users,
+        n: int = 10,
+        *,
+        filter_played: bool = True,
+        items: Iterable | None = None,
+        exclude: Iterable | None = None,
+        rerankers: Sequence[Reranker] = (),
+        missing: str = "raise",
+        batch_size: int = 1024,
+        **score_kw,
+    ) -> Recommendations:
+        """Top-``n`` items for one user or many (external ids in and out).
+
+        Parameters
+        ----------
+        users : id or array-like of ids
+            External user ids, shape (b,) or a scalar.
+        n : int, default=10
+            Items per user; fewer only if fewer are eligible.
+        filter_played : bool, default=True
+            Leave out items the user already played.
+        items : iterable of item ids, optional
+            Allow-list: rank only these items.
+        exclude : iterable of item ids, optional
+            Block-list: never recommend these.
+        rerankers : sequence of Reranker, default=()
+            Applied in order to the masked scores before the top ``n`` are taken.
+        missing : {"raise", "ignore"}, default="raise"
+            What to do with unknown users (``ignore`` drops them).
+        **score_kw
+            Model-specific scoring options (e.g. ``persona=`` for persona models).
+
+        Returns
+        -------
+        Recommendations
+        """
+        self._check_fitted()
+        ids, uidx = self._user_rows(users, missing)
+        ui = self.interactions_.matrix[uidx]
+        return self._recommend_rows(
+            ids, uidx, ui, n, filter_played, items, exclude, rerankers, batch_size, score_kw
+        )
+
+    def recommend_history(
+        self,
+        history,
+        n: int = 10,
+        *,
+        user_id="new-user",
+        missing_items: str = "ignore",
+        **kw,
+    ) -> Recommendations:
+        """Recommend for a listener who is not in the training data, from their history.
+
+        Parameters
+        ----------
+        history : dict {item id: count} or DataFrame with columns item, count
+            Play counts of known items; unknown items are ignored (or raise).
+        user_id : hashable, default="new-user"
+            Id used in the result.
+        """
+        self._check_fitted()
+        row = self.history_row(history, missing_items=missing_items)
+        kw.setdefault("filter_played", True)
+        filter_played = kw.pop("filter_played")
+        return self._recommend_rows(
+            np.array([user_id], dtype=object),
+            np.array([-1], dtype=np.int32),
+            row,
+            n,
+            filter_played,
+            kw.pop("items", None),
+            kw.pop("exclude", None),
+            kw.pop("rerankers", ()),
+            1,
+            kw,
+        )
+
+    def history_row(self, history, *, missing_items: str = "ignore") -> sp.csr_matrix:
+        """A (1, n_items) CSR row from ``{item: count}`` or a DataFrame (item, count)."""
+        if isinstance(history, pd.DataFrame):
+            if not {"item", "count"} <= set(history.columns):
+                raise DeepcutsError("history frame needs columns 'item' and 'count'")
+            items, counts = history["item"].to_numpy(), history["count"].to_numpy(np.float64)
+        else:
+            items = np.array(list(history.keys()), dtype=object)
+            counts = np.array(list(history.values()), dtype=np.float64)
+        idx = self.interactions_.item_map.index(items, missing=missing_items)
+        keep = idx >= 0
+        if np.any(counts[keep] < 0):
+            raise DeepcutsError("history counts must be >= 0")
+        m = sp.csr_matrix(
+            (counts[keep].astype(np.float32), (np.zeros(keep.sum(), np.int32), idx[keep])),
+            shape=(1, self.n_items),
+        )
+        m.sum_duplicates()
+        return m
+
+    def _mask_items(self, ids, kind: str) -> np.ndarray:
+        idx = self.interactions_.item_map.index(list(ids), missing="ignore")
+        return idx[idx >= 0]
+
+    def _recommend_rows(
+        self, ids, uidx, ui, n, filter_played, items, exclude, rerankers, batch_size, score_kw
+    ) -> Recommendations:
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise DeepcutsError(f"n must be a positive integer, got {n!r}")
+        allow = None if items is None else self._mask_items(items, "items")
+        block = None if exclude is None else self._mask_items(exclude, "exclude")
+        all_idx, all_val, all_per = [], [], []
+        for start in range(0, len(uidx), batch_size):
+            sl = slice(start, start + batch_size)
+            idx, val, per = self.rank_index(
+                uidx[sl],
+                ui[sl],
+                n,
+                filter_played=filter_played,
+                allow=allow,
+                block=block,
+                rerankers=rerankers,
+                **score_kw,
+            )
+            all_idx.append(idx)
+            all_val.append(val)
+            all_per.append(per)
+        idx = np.concatenate(all_idx) if all_idx else np.empty((0, n), np.int64)
+        val = np.concatenate(all_val) if all_val else np.empty((0, n), np.float32)
+        valid = idx >= 0
+        b, k = idx.shape
+        flat_items = idx[valid].astype(np.int32)
+        x = self.interactions_
+        personas = None
+        if all_per and all_per[0] is not None:
+            personas = np.concatenate(all_per)[valid].astype(np.int16)
+        return Recommendations(
+            queries=np.repeat(np.asarray(ids, dtype=object), valid.sum(axis=1)),
+            items=x.item_map.external(flat_items),
+            scores=val[valid].astype(np.float32),
+            ranks=(np.cumsum(valid, axis=1)[valid]).astype(np.int32),
+            item_index=flat_items,
+            names=x.item_names(flat_items),
+            personas=personas,
+        )
+
+    def rank_index(
+        self,
+        user_index: np.ndarray,
+        user_items: sp.csr_matrix,
+        n: int,
+        *,
+        filter_played: bool = True,
+        allow: np.ndarray | None = None,
+        block: np.ndarray | None = None,
+        rerankers: Sequence[Reranker] = (),
+        **score_kw,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Internal batch ranking: (b, n) item indices (-1 padded), scores, personas or None."""
+        self._check_fitted()
+        user_index = np.asarray(user_index, dtype=np.int32)
+        user_items = sp.csr_matrix(user_items)
+        scores = np.array(self._score(user_index, user_items, **score_kw), np.float32, copy=True)
+        scores[~np.isfinite(scores)] = -np.inf
+        if filter_played:
+            rows = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
+            scores[rows, user_items.indices] = -np.inf
+        if allow is not None:
+            keep = np.zeros(scores.shape[1], bool)
+            keep[allow] = True
+            scores[:, ~keep] = -np.inf
+        if block is not None and len(block):
+            scores[:, block] = -np.inf
+        if rerankers:
+            ctx = RankContext(self, user_index, user_items, n)
+            for r in rerankers:
+                scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
+        idx, val = topk_rows(scores, n)
+        personas = self._personas_for(user_index, user_items, idx, **score_kw)
+        return idx, val, personas
+
+    def similar_items(self, items, n: int = 10, *, missing: str = "raise") -> Recommendations:
+        """The ``n`` items most similar to each query item (the query itself excluded)."""
+        self._check_fitted()
+        x = self.interactions_
+        ids = np.atleast_1d(np.asarray(items, dtype=object if _looks_str(items) else None))
+        iidx = x.item_map.index(ids, missing=missing)
+        ids, iidx = ids[iidx >= 0], iidx[iidx >= 0]
+        scores = np.array(self._similar_items(iidx), np.float32, copy=True)
+        scores[np.arange(len(iidx)), iidx] = -np.inf
+        idx, val = topk_rows(scores, n)
+        valid = idx >= 0
+        flat = idx[valid].astype(np.int32)
+        return Recommendations(
+            queries=np.repeat(np.asarray(ids, dtype=object), valid.sum(axis=1)),
+            items=x.item_map.external(flat),
+            scores=val[valid],
+            ranks=np.cumsum(valid, axis=1)[valid].astype(np.int32),
+            item_index=flat,
+            names=x.item_names(flat),
+            query_name="query",
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _extra_manifest(self) -> dict:
+        return {}
+
+    def save(self, path) -> str:
+        """Save to ``<path>.npz`` + ``<path>.json`` (atomic; no pickle). Returns the manifest path."""
+        self._check_fitted()
+        x = self.interactions_
+        arrays: dict[str, np.ndarray] = {
+            "users": x.user_map.to_array(),
+            "items": x.item_map.to_array(),
+            "train_indptr": x.matrix.indptr,
+            "train_indices": x.matrix.indices,
+            "train_data": x.matrix.data,
+            "item_names": x.item_names().astype(str),
+        }
+        if x.items is not None and "tags" in x.items:
+            arrays["item_tags"] = np.array(
+                ["\x1f".join(map(str, t)) if isinstance(t, list) else "" for t in x.items["tags"]]
+            )
+        sparse_state = []
+        for name in self._state_arrays:
+            val = getattr(self, name)
+            if sp.issparse(val):
+                val = sp.csr_matrix(val)
+                sparse_state.append(name)
+                arrays[f"state__{name}__indptr"] = val.indptr
+                arrays[f"state__{name}__indices"] = val.indices
+                arrays[f"state__{name}__data"] = val.data
+                arrays[f"state__{name}__shape"] = np.array(val.shape, np.int64)
+            else:
+                arrays[f"state__{name}"] = np.asarray(val)
+        manifest = {
+            "class": type(self).__name__,
+            "params": _jsonable(self.get_params()),
+            "state_scalars": _jsonable({k: getattr(self, k) for k in self._state_scalars}),
+            "sparse_state": sparse_state,
+            "n_users": x.n_users,
+            "n_items": x.n_items,
+            "nnz": x.nnz,
+            "extra": _jsonable(self._extra_manifest()),
+        }
+        return str(write_model_files(path, manifest, arrays))
+
+    @classmethod
+    def load(cls, path) -> Recommender:
+        """Load a model saved with :meth:`save`."""
+        model = load_model(path)
+        if cls is not Recommender and not isinstance(model, cls):
+            raise DeepcutsError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def _after_load(self) -> None:
+        """Hook for subclasses to rebuild derived state after loading."""
+
+
+def load_model(path) -> Recommender:
+    """Load any deepcuts model from ``<path>.json`` + ``<path>.npz``."""
+    import deepcuts.models  # noqa: F401  (registers every model class)
+
+    manifest, arrays = read_model_files(path)
+    name = manifest["class"]
+    if name not in _REGISTRY:
+        raise DeepcutsError(f"{path}: unknown model class {name!r}")
+    cls = _REGISTRY[name]
+    model = cls(**manifest["params"])
+    users = IdMap(arrays["users"], name="user")
+    items_map = IdMap(arrays["items"], name="item")
+    m = sp.csr_matrix(
+        (arrays["train_data"], arrays["train_indices"], arrays["train_indptr"]),
+        shape=(len(users), len(items_map)),
+    )
+    meta = pd.DataFrame({"item": items_map.ids, "name": arrays["item_names"]})
+    if "item_tags" in arrays:
+        meta["tags"] = [s.split("\x1f") if s else [] for s in arrays["item_tags"].tolist()]
+    model.interactions_ = Interactions(m, users, items_map, items=meta)
+    for k in manifest["sparse_state"]:
+        shape = tuple(arrays[f"state__{k}__shape"])
+        setattr(
+            model,
+            k,
+            sp.csr_matrix(
+                (
+                    arrays[f"state__{k}__data"],
+                    arrays[f"state__{k}__indices"],
+                    arrays[f"state__{k}__indptr"],
+                ),
+                shape=shape,
+            ),
+        )
+    for k in cls._state_arrays:
+        if k not in manifest["sparse_state"]:
+            setattr(model, k, arrays[f"state__{k}"])
+    for k, v in manifest["state_scalars"].items():
+        setattr(model, k, v)
+    model._after_load()
+    return model
+
+
+def _looks_str(x) -> bool:
+    if isinstance(x, str):
+        return True
+    if isinstance(x, list | tuple):
+        return any(isinstance(v, str) for v in x)
+    return isinstance(x, np.ndarray) and x.dtype == object
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"cannot store {type(o).__name__} in a model manifest")
