@@ -43,7 +43,7 @@ def log_scale(m: sp.csr_matrix, *, eta: float = 1.0) -> sp.csr_matrix:
     """``log(x + eta)``; with ``eta=1`` a single play maps to log 2 > 0.
 
     >>> import scipy.sparse as sp
-    >>> log_scale(sp.csr_matrix([[0.0, 1.0]]), eta=1.0).data.round(4).tolist()
+    >>> log_scale(sp.csr_matrix([[0.0, 1.0]]), eta=1.0).data.astype(float).round(4).tolist()
     [0.6931]
     """
     if eta <= 0:
@@ -55,7 +55,7 @@ def confidence(m: sp.csr_matrix, *, alpha: float = 40.0, eps: float = 1.0) -> sp
     """Log confidence of Hu, Koren, Volinsky (2008), eq. 6: ``c = 1 + alpha * log(1 + x / eps)``.
 
     >>> import scipy.sparse as sp
-    >>> confidence(sp.csr_matrix([[0.0, 1.0]]), alpha=1.0, eps=1.0).data.round(4).tolist()
+    >>> confidence(sp.csr_matrix([[0.0, 1.0]]), alpha=1.0, eps=1.0).data.astype(float).round(4).tolist()
     [1.6931]
     """
     if alpha < 0 or eps <= 0:
