@@ -1,14 +1,26 @@
 """Models: every one follows the :class:`Recommender` interface."""
 
+from deepcuts.models._registry import make_model, model_params
 from deepcuts.models._results import Recommendations
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
+from deepcuts.models.knn import ItemKNN
 from deepcuts.models.popularity import Popularity
 
+#: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
+MODELS: dict[str, type[Recommender]] = {
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+}
+
 __all__ = [
+    "MODELS",
+    "ItemKNN",
     "Popularity",
     "RankContext",
     "Recommendations",
     "Recommender",
     "Reranker",
     "load_model",
+    "make_model",
+    "model_params",
 ]
