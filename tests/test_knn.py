@@ -100,3 +100,10 @@ def test_bad_params():
         make_model("svd")
     with pytest.raises(ValueError, match="k must be"):
         ItemKNN(k=0).fit(planted_blocks(10, 6, random_state=0))
+
+
+def test_make_model_coerces_command_line_strings():
+    m = make_model("als", factors="8", regularization="0.1", random_state="3")
+    assert (m.factors, m.regularization, m.random_state) == (8, 0.1, 3)
+    assert make_model("als", random_state="none").random_state is None
+    assert make_model("popularity", by="plays").by == "plays"

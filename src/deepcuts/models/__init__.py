@@ -2,6 +2,7 @@
 
 from deepcuts.models._registry import make_model, model_params
 from deepcuts.models._results import Recommendations
+from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.popularity import Popularity
@@ -10,9 +11,11 @@ from deepcuts.models.popularity import Popularity
 MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "itemknn": ItemKNN,
+    "als": ALS,
 }
 
 __all__ = [
+    "ALS",
     "MODELS",
     "ItemKNN",
     "Popularity",

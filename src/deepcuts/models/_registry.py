@@ -37,7 +37,16 @@ def _get(name: str) -> type:
 
 def _coerce(name: str, key: str, value, default):
     """Convert a string from the command line to the type of the parameter's default."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    if default is None:  # optional parameter (e.g. random_state): a number, none, or a string
+        if value.strip().lower() in ("none", "null"):
+            return None
+        for convert in (int, float):
+            try:
+                return convert(value)
+            except ValueError:
+                pass
         return value
     try:
         if isinstance(default, bool):
