@@ -171,12 +171,12 @@ def test_shared_clips():
     if folder is None:
         pytest.skip("audio clips not found: ../shared/data/audio-clips is absent in this checkout")
     t0 = time.perf_counter()
-    res = extract_folder(folder, duration=30)
+    res = extract_folder(folder)
     assert len(res.features) == 6 and res.failed.empty, res.failed
     assert time.perf_counter() - t0 < 300
     f = res.features.set_index("file")
     whale = f.loc["nps_humpback_whale_nonmusic.ogg"]
     music = f.drop(index="nps_humpback_whale_nonmusic.ogg")
     # the whale song fits no key: by far the least tonal clarity of the six
-    assert whale["key_strength"] < 0.35 < music["key_strength"].min()
+    assert whale["key_strength"] < 0.3 < 0.45 < music["key_strength"].min()
     assert f.loc["sorohanro_solo_trumpet_06.ogg", "key"] == PITCH_CLASSES.index("F")
