@@ -83,7 +83,9 @@ def test_louder_is_more_aroused_and_brighter_is_happier():
     assert loud["loudness_db"] - quiet["loudness_db"] == pytest.approx(40, abs=0.5)
     assert loud["arousal"] > quiet["arousal"]
     base = {"mode": 0, "tempo": 100, "loudness_db": -20}
-    assert mood_tags({**base, "centroid_mean": 3000})[0] > mood_tags({**base, "centroid_mean": 800})[0]
+    assert (
+        mood_tags({**base, "centroid_mean": 3000})[0] > mood_tags({**base, "centroid_mean": 800})[0]
+    )
 
 
 def test_bad_signals_raise():

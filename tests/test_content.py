@@ -117,7 +117,9 @@ def test_loaded_model_keeps_features(tmp_path):
     m.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.features is None
-    assert loaded.similar_items("i1", n=3).items.tolist() == m.similar_items("i1", n=3).items.tolist()
+    assert (
+        loaded.similar_items("i1", n=3).items.tolist() == m.similar_items("i1", n=3).items.tolist()
+    )
 
 
 def test_feature_neighbors_leave_self_out():
@@ -137,7 +139,9 @@ def test_feature_neighbors_leave_self_out():
 def test_gtzan_genre_retrieval_beats_random():
     root = shared_data_path("gtzan-features")
     if root is None:
-        pytest.skip("GTZAN features not found: ../shared/data/gtzan-features is absent in this checkout")
+        pytest.skip(
+            "GTZAN features not found: ../shared/data/gtzan-features is absent in this checkout"
+        )
     t = read_gtzan_features(root / "features_30_sec.csv")
     assert len(t) == 1000 and len(t.columns) == 57
     nb = feature_neighbors(t, 10)
@@ -149,9 +153,7 @@ def test_gtzan_genre_retrieval_beats_random():
 def test_spotify_artists_join_lastfm():
     root = shared_data_path("spotify-artist-features")
     if root is None:
-        pytest.skip(
-            "Spotify features not found: ../shared/data/spotify-artist-features is absent"
-        )
+        pytest.skip("Spotify features not found: ../shared/data/spotify-artist-features is absent")
     t = read_spotify_artists(root / "data_by_artist.csv")
     assert '"Weird Al" Yankovic' in set(t.ids) and "$uicideBoy$" in set(t.ids)
     x = load_lastfm2k()

@@ -164,9 +164,7 @@ def extract_features(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: i
         "centroid": librosa.feature.spectral_centroid(S=S, sr=sr)[0],
         "rolloff": librosa.feature.spectral_rolloff(S=S, sr=sr)[0],
         "bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr)[0],
-        "zcr": librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)[
-            0
-        ],
+        "zcr": librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)[0],
     }
     for name, v in frames.items():
         out[f"{name}_mean"] = float(v.mean())
@@ -430,7 +428,9 @@ def extract_folder(
                 done[row["path"]] = row
     n_cached = len(done)
     todo = [p for p in keys if p not in done]
-    log.info("%d audio files in %s: %d cached, %d to extract", len(keys), folder, n_cached, len(todo))
+    log.info(
+        "%d audio files in %s: %d cached, %d to extract", len(keys), folder, n_cached, len(todo)
+    )
 
     failed: list[dict] = []
     since_checkpoint = 0
