@@ -318,6 +318,8 @@ class FeatureToFactors:
         raw = x[cold].astype(np.float64) * features.scale_ + features.mean_
         v[cold] = self.transform((raw - self.feature_mean_) / self.feature_scale_)
         out.item_factors_ = v
+        if hasattr(out, "_reset_caches"):  # derived state (e.g. ALS's normalised factors)
+            out._reset_caches()
         log.info("filled %d cold items with mapped vectors", int(cold.sum()))
         return out
 
