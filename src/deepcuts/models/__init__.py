@@ -4,6 +4,7 @@ from deepcuts.models._registry import make_model, model_params
 from deepcuts.models._results import Recommendations
 from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
+from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.popularity import Popularity
 
@@ -17,12 +18,14 @@ MODELS: dict[str, type[Recommender]] = {
 __all__ = [
     "ALS",
     "MODELS",
+    "ContentKNN",
     "ItemKNN",
     "Popularity",
     "RankContext",
     "Recommendations",
     "Recommender",
     "Reranker",
+    "feature_neighbors",
     "load_model",
     "make_model",
     "model_params",
