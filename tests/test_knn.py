@@ -6,7 +6,7 @@ from deepcuts.data import load_lastfm2k
 from deepcuts.data.weighting import bm25
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ItemKNN, make_model
-from deepcuts.models._knn_kernels import topk_per_row, topk_per_row_reference
+from deepcuts.models._knn_kernels import item_neighbours, topk_per_row_reference
 from deepcuts.testing import RecommenderContract, planted_blocks
 
 
@@ -47,25 +47,21 @@ def test_matches_dense_reference(similarity, shrink):
     )
 
 
-def test_blocked_fit_equals_single_block(monkeypatch):
-    import deepcuts.models.knn as knn
-
-    x = planted_blocks(40, 25, 3, random_state=4)
-    a = ItemKNN(k=5).fit(x).similarity_
-    monkeypatch.setattr(knn, "_BLOCK_ITEMS", 4)
-    b = ItemKNN(k=5).fit(x).similarity_
-    assert (a != b).nnz == 0
-
-
-def test_topk_kernel_matches_reference():
+def test_neighbour_kernel_matches_reference():
     rng = np.random.default_rng(0)
-    dense = rng.random((30, 40)).astype(np.float32) * (rng.random((30, 40)) < 0.4)
-    dense[3, :10] = 0.5  # ties resolve to the lower column
-    m = sp.csr_matrix(dense)
-    for k in (1, 3, 8, 100):
-        indptr, indices, data = topk_per_row(m.indptr, m.indices, m.data, k)
-        got = sp.csr_matrix((data, indices, indptr), shape=m.shape).toarray()
-        np.testing.assert_array_equal(got, topk_per_row_reference(dense, k))
+    w = sp.csr_matrix(rng.integers(0, 4, size=(40, 30)) * (rng.random((40, 30)) < 0.3))
+    w = sp.vstack([w, sp.csr_matrix(np.ones((1, 30)))]).tocsr()  # many exact ties
+    dense = w.toarray().astype(np.float64)
+    for cosine, shrink in ((True, 0.0), (True, 2.0), (False, 0.0)):
+        s = dense.T @ dense
+        if cosine:
+            n = np.linalg.norm(dense, axis=0)
+            s = s / (np.outer(n, n) + shrink)
+        np.fill_diagonal(s, 0.0)
+        for k in (1, 3, 8, 100):
+            indptr, indices, data = item_neighbours(w, k, cosine=cosine, shrink=shrink)
+            got = sp.csr_matrix((data, indices, indptr), shape=(30, 30)).toarray()
+            np.testing.assert_allclose(got, topk_per_row_reference(s, k), rtol=1e-6)
 
 
 def test_fold_in_matches_known_user():

@@ -2,7 +2,14 @@
 
 from deepcuts.evaluation import metrics
 from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
-from deepcuts.evaluation.protocol import DEFAULT_METRICS, METRICS, Evaluation, evaluate, sweep
+from deepcuts.evaluation.protocol import (
+    DEFAULT_METRICS,
+    METRICS,
+    Evaluation,
+    evaluate,
+    score_lists,
+    sweep,
+)
 from deepcuts.evaluation.splits import (
     SPLITS,
     leave_last_out_split,
@@ -22,6 +29,7 @@ __all__ = [
     "plot_sweep",
     "plot_tradeoff",
     "random_split",
+    "score_lists",
     "split",
     "sweep",
     "user_holdout_split",

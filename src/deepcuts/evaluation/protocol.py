@@ -31,7 +31,7 @@ from deepcuts.evaluation.metrics import (
 )
 from deepcuts.exceptions import DeepcutsError
 
-__all__ = ["DEFAULT_METRICS", "METRICS", "Evaluation", "evaluate", "sweep"]
+__all__ = ["DEFAULT_METRICS", "METRICS", "Evaluation", "evaluate", "score_lists", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,42 @@ def evaluate(
             **score_kw,
         )
         rec[sl, : idx.shape[1]] = idx
-    return _score_lists(rec, uidx, train, test, ks, metrics, item_vectors)
+    return score_lists(rec, uidx, train, test, k=ks, metrics=metrics, item_vectors=item_vectors)
 
 
-def _score_lists(rec, uidx, train, test, ks, metrics, item_vectors) -> Evaluation:
+def score_lists(
+    rec: np.ndarray,
+    user_index: np.ndarray,
+    train: Interactions,
+    test: Interactions,
+    *,
+    k: int | Sequence[int] = (10, 20),
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    item_vectors=None,
+) -> Evaluation:
+    """Score ranked lists made elsewhere (e.g. by another library) with the same metrics.
+
+    Parameters
+    ----------
+    rec : ndarray of shape (b, n) int
+        Internal item indices, best first, ``-1`` padding; ``n >= max(k)``.
+    user_index : ndarray of shape (b,) int
+        Internal user index of each row (rows of ``train`` / ``test``).
+    train, test : Interactions
+    k, metrics, item_vectors
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    Evaluation
+    """
+    _check_split(train, test)
+    ks = _check_k(k)
+    metrics = _check_metrics(metrics)
+    rec = np.asarray(rec, dtype=np.int64)
+    uidx = np.asarray(user_index, dtype=np.int64)
+    if rec.ndim != 2 or rec.shape[0] != len(uidx) or rec.shape[1] < max(ks):
+        raise DeepcutsError(f"rec must have shape (len(user_index), >= {max(ks)}), got {rec.shape}")
     test_rows = test.matrix[uidx]
     pop = train.item_popularity()
     n_users = train.n_users

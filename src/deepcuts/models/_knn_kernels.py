@@ -5,69 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["topk_per_row", "topk_per_row_reference"]
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _row_counts(indptr, k):  # pragma: no cover - compiled
-    n = len(indptr) - 1
-    out = np.empty(n + 1, np.int64)
-    out[0] = 0
-    for r in prange(n):
-        out[r + 1] = min(indptr[r + 1] - indptr[r], k)
-    return out
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _row_fill(indptr, indices, data, k, out_indptr, out_indices, out_data):  # pragma: no cover
-    n = len(indptr) - 1
-    for r in prange(n):
-        s = indptr[r]
-        e = indptr[r + 1]
-        o = out_indptr[r]
-        if e - s <= k:
-            for p in range(s, e):
-                out_indices[o + p - s] = indices[p]
-                out_data[o + p - s] = data[p]
-        else:
-            # stable sort on -value: ties keep column order (the row's indices are sorted)
-            order = np.argsort(-data[s:e], kind="mergesort")[:k]
-            keep = np.sort(order)  # back to column order
-            for q in range(k):
-                out_indices[o + q] = indices[s + keep[q]]
-                out_data[o + q] = data[s + keep[q]]
-
-
-def topk_per_row(indptr, indices, data, k: int):
-    """Keep the ``k`` largest stored values of each CSR row (ties: lower column first).
-
-    Parameters
-    ----------
-    indptr : ndarray of shape (n_rows + 1,)
-    indices : ndarray of shape (nnz,), sorted within each row
-    data : ndarray of shape (nnz,) float32
-    k : int
-
-    Returns
-    -------
-    indptr, indices, data of the pruned matrix (rows keep sorted column indices).
-    """
-    indptr = np.asarray(indptr, dtype=np.int64)
-    counts = _row_counts(indptr, int(k))
-    out_indptr = np.cumsum(counts)
-    nnz = int(out_indptr[-1])
-    out_indices = np.empty(nnz, np.int32)
-    out_data = np.empty(nnz, np.float32)
-    _row_fill(
-        indptr,
-        np.asarray(indices, dtype=np.int32),
-        np.asarray(data, dtype=np.float32),
-        int(k),
-        out_indptr,
-        out_indices,
-        out_data,
-    )
-    return out_indptr, out_indices, out_data
+__all__ = ["item_neighbours", "topk_per_row_reference"]
 
 
 def topk_per_row_reference(dense: np.ndarray, k: int) -> np.ndarray:
@@ -78,3 +16,103 @@ def topk_per_row_reference(dense: np.ndarray, k: int) -> np.ndarray:
         order = nz[np.argsort(-row[nz], kind="stable")][:k]
         out[r, order] = row[order]
     return out
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _item_neighbours(
+    it_indptr, it_users, it_vals, us_indptr, us_items, us_vals, norms, shrink, cosine, k, n_chunks
+):  # pragma: no cover - compiled
+    # S_ij = sum_u w_ui w_uj (Sarwar et al. 2001), divided by ||w_i|| ||w_j|| + shrink for
+    # cosine; row i keeps its k largest j != i. One dense accumulator per chunk of items.
+    n_items = len(it_indptr) - 1
+    out_idx = np.full((n_items, k), -1, np.int32)
+    out_val = np.zeros((n_items, k), np.float64)
+    counts = np.zeros(n_items, np.int64)
+    chunk = (n_items + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        acc = np.zeros(n_items, np.float64)
+        seen = np.zeros(n_items, np.bool_)
+        touched = np.empty(n_items, np.int32)
+        for i in range(c * chunk, min((c + 1) * chunk, n_items)):
+            nt = 0
+            for p in range(it_indptr[i], it_indptr[i + 1]):
+                u = it_users[p]
+                wui = it_vals[p]
+                for q in range(us_indptr[u], us_indptr[u + 1]):
+                    j = us_items[q]
+                    if not seen[j]:
+                        seen[j] = True
+                        touched[nt] = j
+                        nt += 1
+                    acc[j] += wui * us_vals[q]
+            m = 0
+            cand_j = np.empty(nt, np.int32)
+            cand_v = np.empty(nt, np.float64)
+            for t in range(nt):
+                j = touched[t]
+                v = acc[j]
+                acc[j] = 0.0
+                seen[j] = False
+                if j == i:
+                    continue
+                if cosine:
+                    d = norms[i] * norms[j] + shrink
+                    v = v / d if d > 0 else 0.0
+                if v != 0.0 and np.isfinite(v):
+                    cand_j[m] = j
+                    cand_v[m] = v
+                    m += 1
+            cj = cand_j[:m]
+            cv = cand_v[:m]
+            if m > k:
+                # k-th largest value by partial sort; ties at it go to the lowest columns
+                thr = -np.partition(-cv, k - 1)[k - 1]
+                above = cv > thr
+                n_above = above.sum()
+                ties = np.sort(cj[cv == thr])[: k - n_above]
+                cj = np.concatenate((cj[above], ties))
+                cv = np.concatenate((cv[above], np.full(len(ties), thr, np.float64)))
+            o = np.argsort(cj)
+            cj = cj[o]
+            cv = cv[o]
+            n = len(cj)
+            counts[i] = n
+            out_idx[i, :n] = cj
+            out_val[i, :n] = cv
+    return out_idx, out_val, counts
+
+
+def item_neighbours(w, k: int, *, cosine: bool, shrink: float = 0.0):
+    """Top-``k`` item-item similarity of a users x items weight matrix, as CSR parts.
+
+    Parameters
+    ----------
+    w : csr_matrix of shape (n_users, n_items)
+        Weighted interactions.
+    k : int
+        Neighbours per item.
+    cosine : bool
+        Divide dot products by ``||w_i|| ||w_j|| + shrink``.
+    shrink : float, default=0.0
+
+    Returns
+    -------
+    indptr, indices, data of an (n_items, n_items) CSR matrix; row ``i`` holds item ``i``'s
+    neighbours in column order (the item itself excluded).
+    """
+    import numba
+    import scipy.sparse as sp
+
+    w = sp.csr_matrix(w, dtype=np.float64)
+    w.sum_duplicates()
+    wt = sp.csr_matrix(w.T)
+    norms = np.sqrt(np.asarray(w.multiply(w).sum(axis=0), dtype=np.float64).ravel())
+    n_chunks = max(1, min(wt.shape[0], 16 * numba.get_num_threads()))
+    idx, val, counts = _item_neighbours(
+        wt.indptr.astype(np.int64), wt.indices.astype(np.int32), wt.data.astype(np.float64),
+        w.indptr.astype(np.int64), w.indices.astype(np.int32), w.data.astype(np.float64),
+        norms, float(shrink), bool(cosine), int(k), n_chunks,
+    )  # fmt: skip
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    keep = np.arange(idx.shape[1])[None, :] < counts[:, None]
+    return indptr, idx[keep], val[keep].astype(np.float32)

@@ -10,14 +10,12 @@ import scipy.sparse as sp
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.data.weighting import bm25 as bm25_weighting
-from deepcuts.models._knn_kernels import topk_per_row
+from deepcuts.models._knn_kernels import item_neighbours
 from deepcuts.models.base import Recommender
 
 __all__ = ["ItemKNN"]
 
 log = logging.getLogger(__name__)
-
-_BLOCK_ITEMS = 2048
 
 
 class ItemKNN(Recommender):
@@ -96,30 +94,11 @@ class ItemKNN(Recommender):
             w = bm25_weighting(x.T.tocsr(), k1=self.bm25_k1, b=self.bm25_b).T
         else:
             w = x
-        w = sp.csc_matrix(w, dtype=np.float64)  # users x items, column access per block
-        w_t = sp.csr_matrix(w.T)  # items x users
-        norms = np.sqrt(np.asarray(w.multiply(w).sum(axis=0)).ravel())
-        n_items = w.shape[1]
-        parts = []
-        for start in range(0, n_items, _BLOCK_ITEMS):
-            stop = min(start + _BLOCK_ITEMS, n_items)
-            block = sp.csr_matrix(w_t[start:stop] @ w)  # (block, n_items) dot products
-            block.sum_duplicates()
-            block.sort_indices()
-            rows = np.repeat(np.arange(start, stop), np.diff(block.indptr))
-            if self.similarity == "cosine":
-                denom = norms[rows] * norms[block.indices] + self.shrink
-                block.data = np.divide(
-                    block.data, denom, out=np.zeros_like(block.data), where=denom > 0
-                )
-            block.data[block.indices == rows] = 0.0  # an item is not its own neighbour
-            block.data[~np.isfinite(block.data)] = 0.0
-            block.eliminate_zeros()
-            indptr, indices, data = topk_per_row(
-                block.indptr, block.indices, block.data.astype(np.float32), int(self.k)
-            )
-            parts.append(sp.csr_matrix((data, indices, indptr), shape=(stop - start, n_items)))
-        self.similarity_ = sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)
+        n_items = x.shape[1]
+        indptr, indices, data = item_neighbours(
+            w, int(self.k), cosine=self.similarity == "cosine", shrink=float(self.shrink)
+        )
+        self.similarity_ = sp.csr_matrix((data, indices, indptr), shape=(n_items, n_items))
         log.info("item-kNN: %d items, %d neighbour links", n_items, self.similarity_.nnz)
 
     def _score(self, user_index: np.ndarray, user_items: sp.csr_matrix, **kw) -> np.ndarray:
