@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from deepcuts.data import load_lastfm2k
-from deepcuts.models import Popularity
+from deepcuts.models import ALS
 
 
 def register(sub) -> None:
@@ -24,7 +24,8 @@ def register(sub) -> None:
 
 
 def _make_model(seed: int):
-    return Popularity()
+    # implicit-feedback ALS with BM25-weighted confidence: personalised and fast (< 2 s here)
+    return ALS(factors=64, iterations=15, weighting="bm25", alpha=1.0, random_state=seed)
 
 
 def run(args) -> int:

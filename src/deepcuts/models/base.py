@@ -376,6 +376,10 @@ class Recommender:
     def _extra_manifest(self) -> dict:
         return {}
 
+    def _manifest_params(self) -> dict:
+        """Hyperparameters written to the manifest (override to leave out training data)."""
+        return self.get_params()
+
     def save(self, path) -> str:
         """Save to ``<path>.npz`` + ``<path>.json`` (atomic; no pickle). Returns the manifest path."""
         self._check_fitted()
@@ -406,7 +410,7 @@ class Recommender:
                 arrays[f"state__{name}"] = np.asarray(val)
         manifest = {
             "class": type(self).__name__,
-            "params": _jsonable(self.get_params()),
+            "params": _jsonable(self._manifest_params()),
             "state_scalars": _jsonable({k: getattr(self, k) for k in self._state_scalars}),
             "sparse_state": sparse_state,
             "n_users": x.n_users,

@@ -1,0 +1,107 @@
+"""Helpers shared by the ``train``, ``recommend`` and ``evaluate`` commands."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepcuts.data import Interactions, load_lastfm2k
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.models import MODELS, make_model
+from deepcuts.models._io import atomic_write_bytes
+
+#: names accepted by ``--data`` besides a file path
+BUNDLED = {"lastfm2k": load_lastfm2k}
+
+DATA_HELP = "dataset: 'lastfm2k' (bundled HetRec 2011 Last.fm 2K)"
+
+
+def load_data(spec: str) -> Interactions:
+    """The interactions named by ``--data``."""
+    key = str(spec).strip().lower()
+    if key in BUNDLED:
+        return BUNDLED[key]()
+    if Path(spec).exists():
+        raise DeepcutsError(
+            f"--data {spec}: reading saved datasets is not available in this version; "
+            f"use one of {sorted(BUNDLED)}"
+        )
+    raise DeepcutsError(f"--data {spec!r}: no such file or bundled dataset {sorted(BUNDLED)}")
+
+
+def parse_assignments(items, *, option: str) -> dict[str, str]:
+    """``["k=50", "similarity=bm25"]`` -> ``{"k": "50", "similarity": "bm25"}``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise DeepcutsError(f"{option} {item!r}: expected NAME=VALUE, e.g. {option} k=50")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``"itemknn:k=50,similarity=bm25"`` -> ``("itemknn", {"k": "50", ...})``."""
+    name, _, rest = str(spec).partition(":")
+    name = name.strip().lower()
+    if name not in MODELS:
+        raise DeepcutsError(
+            f"--model {spec!r}: unknown model {name!r}; choose one of {sorted(MODELS)}"
+        )
+    params = parse_assignments([p for p in rest.split(",") if p.strip()], option="--model")
+    return name, params
+
+
+def build_model(name: str, params: dict, seed: int | None):
+    """A model from the registry; ``seed`` fills ``random_state`` unless given explicitly."""
+    from deepcuts.models import model_params
+
+    params = dict(params)
+    if seed is not None and "random_state" in model_params(name):
+        params.setdefault("random_state", seed)
+    return make_model(name, **params)
+
+
+def to_external_ids(values, ids: np.ndarray, what: str) -> list:
+    """Command-line strings converted to the id type of a trained model (ints stay ints)."""
+    if ids.dtype.kind in "iu" or (ids.dtype == object and len(ids) and isinstance(ids[0], int)):
+        out = []
+        for v in values:
+            try:
+                out.append(int(v))
+            except ValueError:
+                raise DeepcutsError(
+                    f"{what} id {v!r} is not an integer; this model's ids are"
+                ) from None
+        return out
+    return [str(v) for v in values]
+
+
+def write_text(path, text: str) -> Path:
+    """Write ``text`` atomically (no half-written files)."""
+    path = Path(path)
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
+
+
+def frame_to_csv(df: pd.DataFrame) -> str:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def to_json(obj) -> str:
+    def default(o):
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return None if not np.isfinite(o) else float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    return json.dumps(obj, indent=2, default=default, allow_nan=False) + "\n"

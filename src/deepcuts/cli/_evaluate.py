@@ -1,0 +1,188 @@
+"""``deepcuts evaluate``: split a dataset, fit models, print metrics; optionally sweep a parameter."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from deepcuts.cli._common import (
+    DATA_HELP,
+    build_model,
+    frame_to_csv,
+    load_data,
+    parse_assignments,
+    parse_model_spec,
+    to_json,
+    write_text,
+)
+from deepcuts.evaluation import DEFAULT_METRICS, METRICS, SPLITS, evaluate, split
+from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.models import MODELS, model_params
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate models on a train/test split",
+        description="Split a dataset, fit each model on the training part and score its top-k "
+        "lists against the held-out items. Example: deepcuts evaluate --data lastfm2k "
+        "--model itemknn:similarity=bm25 --model popularity --k 10 20 --json out.json. "
+        "With --sweep NAME=V1,V2,... each model is evaluated once per value.",
+    )
+    p.add_argument("--data", default="lastfm2k", help=DATA_HELP + " (default: lastfm2k)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME[:P=V,...]",
+        help=f"model to evaluate, repeatable; NAME one of {', '.join(sorted(MODELS))}, "
+        "optionally with parameters, e.g. itemknn:k=50,similarity=bm25",
+    )
+    p.add_argument(
+        "--param",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hyperparameter for every model that has it (e.g. --param k=50)",
+    )
+    p.add_argument("--split", choices=sorted(SPLITS), default="user-holdout", help="splitter")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(DEFAULT_METRICS),
+        choices=list(METRICS),
+        metavar="METRIC",
+        help=f"metrics (default all): {', '.join(METRICS)}",
+    )
+    p.add_argument("--sweep", metavar="NAME=V1,V2,...", help="evaluate once per parameter value")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--csv", metavar="PATH", help="write the results table as CSV")
+    p.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        help="PNG: metrics against the swept parameter (with --sweep), else NDCG vs novelty",
+    )
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.set_defaults(func=run)
+
+
+def _parse_sweep(spec: str | None):
+    if spec is None:
+        return None, []
+    name, sep, values = spec.partition("=")
+    vals = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not name.strip() or not vals:
+        raise DeepcutsError(f"--sweep {spec!r}: expected NAME=V1,V2,... e.g. --sweep k=10,50,100")
+    return name.strip(), vals
+
+
+def _configs(args):
+    """(label, name, params) per model, with --param applied where the model has it."""
+    common = parse_assignments(args.param, option="--param")
+    sweep_name, sweep_values = _parse_sweep(args.sweep)
+    specs = [parse_model_spec(s) for s in args.model]
+    for key in list(common) + ([sweep_name] if sweep_name else []):
+        if not any(key in model_params(name) for name, _ in specs):
+            opt = "--sweep" if key == sweep_name else "--param"
+            raise DeepcutsError(
+                f"{opt} {key!r}: none of the models {args.model} has this parameter"
+            )
+    configs = []
+    for spec, (name, own) in zip(args.model, specs):
+        valid = model_params(name)
+        params = {k: v for k, v in common.items() if k in valid}
+        params.update(own)
+        values = [None]
+        if sweep_name and sweep_name in valid:
+            values = sweep_values
+        for v in values:
+            p = dict(params) if v is None else {**params, sweep_name: v}
+            build_model(name, p, args.seed)  # validate every option before any work
+            configs.append((spec, name, p, v))
+    return sweep_name, configs
+
+
+def run(args) -> int:
+    if not 0 < args.test_fraction < 1:
+        raise DeepcutsError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    if any(k < 1 for k in args.k):
+        raise DeepcutsError(f"--k values must be >= 1, got {args.k}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise DeepcutsError(f"--plot {args.plot}: plots are PNG; use a .png file name")
+    sweep_name, configs = _configs(args)
+    x = load_data(args.data)
+    train, test = split(x, args.split, test_fraction=args.test_fraction, random_state=args.seed)
+    print(
+        f"{args.data}: {x.n_users} users x {x.n_items} items; split {args.split} "
+        f"(seed {args.seed}): {train.nnz} train / {test.nnz} test pairs, "
+        f"{int((test.matrix.getnnz(axis=1) > 0).sum())} test users"
+    )
+    rows, results = [], []
+    for label, name, params, value in configs:
+        model = build_model(name, params, args.seed)
+        t0 = time.perf_counter()
+        model.fit(train)
+        fit_s = time.perf_counter() - t0
+        _, means = evaluate(
+            model, train, test, k=args.k, metrics=args.metrics, show_progress=args.progress
+        )
+        eval_s = time.perf_counter() - t0 - fit_s
+        row = {"model": label}
+        if sweep_name:
+            row[sweep_name] = value
+        row.update({"fit_s": fit_s, "eval_s": eval_s, **means})
+        rows.append(row)
+        results.append({"model": label, "class": type(model).__name__,
+                        "params": model.get_params(), "fit_s": fit_s, "eval_s": eval_s,
+                        "metrics": means})  # fmt: skip
+    table = pd.DataFrame(rows)
+    _print_table(table, sweep_name)
+    if args.json:
+        doc = {
+            "data": args.data,
+            "split": args.split,
+            "test_fraction": args.test_fraction if args.split != "leave-last-out" else None,
+            "seed": args.seed,
+            "k": sorted(set(args.k)),
+            "n_train_pairs": train.nnz,
+            "n_test_pairs": test.nnz,
+            "sweep": sweep_name,
+            "results": results,
+        }
+        print(f"wrote {write_text(args.json, to_json(doc))}")
+    if args.csv:
+        print(f"wrote {write_text(args.csv, frame_to_csv(table))}")
+    if args.plot:
+        k0 = min(args.k)
+        if sweep_name:
+            metrics = [f"{m}@{k0}" for m in args.metrics]
+            table_num = table.copy()
+            as_num = pd.to_numeric(table_num[sweep_name], errors="coerce")
+            if as_num.notna().all():
+                table_num[sweep_name] = as_num
+            path = plot_sweep(table_num, sweep_name, metrics, args.plot, group="model",
+                              title=f"{args.data}, {args.split}")  # fmt: skip
+        else:
+            x_col = f"novelty@{k0}" if "novelty" in args.metrics else f"coverage@{k0}"
+            y_col = f"ndcg@{k0}" if "ndcg" in args.metrics else f"recall@{k0}"
+            path = plot_tradeoff(table, x_col, y_col, args.plot, group="model",
+                                 title=f"{args.data}, {args.split}")  # fmt: skip
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_table(table: pd.DataFrame, sweep_name: str | None) -> None:
+    """Metrics as rows, one column per evaluated configuration."""
+    labels = table["model"].astype(str)
+    if sweep_name:
+        labels = labels + " " + sweep_name + "=" + table[sweep_name].astype(str)
+    body = table.drop(columns=["model"] + ([sweep_name] if sweep_name else []))
+    body.index = labels
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(body.T.to_string(float_format=lambda v: f"{v:.4f}"))

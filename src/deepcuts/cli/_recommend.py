@@ -1,0 +1,50 @@
+"""``deepcuts recommend``: top-n items for users of a saved model."""
+
+from __future__ import annotations
+
+import sys
+
+from deepcuts.cli._common import frame_to_csv, to_external_ids, to_json
+from deepcuts.models import load_model
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "recommend",
+        help="recommend items for users of a saved model",
+        description="Print the top-n items for one or more users of a model saved by "
+        "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10",
+    )
+    p.add_argument("--model", required=True, help="saved model path (without extension)")
+    p.add_argument("--user", action="extend", nargs="+", required=True, help="user id, repeatable")
+    p.add_argument("-n", type=int, default=10, help="items per user (default: 10)")
+    p.add_argument(
+        "--include-played", action="store_true", help="do not filter out already played items"
+    )
+    p.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model = load_model(args.model)
+    users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")
+    recs = model.recommend(users, n=args.n, filter_played=not args.include_played)
+    df = recs.to_frame()
+    if args.format == "csv":
+        sys.stdout.write(frame_to_csv(df))
+    elif args.format == "json":
+        out = []
+        for u in users:
+            rows = df[df["user"] == u].drop(columns="user")
+            out.append({"user": u, "items": rows.to_dict(orient="records")})
+        sys.stdout.write(to_json(out))
+    else:
+        for u in users:
+            rows = df[df["user"] == u]
+            print(f"user {u}:")
+            for r in rows.itertuples():
+                name = getattr(r, "name", r.item)
+                print(f"  {r.rank:3d}. {name}  (item {r.item}, score {r.score:.4g})")
+    return 0

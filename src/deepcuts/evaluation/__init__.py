@@ -1,0 +1,28 @@
+"""Evaluation: train/test splits, metrics of top-k lists, the evaluation protocol and plots."""
+
+from deepcuts.evaluation import metrics
+from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
+from deepcuts.evaluation.protocol import DEFAULT_METRICS, METRICS, Evaluation, evaluate, sweep
+from deepcuts.evaluation.splits import (
+    SPLITS,
+    leave_last_out_split,
+    random_split,
+    split,
+    user_holdout_split,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "SPLITS",
+    "Evaluation",
+    "evaluate",
+    "leave_last_out_split",
+    "metrics",
+    "plot_sweep",
+    "plot_tradeoff",
+    "random_split",
+    "split",
+    "sweep",
+    "user_holdout_split",
+]

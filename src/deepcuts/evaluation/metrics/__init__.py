@@ -1,0 +1,35 @@
+"""Metrics of top-k recommendation lists, one concept per module.
+
+All take ranked lists as an int array ``rec`` of shape (b, n) (internal item indices, ``-1``
+padding) and are vectorised over users. Per-user metrics return arrays of shape (b,);
+catalogue-level metrics (coverage, Gini) return a float. See ``docs/evaluation.md``.
+"""
+
+from deepcuts.evaluation.metrics.accuracy import (
+    hit_matrix,
+    map_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
+from deepcuts.evaluation.metrics.coverage import catalogue_coverage
+from deepcuts.evaluation.metrics.diversity import intra_list_diversity, item_vectors_from_matrix
+from deepcuts.evaluation.metrics.novelty import novelty, self_information
+from deepcuts.evaluation.metrics.popularity import arp, exposure, gini_exposure, popularity_share
+
+__all__ = [
+    "arp",
+    "catalogue_coverage",
+    "exposure",
+    "gini_exposure",
+    "hit_matrix",
+    "intra_list_diversity",
+    "item_vectors_from_matrix",
+    "map_at_k",
+    "ndcg_at_k",
+    "novelty",
+    "popularity_share",
+    "precision_at_k",
+    "recall_at_k",
+    "self_information",
+]
