@@ -1,7 +1,6 @@
 """Two kinds of novelty for track data (issue 5): new artist vs new track by a known artist."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
