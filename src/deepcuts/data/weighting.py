@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from deepcuts.data.preprocessing import radio_penalty
 from deepcuts.exceptions import DeepcutsError
 
 __all__ = [
@@ -100,7 +101,7 @@ def tfidf(m: sp.csr_matrix) -> sp.csr_matrix:
 def mild_negative(
     m: sp.csr_matrix, *, shift: float = 0.1, offset: float = 2.0, base: float = 2.0
 ) -> sp.csr_matrix:
-    """"One listen is a mild negative": ``log_base(x + shift) - offset``.
+    """The "one listen is a mild negative" transform: ``log_base(x + shift) - offset``.
 
     With the defaults, 1 play -> -1.86, 4 plays -> 0.03, 100 plays -> 4.6: a user who played an
     artist once or twice and never came back probably did not like it. Values below zero are
@@ -121,6 +122,8 @@ WEIGHTINGS: dict[str, Callable[..., sp.csr_matrix]] = {
     "bm25": bm25,
     "tfidf": tfidf,
     "mild_negative": mild_negative,
+    # "heard it on the radio": chance listens of popular items as a mild negative
+    "radio": radio_penalty,
 }
 
 
@@ -142,7 +145,9 @@ def parse_weighting(spec: str) -> tuple[str, dict[str, float]]:
         try:
             params[key.strip()] = float(value)
         except ValueError:
-            raise DeepcutsError(f"weighting parameter {key!r} must be a number, got {value!r}") from None
+            raise DeepcutsError(
+                f"weighting parameter {key!r} must be a number, got {value!r}"
+            ) from None
     return name, params
 
 
