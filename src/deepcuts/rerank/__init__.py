@@ -1,0 +1,34 @@
+"""Re-ranking: the discovery knob (rarity, obscurity band), diversity (MMR) and an artist cap.
+
+A layer above the models and below evaluation. Every re-ranker has ``rerank(scores, ctx)``
+mapping a (b, n_items) float32 score block (``-inf`` = ineligible) to another one, and is passed
+to ``Recommender.recommend(..., rerankers=[...])`` or ``evaluation.evaluate(...)``;
+:func:`build_rerankers` builds the list from a request's knobs. See ``docs/rarity.md``.
+"""
+
+from deepcuts.rerank.artist import ArtistCap, item_artist_codes
+from deepcuts.rerank.diversity import DIVERSITY_RANGE, MMR
+from deepcuts.rerank.pipeline import build_rerankers, parse_band
+from deepcuts.rerank.rarity import (
+    BAND_RANGE,
+    RARITY_RANGE,
+    ObscurityBand,
+    RarityKnob,
+    item_frequency,
+    popularity_percentiles,
+)
+
+__all__ = [
+    "BAND_RANGE",
+    "DIVERSITY_RANGE",
+    "MMR",
+    "RARITY_RANGE",
+    "ArtistCap",
+    "ObscurityBand",
+    "RarityKnob",
+    "build_rerankers",
+    "item_artist_codes",
+    "item_frequency",
+    "parse_band",
+    "popularity_percentiles",
+]
