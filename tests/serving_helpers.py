@@ -20,8 +20,9 @@ N_BLOCKS, USERS_PER_BLOCK, ARTISTS_PER_BLOCK = 3, 20, 10
 def planted_frames():
     """Three taste blocks: users u0..u59, artists "Artist 0".."Artist 29" with tags.
 
-    User u of block b played every artist of block b except one (the one the model should
-    recommend first), with counts 1..10.
+    User u (k-th of block b) played the artists of block b except the (k mod 10)-th (the one
+    the model should recommend first), with counts 1..10; the second half of each block's
+    artists only by even k, so artists differ in popularity (20 or 10 listeners, minus skips).
     """
     rows = []
     for b in range(N_BLOCKS):
@@ -29,7 +30,7 @@ def planted_frames():
             u = b * USERS_PER_BLOCK + k
             for j in range(ARTISTS_PER_BLOCK):
                 a = b * ARTISTS_PER_BLOCK + j
-                if j == k % ARTISTS_PER_BLOCK:
+                if j == k % ARTISTS_PER_BLOCK or (j >= ARTISTS_PER_BLOCK // 2 and k % 2):
                     continue
                 rows.append((f"u{u}", f"artist {a}", float(1 + (u + a) % 10)))
     plays = pd.DataFrame(rows, columns=["user", "item", "count"])
@@ -86,13 +87,30 @@ class Postgres:
 
     def start(self) -> str:
         self._run(
-            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--no-sync",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
-            str(self.root / "log"), "-w", "-t", "60", "start",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 

@@ -131,7 +131,9 @@ def test_concurrent_writers_lose_nothing(store):
     def client(k: int) -> None:
         try:
             for j in range(5):
-                store.add_listens([Listen(f"user{k % 7}", f"Artist {j}", f"t{k}") for _ in range(3)])
+                store.add_listens(
+                    [Listen(f"user{k % 7}", f"Artist {j}", f"t{k}") for _ in range(3)]
+                )
         except Exception as e:  # noqa: BLE001
             errors.append(e)
 

@@ -55,7 +55,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--db", help=DB_HELP)
-    p.add_argument("--model", default="als", help="model trained when none is stored (default: als)")
+    p.add_argument(
+        "--model", default="als", help="model trained when none is stored (default: als)"
+    )
     p.add_argument(
         "--param",
         action="extend",

@@ -230,7 +230,9 @@ class Interactions:
         iidx = np.arange(self.n_items) if items is None else _as_index(items, self.n_items)
         ts = None
         if self.timestamps is not None:
-            t = sp.csr_matrix((self.timestamps.astype(np.float64) + 1.0, m.indices, m.indptr), m.shape)
+            t = sp.csr_matrix(
+                (self.timestamps.astype(np.float64) + 1.0, m.indices, m.indptr), m.shape
+            )
             t = t[uidx][:, iidx]
             t.sort_indices()
         sub = m[uidx][:, iidx]

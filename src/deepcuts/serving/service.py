@@ -31,6 +31,7 @@ from deepcuts.data.artists import artist_key, normalize_artists, primary_artist
 from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
 from deepcuts.models import MODELS, Recommender, load_model, make_model
+from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
 __all__ = ["DEFAULT_MODEL", "ModelHandle", "RecommenderService", "RetrainBusyError"]
@@ -66,7 +67,8 @@ class ModelHandle:
     listeners : ndarray of shape (n_items,)
         Listeners per item in the training data.
     percentile : ndarray of shape (n_items,)
-        Popularity percentile of each item, 100 = most popular.
+        Popularity percentile of each item: the share (%) of items at most as popular
+        (:func:`deepcuts.rerank.popularity_percentiles`, what the ``band`` knob filters on).
     curve : list of float
         Listeners of items sorted by popularity, sampled at :data:`CURVE_POINTS` ranks
         (the long tail plotted by the web page).
@@ -87,9 +89,7 @@ class ModelHandle:
         x = model.interactions_
         pop = np.asarray(x.item_popularity(), dtype=np.float64)
         order = np.argsort(-pop, kind="stable")
-        rank = np.empty(len(pop), np.int64)
-        rank[order] = np.arange(len(pop))
-        percentile = 100.0 * (1.0 - rank / max(len(pop) - 1, 1))
+        percentile = popularity_percentiles(pop)
         ranks = np.unique(np.geomspace(1, len(pop), CURVE_POINTS).astype(np.int64)) - 1
         return cls(
             model=model,
@@ -412,7 +412,7 @@ class RecommenderService:
         n: int = 10,
         exclude_played: bool = True,
         rarity: float | None = None,
-        band: tuple[float, float] | None = None,
+        band: str | tuple[float, float] | None = None,
         diversity: float | None = None,
         persona: int | None = None,
     ) -> dict:
@@ -635,21 +635,7 @@ def _tag_labels(items: list[dict], weights, k: int = 5) -> list[str]:
 
 
 def _rerankers(*, rarity=None, band=None, diversity=None) -> list:
-    """Re-rankers for the knobs that were given (``deepcuts.rerank.build_rerankers``)."""
+    """Re-rankers for the knobs that were given (:func:`deepcuts.rerank.build_rerankers`)."""
     if rarity is None and band is None and diversity is None:
         return []
-    try:
-        from deepcuts.rerank import build_rerankers
-    except ImportError:
-        raise DeepcutsError(
-            "the rarity, band and diversity knobs need deepcuts.rerank, which this "
-            "installation lacks; leave them out"
-        ) from None
-    kw = {}
-    if rarity is not None:
-        kw["rarity"] = rarity
-    if band is not None:
-        kw["band"] = band
-    if diversity is not None:
-        kw["diversity"] = diversity
-    return list(build_rerankers(**kw))
+    return build_rerankers(rarity=rarity, band=band, diversity=diversity)
