@@ -18,7 +18,7 @@ from deepcuts.exceptions import DeepcutsError
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, in the order shown by ``deepcuts --help``
-COMMANDS = ["demo", "train", "recommend", "evaluate", "features", "serve"]
+COMMANDS = ["demo", "ingest", "train", "recommend", "evaluate", "features", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except DeepcutsError as e:
         print(f"deepcuts {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+    except OSError as e:  # missing file, permission, disk full: no traceback either
         print(f"deepcuts {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

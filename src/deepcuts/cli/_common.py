@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from deepcuts.data import Interactions, load_lastfm2k
+from deepcuts.data._persist import interactions_paths
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, make_model
 from deepcuts.models._io import atomic_write_bytes
@@ -17,20 +18,49 @@ from deepcuts.models._io import atomic_write_bytes
 #: names accepted by ``--data`` besides a file path
 BUNDLED = {"lastfm2k": load_lastfm2k}
 
-DATA_HELP = "dataset: 'lastfm2k' (bundled HetRec 2011 Last.fm 2K)"
+DATA_HELP = (
+    "dataset: 'lastfm2k' (bundled HetRec 2011 Last.fm 2K) or the path of interactions saved by "
+    "'deepcuts ingest' (PATH, PATH.npz or PATH.json)"
+)
 
 
 def load_data(spec: str) -> Interactions:
-    """The interactions named by ``--data``."""
+    """The interactions named by ``--data``: a bundled name or a file written by ``ingest``."""
     key = str(spec).strip().lower()
     if key in BUNDLED:
         return BUNDLED[key]()
+    _, manifest = interactions_paths(spec)
+    if manifest.exists():
+        return Interactions.load(spec)
     if Path(spec).exists():
         raise DeepcutsError(
-            f"--data {spec}: reading saved datasets is not available in this version; "
-            f"use one of {sorted(BUNDLED)}"
+            f"--data {spec}: not a saved deepcuts dataset (no {manifest.name} next to it); "
+            f"convert it first with `deepcuts ingest {spec} -o DATASET` and pass --data DATASET"
         )
-    raise DeepcutsError(f"--data {spec!r}: no such file or bundled dataset {sorted(BUNDLED)}")
+    raise DeepcutsError(
+        f"--data {spec!r}: no such file or bundled dataset; use one of {sorted(BUNDLED)} or "
+        f"a dataset written by `deepcuts ingest`"
+    )
+
+
+def recommend_from_data(model, data: Interactions, users: list, **kw) -> pd.DataFrame:
+    """Recommendations for ``users`` of ``data`` from their histories there (folded in).
+
+    ``data`` may be newer than the model's training data: its items unknown to the model are
+    ignored. Returns the concatenated ``Recommendations.to_frame()`` of every user.
+    """
+    if not getattr(model, "supports_fold_in", False):
+        raise DeepcutsError(
+            f"--data: {type(model).__name__} cannot recommend from new histories; "
+            f"leave out --data to use the model's training data"
+        )
+    idx = data.user_map.index(users)  # unknown users raise UnknownIdError
+    frames = []
+    for u, i in zip(users, idx):
+        row = data.matrix[int(i)]
+        history = dict(zip(data.item_map.external(row.indices).tolist(), row.data.tolist()))
+        frames.append(model.recommend_history(history, user_id=u, **kw).to_frame())
+    return pd.concat(frames, ignore_index=True)
 
 
 def parse_assignments(items, *, option: str) -> dict[str, str]:

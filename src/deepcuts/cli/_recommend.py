@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from deepcuts.cli._common import frame_to_csv, to_external_ids, to_json
+from deepcuts.cli._common import (
+    frame_to_csv,
+    load_data,
+    recommend_from_data,
+    to_external_ids,
+    to_json,
+)
 from deepcuts.models import load_model
 
 
@@ -16,6 +22,11 @@ def register(sub) -> None:
         "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10",
     )
     p.add_argument("--model", required=True, help="saved model path (without extension)")
+    p.add_argument(
+        "--data",
+        help="take the users' histories from this dataset (written by 'deepcuts ingest', or "
+        "'lastfm2k') instead of the model's training data; they are folded in",
+    )
     p.add_argument("--user", action="extend", nargs="+", required=True, help="user id, repeatable")
     p.add_argument("-n", type=int, default=10, help="items per user (default: 10)")
     p.add_argument(
@@ -29,9 +40,16 @@ def register(sub) -> None:
 
 def run(args) -> int:
     model = load_model(args.model)
-    users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")
-    recs = model.recommend(users, n=args.n, filter_played=not args.include_played)
-    df = recs.to_frame()
+    if args.data:  # histories from another dataset (e.g. a newer ingest), folded in
+        data = load_data(args.data)
+        users = to_external_ids(args.user, data.user_map.ids, "user")
+        df = recommend_from_data(
+            model, data, users, n=args.n, filter_played=not args.include_played
+        )
+    else:
+        users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")
+        recs = model.recommend(users, n=args.n, filter_played=not args.include_played)
+        df = recs.to_frame()
     if args.format == "csv":
         sys.stdout.write(frame_to_csv(df))
     elif args.format == "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -210,6 +211,49 @@ class Interactions:
         if self.timestamps is not None:
             df["timestamp"] = self.timestamps
         return df
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> Path:
+        """Save to ``<path>.npz`` (arrays) + ``<path>.json`` (manifest); no pickle.
+
+        Both files are written atomically and together: an error leaves no partial output.
+        The manifest records the format version, shapes, item metadata columns, ``meta`` and
+        the SHA-256 of the ``.npz``.
+
+        Parameters
+        ----------
+        path : path
+            File stem; a trailing ``.npz`` or ``.json`` is ignored.
+
+        Returns
+        -------
+        pathlib.Path
+            The manifest path.
+
+        Examples
+        --------
+        >>> import pandas as pd, tempfile, pathlib
+        >>> df = pd.DataFrame({"user": ["u1", "u2"], "item": ["a", "b"], "count": [3, 1]})
+        >>> stem = pathlib.Path(tempfile.mkdtemp()) / "plays"
+        >>> Interactions.from_frame(df).save(stem).name
+        'plays.json'
+        >>> Interactions.load(stem).matrix.toarray().tolist()
+        [[3.0, 0.0], [0.0, 1.0]]
+        """
+        from deepcuts.data._persist import save_interactions
+
+        return save_interactions(self, path)
+
+    @classmethod
+    def load(cls, path) -> Interactions:
+        """Load interactions saved with :meth:`save` (``path`` with or without suffix).
+
+        Raises :class:`~deepcuts.exceptions.DataError` naming the file and the fix when a file
+        is missing, corrupt (checksum mismatch) or written by an unsupported format version.
+        """
+        from deepcuts.data._persist import load_interactions
+
+        return load_interactions(path, cls)
 
     # ------------------------------------------------------------------ derived
     def with_matrix(self, matrix: sp.csr_matrix, timestamps=None) -> Interactions:

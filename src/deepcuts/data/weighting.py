@@ -100,7 +100,7 @@ def tfidf(m: sp.csr_matrix) -> sp.csr_matrix:
 def mild_negative(
     m: sp.csr_matrix, *, shift: float = 0.1, offset: float = 2.0, base: float = 2.0
 ) -> sp.csr_matrix:
-    """ "One listen is a mild negative": ``log_base(x + shift) - offset``.
+    """The "one listen is a mild negative" transform: ``log_base(x + shift) - offset``.
 
     With the defaults, 1 play -> -1.86, 4 plays -> 0.03, 100 plays -> 4.6: a user who played an
     artist once or twice and never came back probably did not like it. Values below zero are

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from deepcuts._fileio import atomic_write_bytes, atomic_write_files
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError
 
@@ -23,23 +22,6 @@ def _paths(path) -> tuple[Path, Path]:
     if p.suffix in (".npz", ".json"):
         p = p.with_suffix("")
     return p.with_suffix(".npz"), p.with_suffix(".json")
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_model_files(path, manifest: dict, arrays: dict[str, np.ndarray]) -> Path:
@@ -62,8 +44,8 @@ def write_model_files(path, manifest: dict, arrays: dict[str, np.ndarray]) -> Pa
         "npz_file": npz_path.name,
         "npz_sha256": hashlib.sha256(data).hexdigest(),
     }
-    atomic_write_bytes(npz_path, data)
-    atomic_write_bytes(json_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    text = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    atomic_write_files({npz_path: data, json_path: text})
     return json_path
 
 

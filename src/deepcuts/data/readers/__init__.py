@@ -44,7 +44,8 @@ def _guess_format(p: Path) -> str:
     if name.endswith((".csv", ".parquet", ".pq")):
         return "table"
     raise DataError(
-        f"cannot tell the format of this file; pass format= one of {', '.join(FORMATS)}",
+        f"cannot tell the format of this file; pass format= (CLI: --format) one of "
+        f"{', '.join(FORMATS)}",
         path=p,
     )
 

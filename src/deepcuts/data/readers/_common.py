@@ -23,7 +23,9 @@ def check_file(path) -> Path:
     if p.is_dir():
         raise DataError("is a directory, expected a file", path=p)
     if os.path.getsize(p) == 0:
-        raise DataError("file is empty", path=p)
+        raise DataError(
+            "file is empty; pass a file with data (was the download or export complete?)", path=p
+        )
     return p
 
 
@@ -50,31 +52,53 @@ def read_delimited(
     """
     p = check_file(path)
     try:
-        with open_text(p, encoding) as fh:
-            text = fh.read()
-    except UnicodeDecodeError as e:
+        if p.suffix == ".gz":
+            with gzip.open(p, "rb") as fh:
+                raw = fh.read()
+        else:
+            raw = p.read_bytes()
+    except (OSError, EOFError) as e:
         raise DataError(
-            f"cannot decode as {encoding} ({e.reason} at byte {e.start}); "
-            f"pass the right encoding (e.g. encoding='latin-1')",
-            path=p,
+            f"cannot read compressed data ({e}); is the file complete?", path=p
         ) from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        before = raw[: e.start]
+        line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+        k = before.count(b"\n") + before.replace(b"\r\n", b"").count(b"\r")
+        field_no = raw[line_start : e.start].count(sep.encode())
+        raise DataError(
+            f"byte 0x{raw[e.start]:02x} cannot be decoded as {encoding} ({e.reason}); re-save the "
+            f"file as UTF-8 or pass the file's encoding (e.g. encoding='latin-1', "
+            f"CLI: --encoding latin-1)",
+            path=p,
+            line=k + 1,
+            field=columns[field_no] if field_no < len(columns) else None,
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise DataError(
+            "file is empty; pass a file with data (was the download or export complete?)", path=p
+        )
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     start = 1 if header else 0
-    if header and not lines:
-        raise DataError("file is empty", path=p)
     rows = [ln.split(sep) for ln in lines[start:]]
     ncol = len(columns)
     for k, r in enumerate(rows):
         if len(r) != ncol:
             raise DataError(
-                f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got {len(r)}",
+                f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got {len(r)}; "
+                f"fix or remove this line",
                 path=p,
                 line=k + start + 1,
             )
     if not rows:
-        raise DataError("file has a header but no data rows", path=p)
+        raise DataError("file has a header but no data rows; pass a file with data", path=p)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -99,7 +123,7 @@ def numeric_column(
         kind = "an integer" if integer else "a number"
         extra = f" >= {min_value:g}" if min_value is not None else ""
         raise DataError(
-            f"value {df[col].iloc[k]!r} is not {kind}{extra}",
+            f"value {df[col].iloc[k]!r} is not {kind}{extra}; correct or remove this line",
             path=path,
             line=k + first_line,
             field=col,

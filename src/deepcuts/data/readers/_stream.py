@@ -52,12 +52,12 @@ class Block:
     def n_lines(self) -> int:
         return self.data.count(b"\n")
 
-    def text(self) -> str:
-        """Decoded text; a decoding error names the line and the field."""
+    def text(self, columns=None, sep: str = "\t") -> str:
+        """Decoded text; a decoding error names the line (and the field, given ``columns``)."""
         try:
             return self.data.decode(self.encoding)
         except UnicodeDecodeError as e:
-            raise _decode_error(self, e) from None
+            raise _decode_error(self, e, columns, sep) from None
 
     def line(self, k: int) -> bytes:
         """Line ``k`` (0-based within the block), without its newline."""
@@ -74,7 +74,8 @@ def _decode_error(block: Block, e: UnicodeDecodeError, columns=None, sep: str = 
         field = columns[field_no]
     return DataError(
         f"byte 0x{block.data[e.start]:02x} cannot be decoded as {block.encoding} ({e.reason}); "
-        f"re-save the file as UTF-8 or pass the file's encoding (e.g. encoding='latin-1')",
+        f"re-save the file as UTF-8 or pass the file's encoding (e.g. encoding='latin-1', "
+        f"CLI: --encoding latin-1)",
         path=block.path,
         line=block.first_line + k,
         field=field,
@@ -160,7 +161,11 @@ def iter_blocks_from(
             if chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
             if not chunk.strip() and not allow_empty:
-                raise DataError("file is empty (no lines)", path=label)
+                raise DataError(
+                    "file is empty (no lines); pass a file with data (was the download or "
+                    "export complete?)",
+                    path=label,
+                )
         if not chunk:
             if carry:
                 yield Block(line, carry + b"\n", label, encoding)
@@ -177,6 +182,7 @@ def iter_blocks_from(
 
 
 _PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PANDAS_EOF = re.compile(r"EOF inside string starting at row (\d+)")
 
 
 def parse_block(
@@ -195,7 +201,7 @@ def parse_block(
     ``_line`` column with each row's 1-based line number.
     """
     ncol = len(columns)
-    text = block.text()
+    text = block.text(columns, sep)
     sep_b = sep.encode()
     n_lines = block.n_lines - header_lines
     if n_lines <= 0:
@@ -224,14 +230,23 @@ def parse_block(
             engine="c",
         )
     except pd.errors.ParserError as e:
+        # pandas counts "line N" from 1 including skipped header lines, "row R" from 0
         m = _PANDAS_FIELDS.search(str(e))
-        if m is None:
-            raise DataError(f"cannot parse ({e})", path=block.path, line=block.first_line) from None
-        raise DataError(
-            f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got {m.group(3)}",
-            path=block.path,
-            line=block.first_line + header_lines + int(m.group(2)) - 1,
-        ) from None
+        if m is not None:
+            raise DataError(
+                f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got "
+                f"{m.group(3)}; fix or remove this line",
+                path=block.path,
+                line=block.first_line + int(m.group(2)) - 1,
+            ) from None
+        m = _PANDAS_EOF.search(str(e))
+        if m is not None:
+            raise DataError(
+                "a quoted field is never closed (unbalanced '\"'); close the quote or remove it",
+                path=block.path,
+                line=block.first_line + int(m.group(1)),
+            ) from None
+        raise DataError(f"cannot parse ({e})", path=block.path, line=block.first_line) from None
     df["_line"] = np.arange(len(df), dtype=np.int64) + block.first_line + header_lines
     if quoting == csv.QUOTE_NONE:
         if blank:
@@ -256,7 +271,8 @@ def _check_fields(block: Block, body: bytes, columns, sep: str, header_lines: in
         got = ln.count(sep_b) + 1
         if got != ncol:
             raise DataError(
-                f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got {got}",
+                f"expected {ncol} {sep!r}-separated fields ({', '.join(columns)}), got {got}; "
+                f"fix or remove this line",
                 path=block.path,
                 line=block.first_line + header_lines + k,
             )
@@ -284,7 +300,12 @@ def to_count(df: pd.DataFrame, col: str, path) -> np.ndarray:
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         v = s.iloc[k]
-        why = "is negative" if np.isfinite(vals[k]) else "is not a number"
+        if np.isfinite(vals[k]):
+            why = "is negative"
+        elif str(v).strip() == "":
+            why = "is empty (does the line have too few fields?)"
+        else:
+            why = "is not a number"
         raise DataError(
             f"count {v!r} {why}; play counts must be non-negative numbers",
             path=path,
@@ -311,7 +332,8 @@ def to_unix_seconds(df: pd.DataFrame, col: str, path, fmt: str | None = None) ->
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"time {s.iloc[k]!r} is not an ISO-8601 date-time or unix seconds",
+            f"time {s.iloc[k]!r} is not an ISO-8601 date-time or unix seconds; write it like "
+            f"2009-05-04T23:08:57Z or 1241478537",
             path=path,
             line=int(df["_line"].iloc[k]),
             field=col,

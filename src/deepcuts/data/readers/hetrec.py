@@ -25,7 +25,7 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def read_hetrec_lastfm(folder, *, n_tags: int = 5) -> Interactions:
+def read_hetrec_lastfm(folder, *, n_tags: int = 5, encoding: str = "utf-8") -> Interactions:
     """Read the HetRec 2011 Last.fm 2K folder into :class:`Interactions`.
 
     Parameters
@@ -35,6 +35,9 @@ def read_hetrec_lastfm(folder, *, n_tags: int = 5) -> Interactions:
         ``user_taggedartists.dat`` are optional and give each artist its top tags.
     n_tags : int, default=5
         Number of most-used tags kept per artist.
+    encoding : str, default="utf-8"
+        Encoding of ``user_artists.dat`` and ``artists.dat`` (``tags.dat`` is latin-1, as
+        distributed).
 
     Returns
     -------
@@ -47,7 +50,7 @@ def read_hetrec_lastfm(folder, *, n_tags: int = 5) -> Interactions:
     ua_path = _find(folder, "user_artists.dat")
     if ua_path is None:
         raise DataError("user_artists.dat not found in this folder", path=folder)
-    ua = read_delimited(ua_path, ["userID", "artistID", "weight"])
+    ua = read_delimited(ua_path, ["userID", "artistID", "weight"], encoding=encoding)
     users = numeric_column(ua, "userID", path=ua_path, integer=True)
     artists = numeric_column(ua, "artistID", path=ua_path, integer=True)
     weight = numeric_column(ua, "weight", path=ua_path, min_value=0)
@@ -56,7 +59,7 @@ def read_hetrec_lastfm(folder, *, n_tags: int = 5) -> Interactions:
     items = None
     a_path = _find(folder, "artists.dat")
     if a_path is not None:
-        a = read_delimited(a_path, ["id", "name", "url", "pictureURL"])
+        a = read_delimited(a_path, ["id", "name", "url", "pictureURL"], encoding=encoding)
         ids = numeric_column(a, "id", path=a_path, integer=True)
         items = pd.DataFrame(
             {"item": ids, "name": [html.unescape(s) for s in a["name"]], "url": a["url"]}

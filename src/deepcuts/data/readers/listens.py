@@ -270,7 +270,7 @@ def _json_lines(block: Block) -> Iterator[tuple[int, dict]]:
             obj = json.loads(ln)
         except json.JSONDecodeError as e:
             raise DataError(
-                f"not valid JSON ({e.msg} at column {e.colno})",
+                f"not valid JSON ({e.msg} at column {e.colno}); fix or remove this line",
                 path=block.path,
                 line=block.first_line + k,
             ) from None
@@ -345,7 +345,8 @@ def read_listenbrainz(
                 when = obj.get("listened_at")
                 if isinstance(when, bool) or not isinstance(when, int | float):
                     raise DataError(
-                        f"listened_at {when!r} is not unix seconds",
+                        f"listened_at {when!r} is not unix seconds; it must be a number such as "
+                        f"1700000000",
                         path=block.path,
                         line=line,
                         field="listened_at",

@@ -173,7 +173,7 @@ def read_table(
                 names.update(zip(i[sel].tolist(), df[cols["name"]].to_numpy(dtype=object)[sel]))
         acc.add(u, i, counts, t)
     if n_rows == 0:
-        raise DataError("table has a header but no rows", path=p)
+        raise DataError("table has a header but no rows; pass a file with data", path=p)
     matrix, ts = acc.result((len(users), len(items)))
     ids = items.ids()
     frame = pd.DataFrame({"item": ids})
