@@ -10,8 +10,9 @@ for the extraction timing, audio-clips)::
 2. Cold start on Last.fm 2K joined with Spotify per-artist features: a seeded 20% of the
    feature-matched artists are hidden (all their plays leave the training matrix), ALS is trained
    on the rest, and every user who played a hidden artist gets a ranking of the hidden artists
-   only. Recall@20 against the user's hidden artists, for: the hybrid (ridge map from features
-   into the ALS space, scored ``u . v``), content kNN on the user's training history, Spotify
+   only. Recall@20 against the user's hidden artists, for: the hybrid (a map from features
+   into the ALS space, ridge or kNN regression, chosen by cross-validation on the warm artists,
+   scored ``u . v``), content kNN on the user's training history, Spotify
    popularity (known at cold start), Last.fm popularity of the hidden artists (an oracle: it
    uses the hidden plays) and random order.
 3. Audio feature extraction speed on the six CC clips.
@@ -100,18 +101,31 @@ def cold_start(seed: int, factors: int, iterations: int) -> tuple[str, dict]:
     t0 = time.perf_counter()
     als = ALS(factors=factors, iterations=iterations, random_state=seed).fit(train)
     t_als = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fmap = FeatureToFactors(random_state=seed).fit(als, table)
-    t_map = time.perf_counter() - t0
 
     def rank_candidates(scores: np.ndarray) -> np.ndarray:
         idx, _ = topk_rows(np.asarray(scores, np.float32), K)
         return np.where(idx >= 0, cand[np.maximum(idx, 0)], -1)
 
     results = {}
-    vec = fmap.item_vectors(table, table.ids[rows[cand]])
-    results["hybrid: ridge(features) -> ALS space, u . v"] = rank_candidates(
-        als.user_factors_[users] @ vec.T
+    maps = {}
+    for method in ("auto", "ridge", "knn"):
+        t0 = time.perf_counter()
+        fmap = FeatureToFactors(method=method, random_state=seed).fit(als, table)
+        maps[method] = (fmap, time.perf_counter() - t0)
+        vec = fmap.item_vectors(table, table.ids[rows[cand]])
+        label = {
+            "auto": f"hybrid, map chosen by CV ({fmap.method_} {_fmt(fmap.params_)})",
+            "ridge": f"hybrid, ridge map ({_fmt(fmap.params_)})",
+            "knn": f"hybrid, kNN-regression map ({_fmt(fmap.params_)})",
+        }[method]
+        results[label] = rank_candidates(als.user_factors_[users] @ vec.T)
+    big = 2 * factors
+    als_big = ALS(factors=big, iterations=iterations, random_state=seed).fit(train)
+    fbig = FeatureToFactors(random_state=seed).fit(als_big, table)
+    results[
+        f"hybrid, map chosen by CV, ALS factors={big} ({fbig.method_} {_fmt(fbig.params_)})"
+    ] = rank_candidates(
+        als_big.user_factors_[users] @ fbig.item_vectors(table, table.ids[rows[cand]]).T
     )
     knn = ContentKNN(features=table, k=None, weighting="log").fit(train)
     ci, _, _ = knn.rank_index(users, train_m[users], K, filter_played=False, allow=cand)
@@ -140,19 +154,55 @@ def cold_start(seed: int, factors: int, iterations: int) -> tuple[str, dict]:
         f"median {int(np.median(n_rel))} hidden artists each.",
         f"- ALS: factors={factors}, iterations={iterations}, other parameters default, trained "
         f"in {t_als:.1f}s on the remaining plays.",
-        f"- Ridge map trained on {fmap.n_train_:,} warm feature-matched artists, "
-        f"{len(table.columns)} Spotify features ({', '.join(table.columns)}); alpha chosen by "
-        f"5-fold CV = {fmap.alpha_:g}, CV R^2 = {fmap.cv_r2_:.3f}; fit in {t_map:.2f}s.",
+        f"- Feature -> factor maps (`deepcuts.models.hybrid.FeatureToFactors`) learned on "
+        f"{maps['auto'][0].n_train_:,} warm feature-matched artists from {len(table.columns)} "
+        f"standardised Spotify features ({', '.join(table.columns)}). Hyperparameters (ridge "
+        "alpha; kNN k and similarity power) and, for the first row, the method itself are "
+        "chosen by 5-fold CV over the warm artists only, scored by how well the predicted "
+        "vectors of a fold's artists rank those artists' real listeners (recall@20 with the "
+        "ALS user vectors); the hidden artists play no part in the choice.",
+        "",
+        "| map | chosen | CV recall@20 (warm folds) | CV R^2 of factors | fit seconds |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {meth} | {fm.method_} {_fmt(fm.params_)} | {fm.cv_score_:.4f} | "
+            f"{fm.cv_r2_:.3f} | {sec:.2f} |"
+            for meth, (fm, sec) in maps.items()
+        ),
+        "",
         f"- Each user ranks only the {len(cand):,} hidden artists (the same candidate set for "
         "every method); recall@20 = share of the user's hidden artists in the top 20, averaged "
         "over users.\n",
-        "| method | recall@20 |",
+        "| method (all score the same hidden candidates) | recall@20 |",
         "|---|---|",
         *(f"| {name} | {v:.4f} |" for name, v in recall.items()),
         f"| random order (expected, 20/{len(cand)}) | {expected_random:.4f} |",
         "",
     ]
     return "\n".join(lines) + "\n", recall
+
+
+def moods_doc() -> str:
+    """The mood-tag rules, taken from the module that applies them (one source of truth)."""
+    import deepcuts.data.audio as audio
+
+    doc = audio.__doc__
+    body = doc[doc.index("Mood proxies\n------------\n") + len("Mood proxies\n------------\n") :]
+    return (
+        "## Mood tags (documented heuristics)\n\n"
+        "`deepcuts.data.audio.extract_features` (and `deepcuts features`) add `valence`, "
+        "`arousal` and `moods` to every track. Valence / arousal follow Russell's circumplex; "
+        "the proxies come from the music-emotion literature (major mode and faster, brighter "
+        "sound read as happier; louder and faster as more aroused). They are not a trained "
+        "classifier: no mood ground truth ships with the data here.\n\n"
+        + body.strip()
+        + "\n\nThe unit tests check the formulas on hand-computed values and that a louder "
+        "signal is more aroused and a brighter one happier.\n"
+    )
+
+
+def _fmt(params: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())
 
 
 def extraction_speed() -> tuple[str, dict]:
@@ -198,18 +248,65 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--out", default="docs/content.md")
     ap.add_argument("--skip-audio", action="store_true")
+    ap.add_argument(
+        "--extra-seeds",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="re-run the cold-start split with these seeds for a spread",
+    )
     args = ap.parse_args(argv)
     parts = [
         "# Content-based recommendations: evaluation\n",
         "Reproduce: `python benchmarks/content_eval.py` (needs `../shared/data`). "
         f"Seed {args.seed}.\n",
     ]
+    parts.append(moods_doc())
     g, gm = gtzan(args.seed)
     print(g)
     parts.append(g)
     c, cm = cold_start(args.seed, args.factors, args.iterations)
     print(c)
     parts.append(c)
+    if cm and args.extra_seeds:
+        runs = [list(cm.values())]
+        for s in args.extra_seeds:
+            runs.append(list(cold_start(s, args.factors, args.iterations)[1].values()))
+        r = np.array(runs)
+        seeds = [args.seed, *args.extra_seeds]
+        generic = [
+            "hybrid, CV-chosen map",
+            "hybrid, ridge map",
+            "hybrid, kNN-regression map",
+            f"hybrid, CV-chosen map, ALS factors={2 * args.factors}",
+            "content kNN (user profile)",
+            "Spotify popularity",
+            "Last.fm popularity of hidden artists (oracle)",
+            "random order",
+        ]
+        lines = [
+            f"Spread over hidden-artist splits (seeds {', '.join(map(str, seeds))}; each seed "
+            "draws a new hidden set, retrains ALS and re-chooses every map by CV):\n",
+            "| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+            "|---|" + "---|" * (len(seeds) + 1),
+            *(
+                f"| {name} | "
+                + " | ".join(f"{v:.4f}" for v in r[:, j])
+                + f" | {r[:, j].mean():.4f} |"
+                for j, name in enumerate(generic)
+            ),
+            "",
+            "Why the kNN map wins: the 11 Spotify features explain little of the ALS item factors "
+            "linearly (CV R^2 about 0.02-0.03 for both maps), and ridge predictions shrink "
+            "towards the mean vector, so every cold artist gets nearly the same vector. The "
+            "kNN-regression map copies the vectors of the artists that sound most alike, keeping "
+            "their direction and length; it is content kNN carried into the collaborative space, "
+            "so it also beats content kNN on the user's own history (which ignores what similar "
+            "*listeners* played).",
+            "",
+        ]
+        print("\n".join(lines))
+        parts.append("\n".join(lines) + "\n")
     if not args.skip_audio:
         a, am = extraction_speed()
         print(a)
@@ -219,7 +316,8 @@ def main(argv=None) -> int:
     if cm:
         names = list(cm)
         print(
-            f"cold-start recall@20 hybrid / Spotify popularity: {cm[names[0]] / cm[names[2]]:.2f}x"
+            f"cold-start recall@20 hybrid (CV-chosen map) / content kNN: "
+            f"{cm[names[0]] / cm[names[4]]:.2f}x"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,51 @@ def write_wav(path, y):
     sf.write(path, y, SR)
 
 
+def tone_pulses(bpm: float = 120.0, freq: float = 440.0, seconds: float = 4.0) -> np.ndarray:
+    """Decaying ``freq`` Hz notes on every beat at ``bpm``: known tempo and known pitch."""
+    y = np.zeros(int(seconds * SR), np.float32)
+    t = np.arange(int(0.25 * SR)) / SR
+    note = (0.5 * np.sin(2 * np.pi * freq * t) * np.exp(-t * 12)).astype(np.float32)
+    for s in range(0, len(y) - len(note), int(round(60 / bpm * SR))):
+        y[s : s + len(note)] += note
+    return y
+
+
+def _can_write(fmt: str) -> bool:
+    import soundfile as sf
+
+    return fmt.upper() in sf.available_formats()
+
+
+FORMATS = [
+    pytest.param("wav", {}, id="wav"),
+    pytest.param("flac", {}, id="flac"),
+    pytest.param("ogg", {"subtype": "VORBIS"}, id="ogg-vorbis"),
+    pytest.param(
+        "mp3",
+        {"format": "MP3"},
+        id="mp3",
+        marks=pytest.mark.skipif(
+            not _can_write("mp3"), reason="this libsndfile (< 1.1) cannot write MP3 files"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("ext, kw", FORMATS)
+def test_every_format_decodes_with_known_tempo_and_pitch(tmp_path, ext, kw):
+    import soundfile as sf
+
+    path = tmp_path / f"pulses.{ext}"
+    sf.write(path, tone_pulses(), SR, **kw)
+    f = extract_file(path)
+    # lossy encoders pad a few ms (mp3: encoder delay)
+    assert f["duration_s"] == pytest.approx(4.0, abs=0.1)
+    assert abs(f["tempo"] - 120) / 120 < 0.04
+    chroma = np.array([f[f"chroma_{p}"] for p in PITCH_CLASSES])
+    assert PITCH_CLASSES[int(np.argmax(chroma))] == "A"
+
+
 @pytest.mark.parametrize("bpm", [120, 140])
 def test_click_track_tempo(bpm):
     f = extract_features(click_track(bpm), SR)
@@ -138,6 +183,40 @@ def test_cache_resumes_and_detects_changes(tmp_path):
     third = extract_folder(audio, cache=cache)
     assert third.n_cached == 1
     assert third.features.loc[0, "tempo"] != first.features.loc[0, "tempo"]
+
+
+def test_interrupted_batch_resumes_from_checkpoint(tmp_path, monkeypatch):
+    import deepcuts.data.audio as audio
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for k in range(4):
+        write_wav(folder / f"t{k}.wav", chord([220.0 * 2 ** (k / 12)], 1.0))
+    cache = tmp_path / "cache.parquet"
+    real = audio._worker
+    calls = []
+
+    def dies_on_third(path, *a):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user stops the run
+        return real(path, *a)
+
+    monkeypatch.setattr(audio, "_worker", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        extract_folder(folder, cache=cache, checkpoint_every=100)
+    monkeypatch.setattr(audio, "_worker", real)
+    # the two finished files were saved on the way out and are not decoded again
+    res = extract_folder(folder, cache=cache)
+    assert res.n_cached == 2 and len(res.features) == 4 and res.failed.empty
+
+
+def test_progress_bar_is_opt_in(tmp_path, capsys):
+    write_wav(tmp_path / "a.wav", chord([440.0], 1.0))
+    extract_folder(tmp_path)
+    assert "audio features" not in capsys.readouterr().err
+    extract_folder(tmp_path, show_progress=True)
+    assert "audio features" in capsys.readouterr().err
 
 
 def test_bad_cache_and_folder(tmp_path):

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from deepcuts.data.features import FeatureTable
 from deepcuts.exceptions import DeepcutsError, NotFittedError
 from deepcuts.models import ALS
-from deepcuts.models.hybrid import FeatureToFactors, best_persona
+from deepcuts.models.hybrid import FeatureToFactors, _knn_map, _ridge, best_persona
 from deepcuts.testing.synthetic import planted_blocks
 
 
@@ -39,9 +39,10 @@ def cold_setup():
 def test_map_learns_and_ranks_hidden_items(cold_setup):
     x, train, als, table, hidden_ids = cold_setup
     m = FeatureToFactors(match="id").fit(als, table)
-    assert (
-        m.n_train_ == 45 and m.alpha_ in m.alphas and m.cv_r2_ > 0.1
-    )  # 3 blocks explain ~3 of 8 factors
+    assert m.n_train_ == 45 and m.scoring_ == "recall"
+    assert len(m.cv_results_) == 6 + 5 * 2  # every ridge alpha and knn (k, power) was scored
+    assert m.cv_score_ == max(r["score"] for r in m.cv_results_)
+    assert m.cv_r2_ > 0.1  # 3 blocks explain ~3 of 8 factors
     users = [f"u{k}" for k in range(30)]
     rec = m.recommend(als, users, table, n=3, candidates=hidden_ids).to_frame()
     assert set(rec["item"]) <= set(hidden_ids) and len(rec) == 90
@@ -83,21 +84,67 @@ def test_best_persona_feature_detection(cold_setup):
     assert p[0].tolist() == expect
 
 
-def test_save_load_and_errors(cold_setup, tmp_path):
+@pytest.mark.parametrize("method", ["ridge", "knn"])
+def test_each_method_ranks_hidden_items(cold_setup, method):
+    x, train, als, table, hidden_ids = cold_setup
+    m = FeatureToFactors(match="id", method=method, scoring="r2").fit(als, table)
+    assert m.method_ == method and m.scoring_ == "r2"
+    assert set(m.params_) == ({"alpha"} if method == "ridge" else {"k", "power"})
+    rec = m.recommend(als, [f"u{k}" for k in range(30)], table, n=2, candidates=hidden_ids)
+    same = [int(u[1:]) % 3 == int(i[1:]) % 3 for u, i in zip(rec.queries, rec.items)]
+    assert np.mean(same) > 0.9
+
+
+def test_ridge_closed_form_matches_sklearn():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(3)
+    x, v = rng.standard_normal((50, 4)), rng.standard_normal((50, 3))
+    w, b = _ridge(x, v, 7.0)
+    ref = Ridge(alpha=7.0).fit(x, v)
+    np.testing.assert_allclose(w, ref.coef_.T, atol=1e-10)
+    np.testing.assert_allclose(b, ref.intercept_, atol=1e-10)
+
+
+def test_knn_map_known_answer():
+    # three warm items; a query equal to item 0's direction with k=1 gets exactly item 0's vector,
+    # with k=2 and power=1 the similarity-weighted mean of the two nearest
+    xw = np.array([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.0]], np.float32)
+    vw = np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]], np.float32)
+    mean = vw.mean(axis=0)
+    np.testing.assert_allclose(_knn_map(np.array([[2.0, 0.0]]), xw, vw, 1, 1.0, mean), [[1, 0]])
+    got = _knn_map(np.array([[1.0, 0.0]]), xw, vw, 2, 1.0, mean)
+    np.testing.assert_allclose(got, [[1 / 1.6, 0.6 / 1.6]], rtol=1e-6)
+    # nothing similar (all cosines <= 0): the mean vector
+    np.testing.assert_allclose(
+        _knn_map(np.array([[0.0, -1.0]]), xw[:1], vw[:1], 1, 1.0, mean), [mean]
+    )
+
+
+@pytest.mark.parametrize("method", ["ridge", "knn"])
+def test_save_load_and_errors(cold_setup, tmp_path, method):
     x, train, als, table, hidden_ids = cold_setup
     with pytest.raises(NotFittedError):
         FeatureToFactors().transform(np.zeros((1, 5)))
-    m = FeatureToFactors(match="id", alphas=(1.0, 10.0)).fit(als, table)
+    m = FeatureToFactors(match="id", method=method, alphas=(1.0, 10.0), neighbors=(5, 10))
+    m.fit(als, table)
     m.save(tmp_path / "map")
     loaded = FeatureToFactors.load(tmp_path / "map")
     np.testing.assert_allclose(loaded.item_vectors(table), m.item_vectors(table))
-    assert loaded.alpha_ == m.alpha_
+    assert (loaded.method_, loaded.params_, loaded.cv_score_) == (m.method_, m.params_, m.cv_score_)
+    assert repr(loaded) == repr(m)
     with pytest.raises(DeepcutsError, match="shape"):
         m.transform(np.zeros((1, 2)))
     with pytest.raises(DeepcutsError, match="unknown feature table id"):
         m.item_vectors(table, ["nope"])
     with pytest.raises(DeepcutsError, match="alphas"):
         FeatureToFactors(alphas=(0.0,)).fit(als, table)
+    with pytest.raises(DeepcutsError, match="neighbors"):
+        FeatureToFactors(method="knn", neighbors=(0,)).fit(als, table)
+    with pytest.raises(DeepcutsError, match="method must be"):
+        FeatureToFactors(method="svm").fit(als, table)
+    with pytest.raises(DeepcutsError, match="scoring must be"):
+        FeatureToFactors(scoring="auc").fit(als, table)
     with pytest.raises(DeepcutsError, match="item_factors_"):
         from deepcuts.models import Popularity
 

@@ -7,13 +7,13 @@ of ``deepcuts features``), :func:`read_gtzan_features` (GTZAN ``features_30_sec.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from deepcuts.data.artists import artist_key
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.readers._common import check_file
 from deepcuts.exceptions import DataError, DeepcutsError
@@ -28,18 +28,19 @@ __all__ = [
 
 
 def normalize_name(name) -> str:
-    """Key used to match names across sources: NFKC unicode folding, lower case, inner spaces
-    collapsed, outer spaces stripped.
+    """Key used to match artist names across sources: :func:`deepcuts.data.artists.artist_key`
+    (Unicode compatibility folding, accents dropped from Latin / Greek / Cyrillic letters, curly
+    quotes straightened, case folded, whitespace collapsed, a leading "the " or trailing ", the"
+    dropped), the same key the listening-data readers use for artist ids.
 
     Examples
     --------
     >>> normalize_name("  The  Beatles ")
-    'the beatles'
-    >>> normalize_name("BJÖRK") == normalize_name("björk")
+    'beatles'
+    >>> normalize_name("BJÖRK") == normalize_name("björk") == normalize_name("Bjork")
     True
     """
-    s = unicodedata.normalize("NFKC", str(name)).casefold()
-    return " ".join(s.split())
+    return artist_key(str(name))
 
 
 @dataclass(frozen=True, eq=False)
