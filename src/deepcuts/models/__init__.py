@@ -7,6 +7,7 @@ from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
 MODELS: dict[str, type[Recommender]] = {
@@ -20,11 +21,15 @@ __all__ = [
     "MODELS",
     "ContentKNN",
     "ItemKNN",
+    "PopularNext",
     "Popularity",
+    "RandomNext",
     "RankContext",
     "Recommendations",
     "Recommender",
     "Reranker",
+    "SessionCooccurrence",
+    "StickyArtist",
     "feature_neighbors",
     "load_model",
     "make_model",
