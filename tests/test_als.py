@@ -129,7 +129,9 @@ def test_explain_sums_to_exact_score(blocks):
     assert list(df.columns) == ["item", "name", "count", "contribution"]
     assert len(df) == blocks.matrix[0].nnz
     assert np.all(np.diff(df["contribution"].to_numpy()) <= 0)
-    exact = float(m.fold_in(blocks.matrix[:1])[0] @ m.item_factors_[blocks.item_map.index(["i3"])[0]])
+    exact = float(
+        m.fold_in(blocks.matrix[:1])[0] @ m.item_factors_[blocks.item_map.index(["i3"])[0]]
+    )
     assert df.attrs["score"] == pytest.approx(exact, rel=1e-3, abs=1e-4)
     assert len(m.explain("u0", "i3", n=3)) == 3
 

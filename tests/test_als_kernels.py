@@ -28,25 +28,52 @@ def test_cholesky_matches_exact_solve(system):
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
 
+def _rotated(X, Y, reg):
+    Q, lam = K.diagonalise(Y, reg)
+    return X @ Q, Y @ Q, lam, Q
+
+
+def test_diagonalise(system):
+    _, X, Y, A0, reg = system
+    Q, lam = K.diagonalise(Y, reg)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(len(lam)), atol=1e-5)
+    np.testing.assert_allclose(Q.T @ A0 @ Q, np.diag(lam), atol=1e-4)
+    F = X.copy()
+    K.rotate_(F, Q, chunk=7)
+    np.testing.assert_allclose(F, X @ Q, atol=1e-6)
+
+
 def test_cg_matches_reference_cg(system):
-    m, X, Y, A0, _ = system
-    out = X.copy()
-    K.cg_half_step(m.indptr, m.indices, m.data, out, Y, A0, 3, np.zeros(80))
-    ref = K.reference_cg_half_step(m.indptr, m.indices, m.data, X, Y, A0, 3)
+    m, X, Y, _, reg = system
+    Xr, Yr, lam, _ = _rotated(X, Y, reg)
+    out = Xr.copy()
+    K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
+    ref = K.reference_cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, np.diag(lam), 3)
     np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_cg_in_eigenbasis_equals_plain_cg(system):
+    # CG commutes with the orthogonal change of basis: rotating back gives plain CG's iterates
+    m, X, Y, A0, reg = system
+    Xr, Yr, lam, Q = _rotated(X, Y, reg)
+    out = Xr.copy()
+    K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
+    plain = K.reference_cg_half_step(m.indptr, m.indices, m.data, X, Y, A0, 3)
+    np.testing.assert_allclose(out @ Q.T, plain, atol=1e-4)
 
 
 def test_cg_converges_to_exact_solve(system):
-    m, X, Y, A0, _ = system
-    out = X.copy()
+    m, X, Y, A0, reg = system
+    Xr, Yr, lam, Q = _rotated(X, Y, reg)
+    out = Xr.copy()
     for _ in range(8):
-        K.cg_half_step(m.indptr, m.indices, m.data, out, Y, A0, 3, np.zeros(80))
+        K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
     ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0)
-    np.testing.assert_allclose(out, ref, atol=1e-4)
+    np.testing.assert_allclose(out @ Q.T, ref, atol=1e-4)
     # a single step of 3 CG iterations is already much closer than the start
-    one = X.copy()
-    K.cg_half_step(m.indptr, m.indices, m.data, one, Y, A0, 3, np.zeros(80))
-    assert np.abs(one - ref).max() < 0.5 * np.abs(X - ref).max()
+    one = Xr.copy()
+    K.cg_half_step(m.indptr, m.indices, m.data, one, Yr, lam, 3, np.zeros(80))
+    assert np.abs(one @ Q.T - ref).max() < 0.5 * np.abs(X - ref).max()
 
 
 @pytest.mark.parametrize("kernel", ["cg", "cholesky", "row_loss"])
@@ -54,12 +81,13 @@ def test_loss_matches_dense_reference(system, kernel):
     m, X, Y, A0, reg = system
     loss = np.zeros(80)
     Xc = X.copy()
+    Xr, Yr, lam, _ = _rotated(X, Y, reg)
     if kernel == "cg":
-        K.cg_half_step(m.indptr, m.indices, m.data, Xc, Y, A0, 3, loss)
+        K.cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, lam, 3, loss)
     elif kernel == "cholesky":
         K.cholesky_half_step(m.indptr, m.indices, m.data, Xc, Y, A0, loss)
     else:
-        K.row_loss(m.indptr, m.indices, m.data, Xc, Y, A0, loss)
+        K.row_loss(m.indptr, m.indices, m.data, Xr, Yr, lam, loss)
     ref = K.reference_row_loss(m.indptr, m.indices, m.data, X, Y, reg)
     np.testing.assert_allclose(loss, ref, rtol=1e-4)
 
@@ -71,3 +99,25 @@ def test_empty_rows_get_zero_vectors():
     X = np.full((3, 2), 0.5, np.float32)
     K.cholesky_half_step(m.indptr, m.indices, m.data, X, Y, A0, np.zeros(3))
     np.testing.assert_allclose(X, 0.0, atol=1e-7)
+    # CG from a non-zero start moves towards zero (the exact solution) and never blows up
+    Xr, Yr, lam, _ = _rotated(np.full((3, 2), 0.5, np.float32), Y, 0.1)
+    K.cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, lam, 5, np.zeros(3))
+    np.testing.assert_allclose(Xr, 0.0, atol=1e-5)
+
+
+def test_long_rows_share_a_block_with_short_ones():
+    # the block's scratch buffer is sized by its longest row; rows of every length in one block
+    rng = np.random.default_rng(3)
+    n, m_cols, f = 70, 400, 6
+    lens = np.r_[[0, 1, 399, 2], rng.integers(0, 30, n - 4)]
+    rows = np.repeat(np.arange(n), lens)
+    cols = np.concatenate([rng.choice(m_cols, k, replace=False) for k in lens])
+    c = sp.csr_matrix((1 + rng.random(len(rows)) * 4, (rows, cols)), shape=(n, m_cols))
+    c = sp.csr_matrix(c, dtype=np.float32)
+    Y = (rng.standard_normal((m_cols, f)) * 0.1).astype(np.float32)
+    X = (rng.standard_normal((n, f)) * 0.1).astype(np.float32)
+    Xr, Yr, lam, _ = _rotated(X, Y, 0.05)
+    out = Xr.copy()
+    K.cg_half_step(c.indptr, c.indices, c.data, out, Yr, lam, 4, np.zeros(n))
+    ref = K.reference_cg_half_step(c.indptr, c.indices, c.data, Xr, Yr, np.diag(lam), 4)
+    np.testing.assert_allclose(out, ref, atol=2e-4)

@@ -135,3 +135,57 @@ def to_json(obj) -> str:
         return str(o)
 
     return json.dumps(obj, indent=2, default=default, allow_nan=False) + "\n"
+
+
+#: request knobs that ``--sweep`` may vary without refitting (re-rankers, not model parameters)
+KNOBS = ("rarity", "band", "diversity", "artist_cap")
+
+
+def add_knob_arguments(p) -> None:
+    """``--rarity``, ``--band``, ``--diversity`` and ``--artist-cap`` (see ``docs/rarity.md``)."""
+    g = p.add_argument_group("discovery knobs (re-ranking, see docs/rarity.md)")
+    g.add_argument(
+        "--rarity",
+        type=float,
+        metavar="X",
+        help="multiply scores by item frequency ** (X - 1): 1 = neutral, < 1 favours rare items, "
+        "> 1 popular ones; X in [-3, 3], useful range about 0.8-1.1",
+    )
+    g.add_argument(
+        "--band",
+        metavar="LO:HI",
+        help="only items whose popularity percentile is in [LO, HI], 0 <= LO < HI <= 100, "
+        "e.g. 60:90",
+    )
+    g.add_argument(
+        "--diversity",
+        type=float,
+        metavar="D",
+        help="MMR diversity weight in [0, 1]: 0 = model order, 1 = most diverse",
+    )
+    g.add_argument(
+        "--artist-cap",
+        type=int,
+        metavar="N",
+        help="at most N tracks per artist in a list (track data with an artist column)",
+    )
+
+
+def knobs_from_args(args) -> dict:
+    """The knob values given on the command line (unset ones left out)."""
+    out = {}
+    for k in KNOBS:
+        v = getattr(args, k, None)
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def rerankers_from_knobs(knobs: dict) -> list:
+    """Re-rankers for knob values; out-of-range values raise a one-line DeepcutsError."""
+    from deepcuts.rerank import build_rerankers
+
+    try:
+        return build_rerankers(**knobs)
+    except DeepcutsError as e:
+        raise DeepcutsError(f"--{str(e).replace('artist_cap', 'artist-cap')}") from None

@@ -8,11 +8,15 @@ import pandas as pd
 
 from deepcuts.cli._common import (
     DATA_HELP,
+    KNOBS,
+    add_knob_arguments,
     build_model,
     frame_to_csv,
+    knobs_from_args,
     load_data,
     parse_assignments,
     parse_model_spec,
+    rerankers_from_knobs,
     to_json,
     write_text,
 )
@@ -29,7 +33,9 @@ def register(sub) -> None:
         description="Split a dataset, fit each model on the training part and score its top-k "
         "lists against the held-out items. Example: deepcuts evaluate --data lastfm2k "
         "--model itemknn:similarity=bm25 --model popularity --k 10 20 --json out.json. "
-        "With --sweep NAME=V1,V2,... each model is evaluated once per value.",
+        "With --sweep NAME=V1,V2,... each model is evaluated once per value; NAME may also be a "
+        "knob (rarity, band, diversity, artist_cap), e.g. --sweep rarity=1,0.95,0.9 (the model "
+        "is fitted once).",
     )
     p.add_argument("--data", default="lastfm2k", help=DATA_HELP + " (default: lastfm2k)")
     p.add_argument(
@@ -69,6 +75,7 @@ def register(sub) -> None:
         help="PNG: metrics against the swept parameter (with --sweep), else NDCG vs novelty",
     )
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    add_knob_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -82,12 +89,23 @@ def _parse_sweep(spec: str | None):
     return name.strip(), vals
 
 
+def _knob_value(name: str, value: str):
+    """A --sweep value of a knob as the type the re-ranker takes."""
+    if name == "band":
+        return value
+    try:
+        return int(value) if name == "artist_cap" else float(value)
+    except ValueError:
+        kind = "an integer" if name == "artist_cap" else "a number"
+        raise DeepcutsError(f"--sweep {name}: {value!r} is not {kind}") from None
+
+
 def _configs(args):
     """(label, name, params) per model, with --param applied where the model has it."""
     common = parse_assignments(args.param, option="--param")
     sweep_name, sweep_values = _parse_sweep(args.sweep)
     specs = [parse_model_spec(s) for s in args.model]
-    for key in list(common) + ([sweep_name] if sweep_name else []):
+    for key in list(common) + ([sweep_name] if sweep_name and sweep_name not in KNOBS else []):
         if not any(key in model_params(name) for name, _ in specs):
             opt = "--sweep" if key == sweep_name else "--param"
             raise DeepcutsError(
@@ -99,6 +117,10 @@ def _configs(args):
         params = {k: v for k, v in common.items() if k in valid}
         params.update(own)
         values = [None]
+        if sweep_name and sweep_name in KNOBS:
+            build_model(name, params, args.seed)
+            configs.append((spec, name, params, None))
+            continue
         if sweep_name and sweep_name in valid:
             values = sweep_values
         for v in values:
@@ -116,6 +138,15 @@ def run(args) -> int:
     if args.plot and not args.plot.lower().endswith(".png"):
         raise DeepcutsError(f"--plot {args.plot}: plots are PNG; use a .png file name")
     sweep_name, configs = _configs(args)
+    knobs = knobs_from_args(args)
+    knob_settings = [(None, knobs)]
+    if sweep_name in KNOBS:
+        if sweep_name in knobs:
+            raise DeepcutsError(f"--sweep {sweep_name} and --{sweep_name.replace('_', '-')} "
+                                "both set the same knob; give only one")  # fmt: skip
+        knob_settings = [(v, {**knobs, sweep_name: _knob_value(sweep_name, v)})
+                         for v in _parse_sweep(args.sweep)[1]]  # fmt: skip
+    reranker_sets = [(v, rerankers_from_knobs(k)) for v, k in knob_settings]  # validate early
     x = load_data(args.data)
     train, test = split(x, args.split, test_fraction=args.test_fraction, random_state=args.seed)
     print(
@@ -129,23 +160,25 @@ def run(args) -> int:
         t0 = time.perf_counter()
         model.fit(train)
         fit_s = time.perf_counter() - t0
-        _, means = evaluate(
-            model, train, test, k=args.k, metrics=args.metrics, show_progress=args.progress
-        )
-        eval_s = time.perf_counter() - t0 - fit_s
-        row = {"model": label}
-        if sweep_name:
-            row[sweep_name] = value
-        row.update({"fit_s": fit_s, "eval_s": eval_s, **means})
-        rows.append(row)
-        results.append({"model": label, "class": type(model).__name__,
-                        "params": model.get_params(), "fit_s": fit_s, "eval_s": eval_s,
-                        "metrics": means})  # fmt: skip
+        for knob_value, rerankers in reranker_sets:
+            t1 = time.perf_counter()
+            _, means = evaluate(model, train, test, k=args.k, metrics=args.metrics,
+                                rerankers=rerankers, show_progress=args.progress)  # fmt: skip
+            eval_s = time.perf_counter() - t1
+            row = {"model": label}
+            if sweep_name:
+                row[sweep_name] = knob_value if sweep_name in KNOBS else value
+            row.update({"fit_s": fit_s, "eval_s": eval_s, **means})
+            rows.append(row)
+            results.append({"model": label, "class": type(model).__name__,
+                            "params": model.get_params(), "rerankers": [repr(r) for r in rerankers],
+                            "fit_s": fit_s, "eval_s": eval_s, "metrics": means})  # fmt: skip
     table = pd.DataFrame(rows)
     _print_table(table, sweep_name)
     if args.json:
         doc = {
             "data": args.data,
+            "knobs": knobs,
             "split": args.split,
             "test_fraction": args.test_fraction if args.split != "leave-last-out" else None,
             "seed": args.seed,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 
 from deepcuts.cli._common import (
+    add_knob_arguments,
     frame_to_csv,
+    knobs_from_args,
     load_data,
     recommend_from_data,
+    rerankers_from_knobs,
     to_external_ids,
     to_json,
 )
@@ -19,7 +22,8 @@ def register(sub) -> None:
         "recommend",
         help="recommend items for users of a saved model",
         description="Print the top-n items for one or more users of a model saved by "
-        "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10",
+        "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10; "
+        "toward rarer items: --rarity 0.9; only mid-popular items: --band 60:90.",
     )
     p.add_argument("--model", required=True, help="saved model path (without extension)")
     p.add_argument(
@@ -35,20 +39,29 @@ def register(sub) -> None:
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output format"
     )
+    add_knob_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    rerankers = rerankers_from_knobs(knobs_from_args(args))  # validate before loading
     model = load_model(args.model)
     if args.data:  # histories from another dataset (e.g. a newer ingest), folded in
         data = load_data(args.data)
         users = to_external_ids(args.user, data.user_map.ids, "user")
         df = recommend_from_data(
-            model, data, users, n=args.n, filter_played=not args.include_played
+            model,
+            data,
+            users,
+            n=args.n,
+            filter_played=not args.include_played,
+            rerankers=rerankers,
         )
     else:
         users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")
-        recs = model.recommend(users, n=args.n, filter_played=not args.include_played)
+        recs = model.recommend(
+            users, n=args.n, filter_played=not args.include_played, rerankers=rerankers
+        )
         df = recs.to_frame()
     if args.format == "csv":
         sys.stdout.write(frame_to_csv(df))

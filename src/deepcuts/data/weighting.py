@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from deepcuts.data.preprocessing import radio_penalty
 from deepcuts.exceptions import DeepcutsError
 
 __all__ = [
@@ -121,6 +122,8 @@ WEIGHTINGS: dict[str, Callable[..., sp.csr_matrix]] = {
     "bm25": bm25,
     "tfidf": tfidf,
     "mild_negative": mild_negative,
+    # "heard it on the radio": chance listens of popular items as a mild negative
+    "radio": radio_penalty,
 }
 
 

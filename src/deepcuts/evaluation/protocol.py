@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from deepcuts.data.interactions import Interactions
 from deepcuts.evaluation.metrics import (
     arp,
+    artist_discovery,
     catalogue_coverage,
     gini_exposure,
     intra_list_diversity,
@@ -35,8 +36,10 @@ __all__ = ["DEFAULT_METRICS", "METRICS", "Evaluation", "evaluate", "score_lists"
 
 log = logging.getLogger(__name__)
 
-#: per-user metrics (a value per user; the mean is reported)
-_PER_USER = ("precision", "recall", "ndcg", "map", "novelty", "arp", "diversity")
+#: per-user metrics (a value per user; the mean is reported); new_artist / new_track need an
+#: item metadata column ``artist`` (track data) and are not in DEFAULT_METRICS
+_PER_USER = ("precision", "recall", "ndcg", "map", "novelty", "arp", "diversity",
+             "new_artist", "new_track")  # fmt: skip
 #: catalogue metrics (one value over all evaluated users' lists)
 _CATALOGUE = ("coverage", "gini")
 #: every metric name :func:`evaluate` knows
@@ -130,7 +133,9 @@ def evaluate(
         Names from :data:`METRICS`: precision, recall, ndcg, map (accuracy, binary relevance);
         novelty and arp (from *training* popularity); diversity (intra-list, from
         ``item_vectors`` or the training matrix's item columns); coverage and gini
-        (catalogue-level).
+        (catalogue-level); new_artist and new_track (track data with an item ``artist``
+        column: share of the list by artists the user never played / new tracks by artists
+        the user played, :func:`~deepcuts.evaluation.metrics.artist_discovery`).
     rerankers : sequence of Reranker, default=()
         Applied to the scores before the top ``max(k)`` are taken.
     users : array-like of external user ids, optional
@@ -239,10 +244,22 @@ def score_lists(
         "ndcg": ndcg_at_k,
         "map": map_at_k,
     }
+    discovery = {}
+    if "new_artist" in metrics or "new_track" in metrics:
+        from deepcuts.rerank.artist import item_artist_codes
+
+        item_artist = item_artist_codes(train)
+        train_rows = train.matrix[uidx]
+        for k in ks:
+            discovery[k] = artist_discovery(rec, train_rows, item_artist, k)
     for k in ks:
         for m in metrics:
             name = f"{m}@{k}"
-            if m in accuracy:
+            if m == "new_artist":
+                cols[name] = discovery[k][0]
+            elif m == "new_track":
+                cols[name] = discovery[k][1]
+            elif m in accuracy:
                 cols[name] = accuracy[m](rec, test_rows, k)
             elif m == "novelty":
                 cols[name] = novelty(rec, pop, n_users, k)

@@ -6,6 +6,7 @@ from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
+from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
@@ -14,11 +15,13 @@ MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "itemknn": ItemKNN,
     "als": ALS,
+    "persona": PersonaALS,
 }
 
 __all__ = [
     "ALS",
     "MODELS",
+    "PersonaALS",
     "ContentKNN",
     "ItemKNN",
     "PopularNext",

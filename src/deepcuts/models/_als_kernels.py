@@ -17,18 +17,23 @@ Two solvers:
 
 * :func:`cg_half_step` - a few conjugate-gradient steps per row, warm-started from the current
   factors (Takacs, Pilaszy, Tikk (2011), "Applications of the conjugate gradient method for
-  implicit feedback collaborative filtering"). Cost per row: ``(1 + cg_steps)`` products with
-  ``A_u = Y^T C_u Y + reg*I``, each ``f^2 + 2 f nnz_u`` multiply-adds, never forming ``A_u``.
+  implicit feedback collaborative filtering"), run in an eigenbasis of ``Y^T Y`` (see
+  :func:`diagonalise`) where ``Y^T Y + reg*I`` is diagonal, so each product with
+  ``A_u = Y^T C_u Y + reg*I`` costs ``f + 2 f nnz_u`` multiply-adds instead of
+  ``f^2 + 2 f nnz_u``, never forming ``A_u``. CG commutes with an orthogonal change of basis,
+  so the iterates are those of the plain method; the caller rotates both sides, and since
+  ``x_u . y_i`` is invariant under a common rotation the model is unchanged.
 * :func:`cholesky_half_step` - forms ``A_u`` (``f^2 nnz_u / 2``) and solves exactly by Cholesky
-  (``f^3 / 3``), accumulating in float64.
+  (``f^3 / 3``), accumulating in float64; works in any basis (takes ``Y^T Y + reg*I``).
 
 Both also return each row's share of the training loss *before* the update (the dot products
 ``x_u . y_i`` are computed anyway), so the per-iteration loss costs no extra pass.
 
-Rows are processed in blocks of :data:`BLOCK`; each block allocates its scratch vectors once, so
-the inner loops do not allocate. Every kernel is ``njit(parallel=True, cache=True,
-fastmath=True)`` on float32 factors; none calls BLAS, so the caller pins BLAS to one thread only
-around the NumPy code between kernels when needed (see ``deepcuts.models.als``).
+Rows are processed in blocks of :data:`BLOCK`; each block allocates its scratch buffers once
+(including room for the gathered ``y_i`` of its longest row), so the inner loops do not
+allocate. Every kernel is ``njit(parallel=True, cache=True, fastmath=True)`` on float32
+factors; none calls BLAS, so the caller pins BLAS to one thread only around the kernels (see
+``deepcuts.models.als``).
 
 :func:`reference_half_step` and :func:`reference_cg_half_step` are plain NumPy versions used by
 the tests as oracles.
@@ -43,14 +48,16 @@ __all__ = [
     "BLOCK",
     "cg_half_step",
     "cholesky_half_step",
+    "diagonalise",
     "reference_cg_half_step",
     "reference_half_step",
     "reference_row_loss",
+    "rotate_",
     "row_loss",
 ]
 
-#: rows per parallel work unit (scratch vectors are allocated once per block)
-BLOCK = 128
+#: rows per parallel work unit (scratch buffers are allocated once per block)
+BLOCK = 64
 
 
 @njit(inline="always", fastmath=True)
@@ -71,17 +78,9 @@ def _symv(A, v, out, f):
         out[k] = s
 
 
-@njit(cache=True)
-def _max_row_nnz(indptr):  # pragma: no cover - numba
-    m = 0
-    for u in range(len(indptr) - 1):
-        m = max(m, indptr[u + 1] - indptr[u])
-    return m
-
-
 @njit(parallel=True, cache=True, fastmath=True)
-def cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps, loss):  # pragma: no cover - numba
-    """Conjugate-gradient update of every row of ``X`` in place.
+def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: no cover - numba
+    """Conjugate-gradient update of every row of ``X`` in place, in an eigenbasis of ``Y^T Y``.
 
     Parameters
     ----------
@@ -92,9 +91,10 @@ def cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps, loss):  # pragma: no
     X : float32 array of shape (n_rows, f)
         Factors to update (warm start), modified in place.
     Y : float32 array of shape (n_cols, f)
-        The fixed side.
-    A0 : float32 array of shape (f, f)
-        ``Y^T Y + reg*I``.
+        The fixed side, expressed in a basis where ``Y^T Y + reg*I = diag(lam)`` (see
+        :func:`diagonalise`; ``X`` must be in the same basis).
+    lam : float32 array of shape (f,)
+        The diagonal of ``Y^T Y + reg*I`` in that basis.
     cg_steps : int
         Conjugate-gradient steps per row.
     loss : float64 array of shape (n_rows,)
@@ -103,46 +103,64 @@ def cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps, loss):  # pragma: no
 
     Notes
     -----
-    The dot products ``y_i . v`` of a row are computed in one loop and the updates
-    ``+= w_i y_i`` in a second one: without the dependency of each update on the preceding
-    dot product the loops pipeline, about twice as fast as the fused loop.
+    ``A_u = Y^T C_u Y + reg*I = diag(lam) + sum_i (c_ui - 1) y_i y_i^T``. Because conjugate
+    gradients commute with an orthogonal change of basis, running them in the eigenbasis of
+    ``Y^T Y`` gives the same iterates as in the original basis, but the dense part of every
+    product ``A_u p`` costs ``f`` instead of ``f^2`` multiply-adds. The row's ``y_i`` are
+    gathered once into a contiguous scratch buffer; every CG step then reads the buffer twice
+    (the dot products ``y_i . p``, then the updates ``+= w_i y_i``; two simple loops pipeline
+    better than one fused loop).
     """
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
-    max_nnz = _max_row_nnz(indptr)
     for blk in prange(n_blocks):
+        lo_u = blk * BLOCK
+        hi_u = min(n, lo_u + BLOCK)
+        mx = 1
+        for u in range(lo_u, hi_u):
+            mx = max(mx, indptr[u + 1] - indptr[u])
         x = np.empty(f, np.float32)
         r = np.empty(f, np.float32)
         p = np.empty(f, np.float32)
         ap = np.empty(f, np.float32)
-        s = np.empty(max_nnz, np.float32)
-        for u in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+        s = np.empty(mx, np.float32)
+        w = np.empty(mx, np.float32)
+        Yu = np.empty((mx, f), np.float32)
+        for u in range(lo_u, hi_u):
             lo = indptr[u]
-            hi = indptr[u + 1]
+            nu = indptr[u + 1] - lo
+            # r = Y^T C_u p(u) - A_u x_u, starting with -diag(lam) x_u
             for k in range(f):
                 x[k] = X[u, k]
-            # r = Y^T C_u p(u) - (Y^T C_u Y + reg*I) x_u, starting with -(Y^T Y + reg*I) x_u
-            _symv(A0, x, ap, f)
-            dense = _dot(x, ap, f)  # x^T (Y^T Y + reg I) x
-            for k in range(f):
+                ap[k] = lam[k] * x[k]
                 r[k] = -ap[k]
-            for jj in range(lo, hi):
-                s[jj - lo] = _dot(Y[indices[jj]], x, f)  # s_ui = x_u . y_i
+            dense = _dot(x, ap, f)  # x^T (Y^T Y + reg I) x
+            # gather Y_u (the rows y_i of the row's entries) with s_ui = x_u . y_i
+            for jj in range(nu):
+                i = indices[lo + jj]
+                t = np.float32(0.0)
+                for k in range(f):
+                    v = Y[i, k]
+                    Yu[jj, k] = v
+                    t += v * x[k]
+                s[jj] = t
             lu = 0.0
-            for jj in range(lo, hi):
-                c = conf[jj]
+            for jj in range(nu):
+                c = conf[lo + jj]
                 pu = np.float32(1.0)
                 if c < 0:
                     c = -c
                     pu = np.float32(0.0)
-                sv = s[jj - lo]
-                # r += (c_ui p_ui - (c_ui - 1) s_ui) y_i
-                coef = c * pu - (c - np.float32(1.0)) * sv
-                i = indices[jj]
-                for k in range(f):
-                    r[k] += coef * Y[i, k]
+                sv = s[jj]
                 d = pu - sv
                 lu += c * d * d - sv * sv
+                w[jj] = c - np.float32(1.0)
+                # r += (c_ui p_ui - (c_ui - 1) s_ui) y_i
+                s[jj] = c * pu - w[jj] * sv
+            for jj in range(nu):
+                coef = s[jj]
+                for k in range(f):
+                    r[k] += coef * Yu[jj, k]
             loss[u] = dense + lu
             rsold = _dot(r, r, f)
             if rsold < 1e-20:
@@ -150,18 +168,18 @@ def cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps, loss):  # pragma: no
             for k in range(f):
                 p[k] = r[k]
             for _ in range(cg_steps):
-                # ap = (Y^T C_u Y + reg*I) p = (Y^T Y + reg*I) p + sum_i (c_ui - 1)(y_i . p) y_i
-                _symv(A0, p, ap, f)
-                for jj in range(lo, hi):
-                    s[jj - lo] = _dot(Y[indices[jj]], p, f)
-                for jj in range(lo, hi):
-                    c = conf[jj]
-                    if c < 0:
-                        c = -c
-                    coef = (c - np.float32(1.0)) * s[jj - lo]
-                    i = indices[jj]
+                # ap = A_u p = diag(lam) p + sum_i (c_ui - 1) (y_i . p) y_i
+                for jj in range(nu):
+                    t = np.float32(0.0)
                     for k in range(f):
-                        ap[k] += coef * Y[i, k]
+                        t += Yu[jj, k] * p[k]
+                    s[jj] = t * w[jj]
+                for k in range(f):
+                    ap[k] = lam[k] * p[k]
+                for jj in range(nu):
+                    coef = s[jj]
+                    for k in range(f):
+                        ap[k] += coef * Yu[jj, k]
                 pap = _dot(p, ap, f)
                 if pap <= 0:
                     break
@@ -251,25 +269,45 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cov
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def row_loss(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cover - numba
-    """Each row's loss share (see :func:`cg_half_step`) without updating anything."""
+def row_loss(indptr, indices, conf, X, Y, lam, loss):  # pragma: no cover - numba
+    """Each row's loss share (see :func:`cg_half_step`, same basis) without updating anything."""
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
-        ax = np.empty(f, np.float32)
         for u in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-            _symv(A0, X[u], ax, f)
-            lu = float(_dot(X[u], ax, f))
+            lu = 0.0
+            for k in range(f):
+                lu += lam[k] * X[u, k] * X[u, k]
             for jj in range(indptr[u], indptr[u + 1]):
                 c = conf[jj]
                 pu = 1.0
                 if c < 0:
                     c = -c
                     pu = 0.0
-                s = float(_dot(Y[indices[jj]], X[u], f))
-                d = pu - s
-                lu += c * d * d - s * s
+                i = indices[jj]
+                t = np.float32(0.0)
+                for k in range(f):
+                    t += Y[i, k] * X[u, k]
+                sv = float(t)
+                d = pu - sv
+                lu += c * d * d - sv * sv
             loss[u] = lu
+
+
+# ---------------------------------------------------------------------- basis change
+def diagonalise(F: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenbasis of ``F^T F``: ``Q`` (f, f) float32 orthogonal and ``lam`` with
+    ``Q^T (F^T F + reg*I) Q = diag(lam)`` (eigenvalues clipped at 0 before adding ``reg``)."""
+    G = (F.T @ F).astype(np.float64)
+    ev, Q = np.linalg.eigh((G + G.T) / 2)
+    lam = np.maximum(ev, 0.0) + float(reg)
+    return np.ascontiguousarray(Q, dtype=np.float32), lam.astype(np.float32)
+
+
+def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 32768) -> None:
+    """``F <- F Q`` in place, ``chunk`` rows at a time (BLAS; the temporaries stay small)."""
+    for a in range(0, F.shape[0], chunk):
+        F[a : a + chunk] = F[a : a + chunk] @ Q
 
 
 # ---------------------------------------------------------------------- NumPy references

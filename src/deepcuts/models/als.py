@@ -29,6 +29,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Literal
 
+import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -62,6 +63,10 @@ class BlasThreadsWarning(DeepcutsWarning):
 
 
 _warned_blas = False
+
+#: blocks of rows handed to a thread at a time (dynamic scheduling: with power-law row
+#: lengths a static split leaves one thread idle while another finishes the heavy rows)
+_CHUNK = 4
 
 
 @contextmanager
@@ -107,7 +112,9 @@ class ALS(Recommender):
     weighting : str or callable, default="log"
         Count transform ``w`` (see :func:`deepcuts.data.weighting.apply_weighting`): ``"raw"``
         (Hu et al.'s linear confidence), ``"log"`` (their log confidence, ``log(1 + x)``),
-        ``"bm25"``, ``"tfidf"``, ``"mild_negative"`` or ``"name:key=value"``. The weighting
+        ``"bm25"``, ``"tfidf"``, ``"mild_negative"``, ``"radio"`` (chance listens of popular
+        items as a mild negative, :func:`deepcuts.data.preprocessing.radio_penalty`) or
+        ``"name:key=value"``. The weighting
         module's ``"confidence"`` and ``"linear"`` already add 1 and are refused here.
     solver : {"cg", "cholesky"}, default="cg"
         ``"cg"``: ``cg_steps`` conjugate-gradient steps per vector, warm-started from the
@@ -279,13 +286,22 @@ class ALS(Recommender):
         *,
         exact: bool = False,
     ) -> None:
-        """Solve every row of ``X`` (in place) against the fixed ``Y``."""
-        A0 = self._gram(Y)
-        with _single_threaded_blas():
-            if exact or self.solver == "cholesky":
+        """Solve every row of ``X`` (in place) against the fixed ``Y``.
+
+        The CG solver first rotates *both* ``X`` and ``Y`` (in place) into the eigenbasis of
+        ``Y^T Y`` (scores ``x_u . y_i`` do not change), where the kernel's dense products are
+        diagonal; the exact solver leaves the basis alone.
+        """
+        if exact or self.solver == "cholesky":
+            A0 = self._gram(Y)
+            with _single_threaded_blas():
                 K.cholesky_half_step(C.indptr, C.indices, C.data, X, Y, A0, loss)
-            else:
-                K.cg_half_step(C.indptr, C.indices, C.data, X, Y, A0, int(self.cg_steps), loss)
+            return
+        Q, lam = K.diagonalise(Y, self.regularization)
+        K.rotate_(X, Q)
+        K.rotate_(Y, Q)
+        with _single_threaded_blas(), numba.parallel_chunksize(_CHUNK):
+            K.cg_half_step(C.indptr, C.indices, C.data, X, Y, lam, int(self.cg_steps), loss)
 
     def _fit(self, interactions: Interactions) -> None:
         self._check_params()
@@ -332,8 +348,11 @@ class ALS(Recommender):
             losses = losses[:n_run]
             scores = scores[:n_run]
         if n_run > 0 and len(losses) < n_run:
-            A0 = self._gram(Y)
-            K.row_loss(Cui.indptr, Cui.indices, Cui.data, X, Y, A0, loss_u)
+            Q, lam = K.diagonalise(Y, self.regularization)
+            K.rotate_(X, Q)
+            K.rotate_(Y, Q)
+            with _single_threaded_blas():
+                K.row_loss(Cui.indptr, Cui.indices, Cui.data, X, Y, lam, loss_u)
             y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
             losses.append((float(loss_u.sum()) + y_pen) / norm)
         self.user_factors_ = X

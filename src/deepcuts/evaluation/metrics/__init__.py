@@ -13,12 +13,14 @@ from deepcuts.evaluation.metrics.accuracy import (
     recall_at_k,
 )
 from deepcuts.evaluation.metrics.coverage import catalogue_coverage
+from deepcuts.evaluation.metrics.discovery import artist_discovery
 from deepcuts.evaluation.metrics.diversity import intra_list_diversity, item_vectors_from_matrix
 from deepcuts.evaluation.metrics.novelty import novelty, self_information
 from deepcuts.evaluation.metrics.popularity import arp, exposure, gini_exposure, popularity_share
 
 __all__ = [
     "arp",
+    "artist_discovery",
     "catalogue_coverage",
     "exposure",
     "gini_exposure",

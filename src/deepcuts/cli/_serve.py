@@ -1,0 +1,127 @@
+"""``deepcuts serve`` (HTTP API + web page) and ``deepcuts db upgrade`` (schema migrations)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from deepcuts.cli._common import parse_assignments
+from deepcuts.exceptions import DeepcutsError
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_HELP = (
+    "folder of the SQLite database and the trained models "
+    "(default: $DEEPCUTS_DATA_DIR or ~/.local/share/deepcuts)"
+)
+DB_HELP = (
+    "database URL, e.g. postgresql+psycopg://user:password@host/dbname "
+    "(default: $DEEPCUTS_DATABASE_URL or a SQLite file in the data dir)"
+)
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("DEEPCUTS_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "deepcuts"
+
+
+def _store(args):
+    try:
+        from deepcuts.serving.store import Store, default_url
+    except ImportError as e:
+        raise DeepcutsError(
+            f"the service needs the 'serve' extra ({e.name} is missing): "
+            "pip install 'deepcuts[serve]'"
+        ) from None
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    url = args.db or os.environ.get("DEEPCUTS_DATABASE_URL") or default_url(data_dir)
+    return Store(url, upgrade=False), data_dir
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP API and web page",
+        description="Serve recommendations over HTTP (OpenAPI docs at /docs, web page at /). "
+        "With no set-up it stores everything in a SQLite file in the data dir, fills it with "
+        "the bundled Last.fm 2K plays and trains an ALS model on first start. "
+        "Example: deepcuts serve --port 8000",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--db", help=DB_HELP)
+    p.add_argument(
+        "--model", default="als", help="model trained when none is stored (default: als)"
+    )
+    p.add_argument(
+        "--param",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hyperparameter of that model, repeatable (e.g. --param factors=64)",
+    )
+    p.add_argument(
+        "--no-seed",
+        action="store_true",
+        help="do not fill an empty database with the bundled Last.fm 2K plays",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=64, help="history upload limit (default: 64)"
+    )
+    p.set_defaults(func=run_serve)
+
+    db = sub.add_parser(
+        "db",
+        help="database maintenance (schema migrations)",
+        description="Bring the database schema up to date (Alembic migrations shipped with "
+        "deepcuts). 'deepcuts serve' does this on start too. Example: deepcuts db upgrade",
+    )
+    db.add_argument("action", choices=("upgrade", "current"), help="upgrade, or show the revision")
+    db.add_argument("--data-dir", help=DATA_DIR_HELP)
+    db.add_argument("--db", help=DB_HELP)
+    db.set_defaults(func=run_db)
+
+
+def run_db(args) -> int:
+    store, _ = _store(args)
+    try:
+        if args.action == "upgrade":
+            print(f"{store!r}: schema at revision {store.upgrade()}")
+        else:
+            print(f"{store!r}: schema at revision {store.revision() or 'none (run upgrade)'}")
+    finally:
+        store.close()
+    return 0
+
+
+def run_serve(args) -> int:
+    store, data_dir = _store(args)
+    try:
+        import uvicorn
+
+        from deepcuts.serving.app import create_app
+        from deepcuts.serving.service import RecommenderService
+    except ImportError as e:
+        raise DeepcutsError(
+            f"the service needs the 'serve' extra ({e.name} is missing): "
+            "pip install 'deepcuts[serve]'"
+        ) from None
+    params = parse_assignments(args.param, option="--param") or None
+    store.upgrade()
+    service = RecommenderService(
+        store, data_dir, model=args.model, model_params=params, seed=not args.no_seed
+    )
+    print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
+    print("loading the model (the first start seeds the database and trains it)...")
+    service.start()
+    h = service.handle
+    print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
+    app = create_app(service, max_upload=int(args.max_upload_mb * 2**20))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

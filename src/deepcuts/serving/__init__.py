@@ -1,0 +1,1 @@
+"""deepcuts as a service: storage, model service, HTTP API and web page."""

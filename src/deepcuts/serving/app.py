@@ -1,0 +1,345 @@
+"""The HTTP API (FastAPI; the OpenAPI spec is served at ``/openapi.json``, docs at ``/docs``).
+
+Errors are JSON objects ``{"error": "<one clear sentence>"}`` (plus ``"detail"`` for
+validation errors) with a 4xx status: 400 bad value or knob, 404 unknown user or artist, 409
+conflict (user exists, retrain running), 413 body too large, 422 invalid request fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deepcuts._version import __version__
+from deepcuts.exceptions import DeepcutsError, UnknownIdError
+from deepcuts.serving.service import RecommenderService, RetrainBusyError
+from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
+
+__all__ = ["MAX_BATCH", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: most listens in one batch request
+MAX_BATCH = 10_000
+#: default size limit of JSON request bodies and of history uploads, in bytes
+MAX_BODY = 8 * 2**20
+MAX_UPLOAD = 64 * 2**20
+
+
+class ListenIn(BaseModel):
+    """One listen."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user": "ann",
+                    "artist": "Radiohead",
+                    "track": "Reckoner",
+                    "listened_at": 1700000000,
+                    "fraction": 0.9,
+                }
+            ]
+        },
+    )
+    user: str = Field(min_length=1, max_length=MAX_ID, description="external user id")
+    artist: str = Field(min_length=1, max_length=MAX_NAME, description="artist credit as written")
+    track: str | None = Field(None, max_length=MAX_NAME, description="track title")
+    listened_at: int | None = Field(
+        None, ge=0, le=2**42, description="unix seconds (UTC); default: now"
+    )
+    fraction: float | None = Field(
+        None, ge=0.0, le=1.0, description="part of the track listened; default: unknown (= 1)"
+    )
+
+    def to_listen(self) -> Listen:
+        return Listen(self.user, self.artist, self.track, self.listened_at, self.fraction)
+
+
+class ListenBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    listens: list[ListenIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RetrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="registry name (als, itemknn, popularity...)")
+    params: dict | None = Field(None, description="hyperparameters; default: the served ones")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over the limit, before they are read whole."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int):
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_upload if scope["path"].endswith("/history") else self.max_body
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _too_large(send, limit)
+            return
+        seen = 0
+        sent = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return msg
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal sent
+            if msg["type"] == "http.response.start":
+                sent = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except _TooLarge:
+            if not sent:
+                await _too_large(send, limit)
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised while reading a body over the limit (FastAPI re-raises HTTP exceptions)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, _too_large_message(limit))
+
+
+def _too_large_message(limit: int) -> str:
+    return f"request body too large: the limit is {limit} bytes ({limit / 2**20:.0f} MiB)"
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"error": _too_large_message(limit)}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    errs = exc.errors()
+    for e in errs:
+        if e.get("type") == "json_invalid":
+            ctx = e.get("ctx") or {}
+            return 400, f"request body is not valid JSON: {ctx.get('error', e.get('msg'))}"
+    parts = []
+    for e in errs[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{loc or 'body'}: {e.get('msg')}")
+    more = f" (and {len(errs) - 5} more)" if len(errs) > 5 else ""
+    return 422, "invalid request: " + "; ".join(parts) + more
+
+
+def create_app(
+    service: RecommenderService,
+    *,
+    max_body: int = MAX_BODY,
+    max_upload: int = MAX_UPLOAD,
+    start: bool = False,
+) -> FastAPI:
+    """The FastAPI application serving ``service`` (API under ``/``, web page at ``/``).
+
+    Parameters
+    ----------
+    service : RecommenderService
+    max_body, max_upload : int
+        Size limits (bytes) of JSON bodies and of history uploads; larger requests get 413.
+    start : bool, default=False
+        Call ``service.start()`` (load or train the model) when the app starts.
+    """
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if start and service._handle is None:
+            await run_in_threadpool(service.start)
+        yield
+
+    app = FastAPI(
+        title="deepcuts",
+        version=__version__,
+        description="Music recommendations beyond the hits: listens in, recommendations out, "
+        "with a rarity knob, personas and explanations.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.exception_handler(DeepcutsError)
+    async def _deepcuts_error(request: Request, exc: DeepcutsError):
+        status = 400
+        if isinstance(exc, UnknownIdError):
+            status = 404
+        elif isinstance(exc, RetrainBusyError) or "already exists" in str(exc):
+            status = 409
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        status, msg = _validation_message(exc)
+        detail = [
+            {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()[:20]
+        ]
+        return JSONResponse({"error": msg, "detail": detail}, status_code=status)
+
+    # ------------------------------------------------------------------ system
+    @app.get("/health", tags=["system"], summary="Service, model and retrain status")
+    def health():
+        return service.health()
+
+    @app.get("/models", tags=["system"], summary="The model registry, newest first")
+    def models():
+        return {"models": service.store.models()}
+
+    @app.post("/retrain", tags=["system"], status_code=202, summary="Train a new model")
+    def retrain(body: RetrainIn | None = None):
+        """Start training on everything stored, in the background; the new model replaces the
+        served one when ready (no request fails during the swap). 409 while one runs."""
+        body = body or RetrainIn()
+        return service.retrain(body.model, body.params)
+
+    @app.get("/retrain", tags=["system"], summary="Status of the latest retrain job")
+    def retrain_status():
+        job = service.job()
+        if job is None:
+            return JSONResponse({"error": "no retrain job was started"}, status_code=404)
+        return job
+
+    # ------------------------------------------------------------------ listens
+    @app.post("/listens", tags=["listens"], status_code=201, summary="Store one listen")
+    def post_listen(listen: ListenIn):
+        return {"stored": service.add_listens([listen.to_listen()])}
+
+    @app.post(
+        "/listens/batch", tags=["listens"], status_code=201, summary="Store many listens at once"
+    )
+    def post_listens(batch: ListenBatch):
+        """All listens of the batch are stored in one transaction, or none (on error)."""
+        return {"stored": service.add_listens([x.to_listen() for x in batch.listens])}
+
+    @app.post(
+        "/users/{user}/history",
+        tags=["listens"],
+        status_code=201,
+        summary="Import a listening history for a new user",
+    )
+    def import_history(
+        user: str,
+        file: Annotated[UploadFile, File(description="Last.fm 1K TSV or ListenBrainz JSON lines")],
+        format: Annotated[Literal["lastfm1k", "listenbrainz"], Form()] = "listenbrainz",
+    ):
+        """Stores the file's listens under ``user`` (which must be new) and folds them into the
+        served model at once, without retraining. Size limit: see 413 responses."""
+        suffix = "".join(Path(file.filename or "upload").suffixes[-2:])
+        with tempfile.TemporaryDirectory(prefix="deepcuts-upload-") as tmp:
+            path = Path(tmp) / f"history{suffix if len(suffix) < 20 else ''}"
+            with open(path, "wb") as out:
+                shutil.copyfileobj(file.file, out)
+            return service.import_history(user, path, format)
+
+    # ------------------------------------------------------------------ users
+    @app.get("/users", tags=["users"], summary="User ids (for choosing one)")
+    def users(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    ):
+        return {"users": service.users(limit=limit, offset=offset)}
+
+    @app.get("/users/{user}/recommendations", tags=["users"], summary="Recommendations with knobs")
+    async def recommendations(
+        user: str,
+        n: Annotated[int, Query(ge=1, le=200, description="list length")] = 10,
+        rarity: Annotated[
+            float | None,
+            Query(ge=-3, le=3, description="1 neutral, < 1 favours rare artists, > 1 popular"),
+        ] = None,
+        band: Annotated[
+            str | None,
+            Query(
+                max_length=40,
+                description="popularity percentile band LOW:HIGH, e.g. 0:80 (100 = most popular)",
+            ),
+        ] = None,
+        diversity: Annotated[
+            float | None, Query(ge=0, le=1, description="0 = none, 1 = most diverse")
+        ] = None,
+        persona: Annotated[int | None, Query(ge=0, description="recommend for one persona")] = None,
+        exclude_played: Annotated[bool, Query(description="leave out played artists")] = True,
+    ):
+        kw = dict(
+            n=n,
+            rarity=rarity,
+            band=band,
+            diversity=diversity,
+            persona=persona,
+            exclude_played=exclude_played,
+        )
+        if service.needs_store(user) or diversity is not None:
+            return await run_in_threadpool(lambda: service.recommend(user, **kw))
+        return service.recommend(user, **kw)  # fast path: in memory, no I/O
+
+    @app.get("/users/{user}/personas", tags=["users"], summary="The user's personas")
+    def personas(user: str, n: Annotated[int, Query(ge=1, le=100)] = 10):
+        return service.personas(user, n=n)
+
+    @app.get(
+        "/users/{user}/explanations/{artist}",
+        tags=["users"],
+        summary="Why an artist is recommended to a user",
+    )
+    def explanation(user: str, artist: str, n: Annotated[int, Query(ge=1, le=50)] = 5):
+        return service.explain(user, artist, n=n)
+
+    # ------------------------------------------------------------------ artists
+    @app.get("/artists/{artist}/similar", tags=["artists"], summary="Similar artists")
+    def similar(artist: str, n: Annotated[int, Query(ge=1, le=200)] = 10):
+        return service.similar(artist, n=n)
+
+    @app.get("/popularity", tags=["artists"], summary="The popularity curve (long tail)")
+    def popularity():
+        return service.curve()
+
+    # ------------------------------------------------------------------ web page
+    static = Path(str(resources.files("deepcuts.serving") / "static"))
+    if (static / "index.html").exists():
+        app.mount("/static", StaticFiles(directory=static), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index():
+            return FileResponse(static / "index.html")
+
+    app.add_middleware(BodyLimit, max_body=max_body, max_upload=max_upload)
+    return app

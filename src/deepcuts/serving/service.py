@@ -1,0 +1,641 @@
+"""The recommendation service: one store, one served model, background retraining.
+
+The served model lives in an immutable :class:`ModelHandle`; a request reads the reference
+once and uses that handle to the end, and a retrain publishes a new handle by a single
+reference assignment (atomic in CPython). So a swap never fails or mixes two models inside one
+request, and the service keeps answering while a retrain runs.
+
+Which history a user is scored from
+-----------------------------------
+* users of the training data with no listens posted since: their row of the model (fast path,
+  no database access);
+* users with listens posted after the served model's data snapshot, and users created after it
+  (posted listens, imported histories): their complete stored history, folded into the model
+  without retraining (:meth:`Recommender.recommend_history`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepcuts.data.artists import artist_key, normalize_artists, primary_artist
+from deepcuts.data.datasets import load_lastfm2k
+from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
+from deepcuts.models import MODELS, Recommender, load_model, make_model
+from deepcuts.rerank import build_rerankers, popularity_percentiles
+from deepcuts.serving.store import MAX_ID, Listen, Store
+
+__all__ = ["DEFAULT_MODEL", "ModelHandle", "RecommenderService", "RetrainBusyError"]
+
+log = logging.getLogger(__name__)
+
+#: model served when none is configured: ALS on the stored plays
+DEFAULT_MODEL = (
+    "als",
+    {"factors": 64, "iterations": 15, "regularization": 0.05, "random_state": 0},
+)
+#: points of the popularity curve sent to the web page
+CURVE_POINTS = 200
+
+
+class RetrainBusyError(DeepcutsError):
+    """A retrain is already running."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelHandle:
+    """A fitted model with what the service derives from it (never mutated once published).
+
+    Attributes
+    ----------
+    model : Recommender
+    model_id : int or None
+        Registry id (``None`` for a model not in the registry).
+    kind : str
+        Registry name of the model class (``"als"``...).
+    data_time : float
+        Unix time of the data snapshot the model was trained on.
+    listeners : ndarray of shape (n_items,)
+        Listeners per item in the training data.
+    percentile : ndarray of shape (n_items,)
+        Popularity percentile of each item: the share (%) of items at most as popular
+        (:func:`deepcuts.rerank.popularity_percentiles`, what the ``band`` knob filters on).
+    curve : list of float
+        Listeners of items sorted by popularity, sampled at :data:`CURVE_POINTS` ranks
+        (the long tail plotted by the web page).
+    """
+
+    model: Recommender
+    model_id: int | None
+    kind: str
+    data_time: float
+    listeners: np.ndarray
+    percentile: np.ndarray
+    curve: list
+    curve_ranks: list
+    loaded_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def build(cls, model: Recommender, model_id, kind: str, data_time: float) -> ModelHandle:
+        x = model.interactions_
+        pop = np.asarray(x.item_popularity(), dtype=np.float64)
+        order = np.argsort(-pop, kind="stable")
+        percentile = popularity_percentiles(pop)
+        ranks = np.unique(np.geomspace(1, len(pop), CURVE_POINTS).astype(np.int64)) - 1
+        return cls(
+            model=model,
+            model_id=model_id,
+            kind=kind,
+            data_time=data_time,
+            listeners=pop,
+            percentile=percentile,
+            curve=pop[order][ranks].tolist(),
+            curve_ranks=(ranks + 1).tolist(),
+        )
+
+    @property
+    def rank(self) -> np.ndarray:
+        """Popularity rank of each item (1 = most listeners)."""
+        r = getattr(self, "_rank", None)
+        if r is None:
+            order = np.argsort(-self.listeners, kind="stable")
+            r = np.empty(len(order), np.int64)
+            r[order] = np.arange(1, len(order) + 1)
+            object.__setattr__(self, "_rank", r)
+        return r
+
+    def info(self) -> dict:
+        x = self.model.interactions_
+        return {
+            "id": self.model_id,
+            "kind": self.kind,
+            "class": type(self.model).__name__,
+            "params": json.loads(json.dumps(self.model.get_params(), default=str)),
+            "n_users": x.n_users,
+            "n_items": x.n_items,
+            "nnz": x.nnz,
+            "personas": self.n_personas_max,
+            "loaded_at": self.loaded_at,
+        }
+
+    @property
+    def n_personas_max(self) -> int:
+        return int(getattr(self.model, "n_personas", 1) or 1)
+
+
+def _bundled_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Last.fm 2K as (user, item=artist key, count) and (item, name, tags) frames."""
+    x = load_lastfm2k()
+    names = x.items["name"].astype(str).to_numpy()
+    norm = normalize_artists(names, credit="primary").drop_duplicates("row")
+    key = np.array([artist_key(n) for n in names], dtype=object)
+    key[norm["row"].to_numpy()] = norm["key"].to_numpy(dtype=object)
+    coo = x.matrix.tocoo()
+    plays = pd.DataFrame(
+        {
+            "user": x.user_map.external(coo.row).astype(str),
+            "item": key[coo.col],
+            "count": coo.data.astype(np.float64),
+        }
+    )
+    artists = pd.DataFrame({"item": key, "name": names, "tags": x.items["tags"].tolist()})
+    artists = artists.drop_duplicates("item")
+    return plays, artists
+
+
+class RecommenderService:
+    """Everything the HTTP API does, without HTTP.
+
+    Parameters
+    ----------
+    store : Store
+    data_dir : path
+        Where trained models are saved (``<data_dir>/models/model-<id>.{npz,json}``).
+    model : str, default="als"
+        Registry name of the model trained when none is stored yet, and by default on retrain.
+    model_params : dict, optional
+        Its hyperparameters (default: :data:`DEFAULT_MODEL` for ALS).
+    seed : bool, default=True
+        Fill an empty database with the bundled Last.fm 2K play counts on start.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deepcuts.serving.store import Store, Listen
+    >>> store = Store("sqlite://")
+    >>> _ = store.add_listens([Listen(u, a) for u in "abc" for a in ("x", "y", u)])
+    >>> svc = RecommenderService(store, tempfile.mkdtemp(), model="popularity", seed=False)
+    >>> svc.start()
+    >>> [r["artist"] for r in svc.recommend("a", n=1)["items"]]
+    ['b']
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        data_dir,
+        *,
+        model: str = "als",
+        model_params: dict | None = None,
+        seed: bool = True,
+    ):
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.kind = str(model).lower()
+        if self.kind not in MODELS:
+            raise DeepcutsError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
+        if model_params is None:
+            model_params = dict(DEFAULT_MODEL[1]) if self.kind == DEFAULT_MODEL[0] else {}
+        make_model(self.kind, **model_params)  # validate now
+        self.model_params = dict(model_params)
+        self.seed = seed
+        self._handle: ModelHandle | None = None
+        self._dirty: dict[str, float] = {}
+        self._dirty_lock = threading.Lock()
+        self._job_lock = threading.Lock()
+        self._job: dict | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Load the active model from the registry, or seed/train one (blocking)."""
+        if self.seed and self.store.is_empty():
+            plays, artists = _bundled_frames()
+            n = self.store.import_play_counts(plays, artists)
+            log.info("seeded the database with %d Last.fm 2K play counts", n)
+        row = self.store.active_model()
+        if row is not None and row["path"] and Path(row["path"] + ".npz").exists():
+            try:
+                model = load_model(row["path"])
+                self._publish(
+                    ModelHandle.build(model, row["id"], row["kind"], float(row["created_at"]))
+                )
+                log.info("loaded model %s from %s", row["id"], row["path"])
+                return
+            except DeepcutsError as e:  # damaged files: train a new one
+                log.warning("cannot load model %s (%s); training a new one", row["id"], e)
+        self._train(self.kind, self.model_params)
+
+    @property
+    def handle(self) -> ModelHandle:
+        h = self._handle
+        if h is None:
+            raise DeepcutsError("no model is loaded yet; the service is starting")
+        return h
+
+    def _publish(self, handle: ModelHandle) -> None:
+        self._handle = handle  # the atomic swap
+        with self._dirty_lock:
+            self._dirty = {u: t for u, t in self._dirty.items() if t >= handle.data_time}
+
+    def _train(self, kind: str, params: dict, job: dict | None = None) -> ModelHandle:
+        model_id = self.store.register_model(kind, params)
+        if job is not None:
+            job["model_id"] = model_id
+        try:
+            data_time = time.time()
+            x = self.store.interactions()
+            model = make_model(kind, **params).fit(x)
+            path = self.data_dir / "models" / f"model-{model_id}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(path)
+            self.store.finish_model(
+                model_id, path=str(path), n_users=x.n_users, n_items=x.n_items, nnz=x.nnz
+            )
+        except Exception as e:
+            self.store.fail_model(model_id, f"{type(e).__name__}: {e}")
+            raise
+        handle = ModelHandle.build(model, model_id, kind, data_time)
+        self._publish(handle)
+        self.store.activate_model(model_id)
+        log.info("serving model %d (%s, %s)", model_id, kind, x)
+        return handle
+
+    # ------------------------------------------------------------------ retraining
+    def retrain(self, kind: str | None = None, params: dict | None = None) -> dict:
+        """Start training a new model in a background thread; returns the job.
+
+        The service answers from the current model until the new one is ready, then swaps.
+        Raises :class:`RetrainBusyError` while another retrain runs.
+        """
+        kind = (kind or self.kind).lower()
+        if params is None:
+            params = self.model_params if kind == self.kind else {}
+        make_model(kind, **params)  # bad name or parameter: fail before starting
+        with self._job_lock:
+            if self._job is not None and self._job["status"] == "running":
+                raise RetrainBusyError(
+                    f"retrain job {self._job['job']} is still running; wait for it "
+                    "(GET /retrain) before starting another"
+                )
+            job = {
+                "job": (self._job["job"] + 1) if self._job else 1,
+                "status": "running",
+                "kind": kind,
+                "params": params,
+                "model_id": None,
+                "started_at": time.time(),
+                "finished_at": None,
+                "error": None,
+            }
+            self._job = job
+        self._thread = threading.Thread(
+            target=self._run_job, args=(job, kind, params), name="deepcuts-retrain", daemon=True
+        )
+        self._thread.start()
+        return dict(job)
+
+    def _run_job(self, job: dict, kind: str, params: dict) -> None:
+        try:
+            self._train(kind, params, job)
+            job["status"] = "done"
+        except Exception as e:  # reported through the job, never raised into the server
+            log.exception("retrain job %s failed", job["job"])
+            job["status"] = "failed"
+            job["error"] = f"{type(e).__name__}: {e}"
+        finally:
+            job["finished_at"] = time.time()
+
+    def job(self) -> dict | None:
+        """The latest retrain job (``None`` if none was started)."""
+        j = self._job
+        return None if j is None else dict(j)
+
+    def wait(self, timeout: float | None = None) -> dict | None:
+        """Block until the running retrain (if any) finishes; returns the job."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return self.job()
+
+    # ------------------------------------------------------------------ listens
+    def add_listens(self, listens: list[Listen]) -> int:
+        n = self.store.add_listens(listens)
+        now = time.time()
+        with self._dirty_lock:
+            for x in listens:
+                self._dirty[x.user.strip()] = now
+        return n
+
+    def import_history(self, user: str, path, format: str) -> dict:
+        """Store a Last.fm 1K (``"lastfm1k"``) or ListenBrainz (``"listenbrainz"``) export as
+        the listens of a new ``user``; they are folded into the served model at once.
+
+        Every listen of the file is stored under ``user``, whatever user the file names.
+        """
+        from deepcuts.data.readers import read_lastfm1k, read_listenbrainz
+
+        user = _check_user(user)
+        if self.store.has_user(user):
+            raise DataError(
+                f"user {user!r} already exists; import a history only for a new user id",
+                field="user",
+            )
+        if format == "lastfm1k":
+            x, log_ = read_lastfm1k(path, return_log=True)
+        elif format == "listenbrainz":
+            x, log_ = read_listenbrainz(path, user=user, return_log=True)
+        else:
+            raise DataError(
+                f"unknown format {format!r}; use 'lastfm1k' or 'listenbrainz'", field="format"
+            )
+        names = dict(zip(x.items["item"], x.items["name"].astype(str)))
+        listens = [
+            Listen(user, names[k], None, int(t), None)
+            for k, t in zip(log_["item"].tolist(), log_["timestamp"].tolist())
+        ]
+        n = self.add_listens(listens)
+        h = self.handle
+        known = h.model.interactions_.item_map.index(x.item_map.ids, missing="ignore") >= 0
+        return {
+            "user": user,
+            "listens": n,
+            "artists": int(len(known)),
+            "known_artists": int(known.sum()),
+        }
+
+    # ------------------------------------------------------------------ queries
+    def _user_source(self, h: ModelHandle, user: str) -> tuple[str, dict | None]:
+        """("model", None) for the fast path, ("history", {artist: plays}) to fold in."""
+        with self._dirty_lock:
+            dirty = self._dirty.get(user, -1.0) >= h.data_time
+        in_model = user in h.model.interactions_.user_map
+        if in_model and not dirty:
+            return "model", None
+        hist = self.store.history(user)
+        if hist is None:
+            if in_model:  # trained on, then removed from the database: keep serving it
+                return "model", None
+            raise UnknownIdError(
+                f"unknown user {user!r}; post listens for it or import a history first"
+            )
+        return "history", hist
+
+    def needs_store(self, user: str) -> bool:
+        """True when recommending for ``user`` will read the database."""
+        h = self._handle
+        if h is None:
+            return True
+        with self._dirty_lock:
+            dirty = self._dirty.get(user, -1.0) >= h.data_time
+        return dirty or user not in h.model.interactions_.user_map
+
+    def _persona_kw(self, h: ModelHandle, persona: int | None) -> dict:
+        if persona is None:
+            return {}
+        k = h.n_personas_max
+        if not hasattr(h.model, "personas"):
+            if persona != 0:
+                raise DataError(
+                    f"persona {persona} does not exist: {type(h.model).__name__} models give "
+                    "every user a single persona (0)",
+                    field="persona",
+                )
+            return {}
+        if not 0 <= persona < k:
+            raise DataError(f"persona must be in [0, {k - 1}], got {persona}", field="persona")
+        return {"persona": int(persona)}
+
+    def recommend(
+        self,
+        user: str,
+        *,
+        n: int = 10,
+        exclude_played: bool = True,
+        rarity: float | None = None,
+        band: str | tuple[float, float] | None = None,
+        diversity: float | None = None,
+        persona: int | None = None,
+    ) -> dict:
+        """Top-``n`` artists for ``user`` with the knobs applied (see the HTTP API docs)."""
+        h = self.handle
+        user = _check_user(user)
+        source, hist = self._user_source(h, user)
+        rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
+        kw = dict(filter_played=exclude_played, rerankers=rerankers, **self._persona_kw(h, persona))
+        if source == "model":
+            recs = h.model.recommend([user], n=n, **kw)
+        else:
+            recs = h.model.recommend_history(hist or {}, n=n, user_id=user, **kw)
+        return {
+            "user": user,
+            "model": h.model_id,
+            "source": source,
+            "items": self._items(h, recs.item_index, recs.scores, recs.personas),
+        }
+
+    def _items(self, h: ModelHandle, idx, scores=None, personas=None) -> list[dict]:
+        x = h.model.interactions_
+        idx = np.asarray(idx, np.int64)
+        keys = x.item_map.external(idx)
+        names = x.item_names(idx)
+        tags = x.items["tags"].to_numpy() if x.items is not None and "tags" in x.items else None
+        out = []
+        for j, i in enumerate(idx.tolist()):
+            d = {
+                "rank": j + 1,
+                "artist": str(keys[j]),
+                "name": str(names[j]),
+                "listeners": int(h.listeners[i]),
+                "popularity_rank": int(h.rank[i]),
+                "percentile": round(float(h.percentile[i]), 2),
+                "tags": list(tags[i]) if tags is not None and isinstance(tags[i], list) else [],
+            }
+            if scores is not None:
+                d["score"] = float(scores[j])
+            if personas is not None:
+                d["persona"] = int(personas[j])
+            out.append(d)
+        return out
+
+    def personas(self, user: str, *, n: int = 10) -> dict:
+        """The user's personas: weight, top artists and tag labels of each.
+
+        Persona models (``personas(user)``) give several; every other model gives exactly one
+        persona, the user as a whole, described by the user's most played artists.
+        """
+        h = self.handle
+        user = _check_user(user)
+        source, hist = self._user_source(h, user)
+        x = h.model.interactions_
+        if hasattr(h.model, "personas") and source == "model":
+            return {"user": user, "model": h.model_id, "personas": self._model_personas(h, user, n)}
+        if source == "model":
+            row = x.matrix[int(x.user_map.index([user])[0])]
+            idx, plays = row.indices, row.data
+        else:
+            keys = np.array(list(hist), dtype=object)
+            ix = x.item_map.index(keys, missing="ignore")
+            keep = ix >= 0
+            idx, plays = ix[keep], np.array(list(hist.values()))[keep]
+        order = np.argsort(-plays, kind="stable")[:n]
+        items = self._items(h, idx[order])
+        for it, p in zip(items, plays[order]):
+            it["plays"] = float(p)
+        return {
+            "user": user,
+            "model": h.model_id,
+            "personas": [
+                {
+                    "persona": 0,
+                    "weight": 1.0,
+                    "top_artists": items,
+                    "tags": _tag_labels(items, plays[order]),
+                }
+            ],
+        }
+
+    def _model_personas(self, h: ModelHandle, user: str, n: int) -> list[dict]:
+        res = h.model.personas(user)
+        df = res if isinstance(res, pd.DataFrame) else pd.DataFrame(res)
+        out = []
+        for p, g in df.groupby("persona", sort=True):
+            g = g.sort_values("rank") if "rank" in g else g
+            g = g.head(n)
+            idx = h.model.interactions_.item_map.index(g["item"].to_numpy(), missing="ignore")
+            idx = idx[idx >= 0]
+            items = self._items(h, idx)
+            weight = float(g["weight"].iloc[0]) if "weight" in g else 1.0
+            out.append(
+                {
+                    "persona": int(p),
+                    "weight": weight,
+                    "top_artists": items,
+                    "tags": _tag_labels(items, np.ones(len(items))),
+                }
+            )
+        return out
+
+    def similar(self, artist: str, *, n: int = 10) -> dict:
+        """The ``n`` artists most similar to ``artist`` (an artist key or a name)."""
+        h = self.handle
+        key = self._artist_key(h, artist)
+        recs = h.model.similar_items([key], n=n)
+        target = self._items(h, h.model.interactions_.item_map.index([key]))[0]
+        return {
+            "artist": key,
+            "name": target["name"],
+            "model": h.model_id,
+            "items": self._items(h, recs.item_index, recs.scores),
+        }
+
+    def _artist_key(self, h: ModelHandle, artist: str) -> str:
+        imap = h.model.interactions_.item_map
+        if artist in imap:
+            return artist
+        key = artist_key(primary_artist(artist))
+        if key in imap:
+            return key
+        raise UnknownIdError(
+            f"unknown artist {artist!r}; use an artist key or name from the recommendations"
+        )
+
+    def explain(self, user: str, artist: str, *, n: int = 5) -> dict:
+        """Which of the user's artists made ``artist`` score high ("why this").
+
+        ALS models give the exact decomposition of the score over the played artists
+        (``method="als"``, Hu et al. 2008). Otherwise, and for users folded in from their
+        stored history, each played artist contributes its similarity to ``artist`` times
+        ``log(1 + plays)`` (``method="similarity"``).
+        """
+        h = self.handle
+        user = _check_user(user)
+        key = self._artist_key(h, artist)
+        source, hist = self._user_source(h, user)
+        x = h.model.interactions_
+        i = int(x.item_map.index([key])[0])
+        if source == "model" and hasattr(h.model, "explain"):
+            df = h.model.explain(user, key, n=n)
+            method = "als"
+            rows = [
+                (str(r.item), float(r.count), float(r.contribution))
+                for r in df.itertuples(index=False)
+            ]
+        else:
+            if source == "model":
+                row = x.matrix[int(x.user_map.index([user])[0])]
+                idx, plays = row.indices.astype(np.int64), row.data.astype(np.float64)
+            else:
+                ix = x.item_map.index(np.array(list(hist), dtype=object), missing="ignore")
+                keep = ix >= 0
+                idx, plays = ix[keep].astype(np.int64), np.array(list(hist.values()))[keep]
+            try:
+                sim = np.asarray(h.model._similar_items(np.array([i])), np.float64)[0]
+            except DeepcutsError:
+                sim = np.zeros(x.n_items)
+            contrib = sim[idx] * np.log1p(plays)
+            order = np.argsort(-contrib, kind="stable")[:n]
+            method = "similarity"
+            rows = [
+                (str(x.item_map.external([idx[k]])[0]), float(plays[k]), float(contrib[k]))
+                for k in order
+            ]
+        keys = [r[0] for r in rows]
+        ix = x.item_map.index(np.array(keys, dtype=object), missing="ignore") if keys else []
+        items = self._items(h, ix) if len(keys) else []
+        for it, r in zip(items, rows):
+            it["plays"] = r[1]
+            it["contribution"] = r[2]
+        target = self._items(h, [i])[0]
+        return {
+            "user": user,
+            "artist": key,
+            "name": target["name"],
+            "method": method,
+            "model": h.model_id,
+            "because": items,
+        }
+
+    def curve(self) -> dict:
+        """The popularity curve: listeners of the artist at each sampled popularity rank."""
+        h = self.handle
+        return {
+            "model": h.model_id,
+            "ranks": h.curve_ranks,
+            "listeners": h.curve,
+            "n_items": int(len(h.listeners)),
+        }
+
+    def users(self, *, limit: int = 50, offset: int = 0) -> list[str]:
+        return self.store.users(limit=limit, offset=offset)
+
+    def health(self) -> dict:
+        h = self._handle
+        return {
+            "status": "ok" if h is not None else "starting",
+            "model": None if h is None else h.info(),
+            "retrain": self.job(),
+            "database": self.store.dialect,
+            "schema": self.store.revision(),
+        }
+
+
+def _check_user(user) -> str:
+    user = str(user).strip()
+    if not user or len(user) > MAX_ID:
+        raise DataError(f"user id must have 1 to {MAX_ID} characters", field="user")
+    return user
+
+
+def _tag_labels(items: list[dict], weights, k: int = 5) -> list[str]:
+    c: Counter = Counter()
+    for it, w in zip(items, weights):
+        for rank, t in enumerate(it["tags"]):
+            c[str(t)] += float(w) / (1 + rank)
+    return [t for t, _ in c.most_common(k)]
+
+
+def _rerankers(*, rarity=None, band=None, diversity=None) -> list:
+    """Re-rankers for the knobs that were given (:func:`deepcuts.rerank.build_rerankers`)."""
+    if rarity is None and band is None and diversity is None:
+        return []
+    return build_rerankers(rarity=rarity, band=band, diversity=diversity)
