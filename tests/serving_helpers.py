@@ -171,3 +171,20 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(30)
+
+
+def two_taste_frames():
+    """Users with two tastes: user k plays block k mod 3 and block (k + 1) mod 3 (as in
+    :func:`planted_frames`, each block missing one artist)."""
+    plays, artists = planted_frames()
+    rows = []
+    for b in range(N_BLOCKS):
+        for k in range(USERS_PER_BLOCK):
+            u = b * USERS_PER_BLOCK + k
+            for bb in (b, (b + 1) % N_BLOCKS):
+                for j in range(ARTISTS_PER_BLOCK):
+                    if j == (k + bb) % ARTISTS_PER_BLOCK:
+                        continue
+                    a = bb * ARTISTS_PER_BLOCK + j
+                    rows.append((f"u{u}", f"artist {a}", float(1 + (u + a) % 10)))
+    return pd.DataFrame(rows, columns=["user", "item", "count"]), artists

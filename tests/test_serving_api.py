@@ -89,7 +89,7 @@ def test_personas_similar_and_explanations(client):
     p = client.get("/users/u25/personas", params={"n": 3}).json()
     assert len(p["personas"]) == 1  # ALS: one persona, the user as a whole
     top = p["personas"][0]
-    assert top["weight"] == 1.0 and len(top["top_artists"]) == 3
+    assert top["share"] == 1.0 and len(top["top_artists"]) == 3 and top["label"]
     assert top["tags"][:2] in (["genre1", "music"], ["music", "genre1"])
     assert client.get("/users/u25/recommendations", params={"persona": 1}).status_code == 400
     assert client.get("/users/u25/recommendations", params={"persona": 0}).status_code == 200

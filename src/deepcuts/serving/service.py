@@ -458,62 +458,69 @@ class RecommenderService:
         return out
 
     def personas(self, user: str, *, n: int = 10) -> dict:
-        """The user's personas: weight, top artists and tag labels of each.
+        """The user's personas: share of the plays, label, tags and top artists of each.
 
-        Persona models (``personas(user)``) give several; every other model gives exactly one
-        persona, the user as a whole, described by the user's most played artists.
+        Persona models (:class:`~deepcuts.models.PersonaALS`) give one entry per persona of
+        the user: each played artist is credited to the persona that scores it highest
+        (``argmax_p x_up . y_i``), and users of the training data get the model's own labels
+        and idf-weighted tags (``PersonaALS.personas``). Users folded in from their stored
+        history get persona vectors from ``fold_in`` and tags weighted by plays. Every other
+        model describes a user by exactly one persona (0): the user as a whole, with the most
+        played artists; ``persona=0`` is then the only valid value of the recommendation knob.
         """
         h = self.handle
         user = _check_user(user)
         source, hist = self._user_source(h, user)
-        x = h.model.interactions_
-        if hasattr(h.model, "personas") and source == "model":
-            return {"user": user, "model": h.model_id, "personas": self._model_personas(h, user, n)}
+        m = h.model
+        x = m.interactions_
         if source == "model":
-            row = x.matrix[int(x.user_map.index([user])[0])]
-            idx, plays = row.indices, row.data
+            u = int(x.user_map.index([user])[0])
+            row = x.matrix[u]
         else:
-            keys = np.array(list(hist), dtype=object)
-            ix = x.item_map.index(keys, missing="ignore")
-            keep = ix >= 0
-            idx, plays = ix[keep], np.array(list(hist.values()))[keep]
-        order = np.argsort(-plays, kind="stable")[:n]
-        items = self._items(h, idx[order])
-        for it, p in zip(items, plays[order]):
-            it["plays"] = float(p)
-        return {
-            "user": user,
-            "model": h.model_id,
-            "personas": [
-                {
-                    "persona": 0,
-                    "weight": 1.0,
-                    "top_artists": items,
-                    "tags": _tag_labels(items, plays[order]),
-                }
-            ],
-        }
-
-    def _model_personas(self, h: ModelHandle, user: str, n: int) -> list[dict]:
-        res = h.model.personas(user)
-        df = res if isinstance(res, pd.DataFrame) else pd.DataFrame(res)
+            u = -1
+            row = m.history_row(hist or {})
+        idx = row.indices.astype(np.int64)
+        plays = row.data.astype(np.float64)
+        described: dict[int, dict] = {}
+        if hasattr(m, "persona_factors_"):
+            if u >= 0:
+                U, k = m.persona_factors_[u], int(m.user_n_personas_[u])
+                df = m.personas(user, n_artists=n, n_tags=5)
+                described = {int(r.persona): r._asdict() for r in df.itertuples(index=False)}
+            else:
+                U3, k3 = m.fold_in(row)
+                U, k = U3[0], int(k3[0])
+            if len(idx):
+                assign = np.argmax(U[:k] @ m.item_factors_[idx].T, axis=0)
+            else:
+                assign = np.zeros(0, np.int64)
+        else:
+            k, assign = 1, np.zeros(len(idx), np.int64)
+        total = max(float(plays.sum()), 1e-12)
         out = []
-        for p, g in df.groupby("persona", sort=True):
-            g = g.sort_values("rank") if "rank" in g else g
-            g = g.head(n)
-            idx = h.model.interactions_.item_map.index(g["item"].to_numpy(), missing="ignore")
-            idx = idx[idx >= 0]
-            items = self._items(h, idx)
-            weight = float(g["weight"].iloc[0]) if "weight" in g else 1.0
+        for p in range(k):
+            sel = assign == p
+            order = np.argsort(-plays[sel], kind="stable")
+            items = self._items(h, idx[sel][order][:n])
+            for it, pl in zip(items, plays[sel][order][:n]):
+                it["plays"] = float(pl)
+            d = described.get(p)
+            tags = list(d["top_tags"]) if d else _tag_labels(items, plays[sel][order][:n])
+            label = (d or {}).get("label") or (
+                " / ".join(tags[:2]) if tags else (items[0]["name"] if items else "")
+            )
+            share = float(d["share"]) if d else float(plays[sel].sum() / total)
             out.append(
                 {
-                    "persona": int(p),
-                    "weight": weight,
+                    "persona": p,
+                    "share": share,
+                    "label": label,
+                    "tags": tags,
+                    "n_artists": int(sel.sum()),
                     "top_artists": items,
-                    "tags": _tag_labels(items, np.ones(len(items))),
                 }
             )
-        return out
+        return {"user": user, "model": h.model_id, "source": source, "personas": out}
 
     def similar(self, artist: str, *, n: int = 10) -> dict:
         """The ``n`` artists most similar to ``artist`` (an artist key or a name)."""

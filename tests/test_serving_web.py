@@ -1,0 +1,150 @@
+"""The web page end to end in headless Chromium (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from serving_helpers import LiveServer, block_of, planted_frames
+
+from deepcuts.serving.app import create_app
+from deepcuts.serving.service import RecommenderService
+from deepcuts.serving.store import Store, default_url
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+VIEWPORT = {"width": 1200, "height": 800}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
+    )
+    tmp = tmp_path_factory.mktemp("web")
+    store = Store(default_url(tmp))
+    store.import_play_counts(*planted_frames())
+    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+    svc = RecommenderService(store, tmp, model="als", model_params=params, seed=False)
+    svc.start()
+    with LiveServer(create_app(svc)) as server, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        pg = browser.new_page(viewport=VIEWPORT)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    return mpimg.imread(io.BytesIO(png), format="png")
+
+
+def _names(page) -> list[str]:
+    return page.locator("#recs li .name").all_inner_texts()
+
+
+def test_page_shows_a_listener_with_personas_and_recommendations(page):
+    assert page.locator("#user-select option").count() == 60
+    assert page.locator("#user-select").input_value() == "u0"
+    assert page.locator("#recs li").count() == 12
+    assert page.locator("#persona-tabs [role=tab]").count() == 1  # ALS: a single persona
+    panel = page.locator("#persona-panel").inner_text()
+    assert "genre0" in panel and "Artist" in panel
+    assert "60 listeners x 30 artists" in page.locator("#model-info").inner_text()
+    # the plot: the long-tail curve and one dot per recommendation
+    assert page.locator("#plot svg path.curve").count() == 1
+    assert page.locator("#plot svg circle.rec").count() == 12
+    assert not page.errors
+
+
+def test_choosing_a_listener_and_moving_the_rarity_slider(page):
+    page.select_option("#user-select", "u25")
+    page.wait_for_function("document.querySelector('#recs-meta').textContent.includes('u25')")
+    first = page.locator("#recs li").first.get_attribute("data-artist")
+    assert block_of(first) == 1
+    before = page.locator("#recs li").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-artist'))"
+    )
+    with page.expect_response(lambda r: "rarity=-2.00" in r.url and r.status == 200):
+        page.locator("#rarity").fill("-2")
+    page.wait_for_function(
+        "prev => JSON.stringify([...document.querySelectorAll('#recs li')]"
+        ".map(e => e.getAttribute('data-artist'))) !== prev",
+        arg=str(before).replace("'", '"'),
+    )
+    assert page.locator("#rarity-value").inner_text() == "-2.0"
+    listeners = [int(t.split()[0]) for t in page.locator("#recs li .small").all_inner_texts()]
+    # deep cuts first: the list's head is less popular than the neutral list's head
+    assert np.mean(listeners[:5]) < 18
+    with page.expect_response(lambda r: "/recommendations" in r.url and "rarity" not in r.url):
+        page.locator("#rarity").fill("1")
+
+
+def test_why_this_explains_a_recommendation(page):
+    item = page.locator("#recs li").first
+    item.locator("button.why").click()
+    because = item.locator(".because")
+    because.wait_for(state="visible")
+    page.wait_for_function(
+        "el => el.textContent.startsWith('Because you played')", arg=because.element_handle()
+    )
+    played = re.findall(r"Artist (\d+)", because.inner_text())
+    assert played and all(int(a) // 10 == 1 for a in played)  # u25's own block
+
+
+def test_uploading_a_history_folds_in_a_new_listener(page, tmp_path):
+    lines = [
+        f"user_000001\t2009-05-0{d}T10:00:00Z\t\tArtist {a}\t\tsong"
+        for d in range(1, 4)
+        for a in (21, 22, 23, 24)
+    ]
+    f = tmp_path / "history.tsv"
+    f.write_text("\n".join(lines) + "\n")
+    page.locator("#upload-box summary").click()
+    page.fill("#upload-user", "browser-fan")
+    page.select_option("#upload-format", "lastfm1k")
+    page.set_input_files("#upload-file", str(f))
+    page.click("#upload-button")
+    page.wait_for_function(
+        "document.querySelector('#recs-meta').textContent.includes('browser-fan')"
+    )
+    assert "stored 12 listens" in page.locator("#upload-status").inner_text()
+    assert page.locator("#user-select").input_value() == "browser-fan"
+    artists = page.locator("#recs li").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-artist'))"
+    )
+    assert block_of(artists[0]) == 2
+    assert "folded in" in page.locator("#recs-meta").inner_text()
+    assert not page.errors
+
+
+def test_screenshot_is_a_full_non_blank_page(page):
+    png = page.screenshot()
+    img = _png_pixels(png)
+    assert img.shape[:2] == (VIEWPORT["height"], VIEWPORT["width"])
+    rgb = img[..., :3]
+    assert rgb.std() > 0.05  # not a blank page
+    assert len(np.unique((rgb * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
+    plot = _png_pixels(page.locator("#plot svg").screenshot())
+    accent = np.array([0xB4, 0x43, 0x2A]) / 255  # the recommendation dots
+    close = np.abs(plot[..., :3] - accent).max(axis=-1) < 0.12
+    assert close.sum() > 30
+    tabs = page.locator("#persona-tabs")
+    assert tabs.is_visible() and tabs.bounding_box()["height"] > 10
