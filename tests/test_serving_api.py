@@ -225,13 +225,13 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
     first = svc.handle.model_id
     with LiveServer(create_app(svc)) as server:
         stop = threading.Event()
-        results: list = []
+        per_thread: list[list] = [[] for _ in range(8)]
 
         def reader(k: int) -> None:
             with httpx.Client(base_url=server.url, timeout=60) as c:
                 while not stop.is_set():
                     r = c.get(f"/users/u{k}/recommendations", params={"n": 5})
-                    results.append((r.status_code, r.json().get("model")))
+                    per_thread[k].append((r.status_code, r.json().get("model")))
 
         threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
         for t in threads:
@@ -251,11 +251,14 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
         for t in threads:
             t.join()
     assert job["status"] == "done", job
+    results = [r for rs in per_thread for r in rs]
     assert results and all(code == 200 for code, _ in results)
-    seen = [m for _, m in results]
-    assert first in seen and job["model_id"] in seen
-    # never back to the old model once the new one answered
-    assert first not in seen[seen.index(job["model_id"]) + 8 :]
+    seen = {m for _, m in results}
+    assert seen == {first, job["model_id"]}
+    for rs in per_thread:  # each client: old model, then new model, never back
+        models = [m for _, m in rs]
+        if job["model_id"] in models:
+            assert first not in models[models.index(job["model_id"]) :]
     assert svc.handle.model_id == job["model_id"]
     assert svc.handle.model.factors == 12
     assert "late" in svc.handle.model.interactions_.user_map
@@ -265,6 +268,13 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
 
 def test_restart_loads_the_active_model(tmp_path):
     svc = make_service(tmp_path)
+    svc.retrain_in = "thread"  # the other way of retraining
+    first = svc.handle.model_id
+    job = svc.retrain("popularity", {})
+    assert job["status"] == "running"
+    job = svc.wait(30)
+    assert job["status"] == "done" and job["model_id"] != first
+    assert svc.handle.kind == "popularity"
     again = RecommenderService(Store(default_url(tmp_path)), tmp_path, model="als", seed=False)
     again.start()
     assert again.handle.model_id == svc.handle.model_id
