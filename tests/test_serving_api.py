@@ -83,6 +83,12 @@ def test_posted_listens_change_a_new_users_recommendations(client):
     keys = [it["artist"] for it in body["items"]]
     assert all(block_of(k) == 2 for k in keys)
     assert not {"artist 21", "artist 22", "artist 23", "artist 24"} & set(keys)
+    # a new listen reaches the next request (the in-memory history is refreshed)
+    assert (
+        client.post("/listens", json={"user": "newcomer", "artist": "Artist 20"}).status_code == 201
+    )
+    again = client.get("/users/newcomer/recommendations", params={"n": 5}).json()["items"]
+    assert "artist 20" in keys and "artist 20" not in [it["artist"] for it in again]
 
 
 def test_personas_similar_and_explanations(client):

@@ -11,7 +11,10 @@ Which history a user is scored from
   no database access);
 * users with listens posted after the served model's data snapshot, and users created after it
   (posted listens, imported histories): their complete stored history, folded into the model
-  without retraining (:meth:`Recommender.recommend_history`).
+  without retraining (:meth:`Recommender.recommend_history`). The history read from the
+  database is kept in memory until the user's next listen (at most :data:`HISTORY_CACHE`
+  users), which assumes that this process receives all listens (one server process per
+  database).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +48,8 @@ DEFAULT_MODEL = (
     "als",
     {"factors": 64, "iterations": 15, "regularization": 0.05, "random_state": 0},
 )
+#: stored histories of folded-in users kept in memory (least recently used dropped first)
+HISTORY_CACHE = 10_000
 #: points of the popularity curve sent to the web page
 CURVE_POINTS = 200
 
@@ -224,6 +229,8 @@ class RecommenderService:
         self._handle: ModelHandle | None = None
         self._dirty: dict[str, float] = {}
         self._dirty_lock = threading.Lock()
+        # user -> (dirty stamp when read, history): stored histories of folded-in users
+        self._histories: OrderedDict[str, tuple[float, dict]] = OrderedDict()
         self._job_lock = threading.Lock()
         self._job: dict | None = None
         self._thread: threading.Thread | None = None
@@ -363,6 +370,7 @@ class RecommenderService:
         with self._dirty_lock:
             for x in listens:
                 self._dirty[x.user.strip()] = now
+                self._histories.pop(x.user.strip(), None)
         return n
 
     def import_history(self, user: str, path, format: str) -> dict:
@@ -406,11 +414,21 @@ class RecommenderService:
     def _user_source(self, h: ModelHandle, user: str) -> tuple[str, dict | None]:
         """("model", None) for the fast path, ("history", {artist: plays}) to fold in."""
         with self._dirty_lock:
-            dirty = self._dirty.get(user, -1.0) >= h.data_time
+            stamp = self._dirty.get(user, -1.0)
+            cached = self._histories.get(user)
         in_model = user in h.user_pos
-        if in_model and not dirty:
+        if in_model and stamp < h.data_time:
             return "model", None
+        if cached is not None and cached[0] == stamp:
+            return "history", cached[1]
         hist = self.store.history(user)
+        if hist is not None:
+            with self._dirty_lock:
+                if self._dirty.get(user, -1.0) == stamp:  # no listen arrived meanwhile
+                    self._histories[user] = (stamp, hist)
+                    self._histories.move_to_end(user)
+                    while len(self._histories) > HISTORY_CACHE:
+                        self._histories.popitem(last=False)
         if hist is None:
             if in_model:  # trained on, then removed from the database: keep serving it
                 return "model", None
