@@ -111,7 +111,7 @@ def test_personas_similar_and_explanations(client):
     contrib = [b["contribution"] for b in e["because"]]
     assert contrib == sorted(contrib, reverse=True)
     e2 = client.get("/users/newcomer/explanations/artist 25").json()
-    assert e2["method"] == "similarity" and e2["because"]
+    assert e2["method"] == "als" and e2["because"]  # exact, from the folded-in history
 
     curve = client.get("/popularity").json()
     assert curve["n_items"] == 30 and curve["listeners"] == sorted(curve["listeners"], reverse=True)
@@ -309,3 +309,31 @@ def test_knobs_move_the_list(client):
     div = recs(diversity=1)
     assert {it["artist"] for it in div} != {it["artist"] for it in base} or div != base
     assert len(div) == 8
+
+
+def test_fast_fold_in_matches_the_model(service):
+    """The request path's fold-in (serving._foldin) gives ALS.recommend_history's lists and
+    ALS.explain's contributions."""
+    import numpy as np
+
+    from deepcuts.serving.service import _rank_scores, _rerankers
+
+    m = service.handle.model
+    hist = {"artist 11": 3.0, "artist 12": 1.0, "artist 14": 7.0, "artist 2": 1.0}
+    for kw in ({}, {"rarity": 0.5}, {"exclude_played": False}):
+        row = m.history_row(hist)
+        scores = (m.item_factors_ @ service.handle.fold.solve(row)[0])[None, :]
+        rr = _rerankers(rarity=kw.get("rarity"))
+        idx, _ = _rank_scores(m, scores, row, 8, kw.get("exclude_played", True), rr)
+        ref = m.recommend_history(
+            hist, n=8, filter_played=kw.get("exclude_played", True), rerankers=rr
+        )
+        assert np.array_equal(idx[0], ref.item_index), kw
+    user = "u7"
+    row = m.interactions_.matrix[service.handle.user_pos[user]]
+    item = service.handle.item_pos["artist 5"]
+    idx, contrib = service.handle.fold.contributions(row, item)
+    ref = m.explain(user, "artist 5", n=100)
+    got = dict(zip([service.handle.keys[i] for i in idx], contrib))
+    for r in ref.itertuples(index=False):
+        assert abs(got[str(r.item)] - r.contribution) < 1e-4

@@ -31,12 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from deepcuts.data.artists import artist_key, normalize_artists, primary_artist
 from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
-from deepcuts.models import MODELS, Recommender, load_model, make_model
+from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
+from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import build_rerankers, popularity_percentiles
+from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
 __all__ = ["DEFAULT_MODEL", "ModelHandle", "RecommenderService", "RetrainBusyError"]
@@ -85,6 +88,8 @@ class ModelHandle:
         Item ids (artist keys), display names and tag lists, as plain Python objects.
     user_pos, item_pos : dict
         External id -> internal index (plain dicts: the request path avoids pandas).
+    fold : ALSFoldIn or None
+        Fast single-history fold-in (ALS models).
     """
 
     model: Recommender
@@ -101,6 +106,7 @@ class ModelHandle:
     tags: list
     user_pos: dict
     item_pos: dict
+    fold: ALSFoldIn | None = None
     loaded_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -129,6 +135,7 @@ class ModelHandle:
             else [[] for _ in range(len(pop))],
             user_pos={str(u): i for i, u in enumerate(x.user_map.ids.tolist())},
             item_pos={str(k): i for i, k in enumerate(x.item_map.ids.tolist())},
+            fold=ALSFoldIn(model) if isinstance(model, ALS) else None,
         )
 
     def info(self) -> dict:
@@ -484,14 +491,20 @@ class RecommenderService:
             uidx, row = np.array([u], np.int32), m.interactions_.matrix[u : u + 1]
         else:
             uidx, row = np.array([-1], np.int32), m.history_row(hist or {})
-        idx, val, per = m.rank_index(
-            uidx,
-            row,
-            int(n),
-            filter_played=exclude_played,
-            rerankers=rerankers,
-            **self._persona_kw(h, persona),
-        )
+        if source == "history" and h.fold is not None:
+            self._persona_kw(h, persona)  # validates the knob
+            scores = (m.item_factors_ @ h.fold.solve(row)[0])[None, :]
+            idx, val = _rank_scores(m, scores, row, int(n), exclude_played, rerankers)
+            per = None
+        else:
+            idx, val, per = m.rank_index(
+                uidx,
+                row,
+                int(n),
+                filter_played=exclude_played,
+                rerankers=rerankers,
+                **self._persona_kw(h, persona),
+            )
         keep = idx[0] >= 0
         return {
             "user": user,
@@ -613,9 +626,9 @@ class RecommenderService:
         """Which of the user's artists made ``artist`` score high ("why this").
 
         ALS models give the exact decomposition of the score over the played artists
-        (``method="als"``, Hu et al. 2008). Otherwise, and for users folded in from their
-        stored history, each played artist contributes its similarity to ``artist`` times
-        ``log(1 + plays)`` (``method="similarity"``).
+        (``method="als"``, Hu et al. 2008), for trained users and for users folded in from
+        their stored history alike. Other models: each played artist contributes its
+        similarity to ``artist`` times ``log(1 + plays)`` (``method="similarity"``).
         """
         h = self.handle
         user = _check_user(user)
@@ -630,6 +643,13 @@ class RecommenderService:
                 (str(r.item), float(r.count), float(r.contribution))
                 for r in df.itertuples(index=False)
             ]
+        elif h.fold is not None:  # ALS, history folded in: the same exact decomposition
+            row = h.model.history_row(hist or {})
+            idx, contrib = h.fold.contributions(row, i)
+            plays = row.data.astype(np.float64)
+            order = np.argsort(-contrib, kind="stable")[:n]
+            method = "als"
+            rows = [(h.keys[idx[k]], float(plays[k]), float(contrib[k])) for k in order]
         else:
             if source == "model":
                 row = x.matrix[h.user_pos[user]]
@@ -684,6 +704,19 @@ class RecommenderService:
             "database": self.store.dialect,
             "schema": self._schema,
         }
+
+
+def _rank_scores(model, scores, row, n, filter_played, rerankers):
+    """Top ``n`` of a (1, n_items) score block: ``Recommender.rank_index`` after scoring."""
+    scores = np.array(scores, np.float32)
+    scores[~np.isfinite(scores)] = -np.inf
+    if filter_played:
+        scores[0, row.indices] = -np.inf
+    if rerankers:
+        ctx = RankContext(model, np.array([-1], np.int32), sp.csr_matrix(row), n)
+        for r in rerankers:
+            scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
+    return topk_rows(scores, n)
 
 
 def _background_priority() -> None:
