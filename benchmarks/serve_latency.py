@@ -187,11 +187,7 @@ def main(argv=None) -> int:
         folded = [f"bench-new-{k}" for k in range(50)]
         _post(
             base + "/listens/batch",
-            {
-                "listens": [
-                    {"user": u, "artist": a} for u in folded for a in rng.sample(artists, 8)
-                ]
-            },
+            {"listens": [{"user": u, "artist": a} for u in folded for a in rng.sample(artists, 8)]},
         )
         n = args.requests
 
@@ -253,8 +249,15 @@ def main(argv=None) -> int:
           f"{'met' if target else 'NOT met'} ({results['recs']['p99_ms']:.1f} ms)")  # fmt: skip
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"clients": args.clients, "cpus": os.cpu_count(), "startup_s": startup,
-                        "results": results}, indent=2)  # fmt: skip
+            json.dumps(
+                {
+                    "clients": args.clients,
+                    "cpus": os.cpu_count(),
+                    "startup_s": startup,
+                    "results": results,
+                },
+                indent=2,
+            )  # fmt: skip
         )
     return 0
 
