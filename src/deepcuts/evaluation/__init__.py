@@ -10,6 +10,12 @@ from deepcuts.evaluation.protocol import (
     score_lists,
     sweep,
 )
+from deepcuts.evaluation.simulator import (
+    ListeningSimulator,
+    SimulationResult,
+    botify_world,
+    listen_time,
+)
 from deepcuts.evaluation.splits import (
     SPLITS,
     leave_last_out_split,
@@ -23,6 +29,10 @@ __all__ = [
     "METRICS",
     "SPLITS",
     "Evaluation",
+    "ListeningSimulator",
+    "SimulationResult",
+    "botify_world",
+    "listen_time",
     "evaluate",
     "leave_last_out_split",
     "metrics",

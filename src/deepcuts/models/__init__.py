@@ -8,6 +8,7 @@ from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
 MODELS: dict[str, type[Recommender]] = {
@@ -23,11 +24,15 @@ __all__ = [
     "PersonaALS",
     "ContentKNN",
     "ItemKNN",
+    "PopularNext",
     "Popularity",
+    "RandomNext",
     "RankContext",
     "Recommendations",
     "Recommender",
     "Reranker",
+    "SessionCooccurrence",
+    "StickyArtist",
     "feature_neighbors",
     "load_model",
     "make_model",
