@@ -283,3 +283,35 @@ def test_real_process_exit_status_and_stderr(tmp_path):
         "play counts must be non-negative numbers"
     )
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.npz").exists()
+
+
+def test_parquet_bad_input(tmp_path, capsys):
+    import pandas as pd
+
+    df = pd.DataFrame({"uid": ["a", "b", "a"], "artist": ["X", "Y", "Y"], "plays": [1, 2, -3]})
+    df.to_parquet(tmp_path / "neg.parquet")
+    (tmp_path / "fake.parquet").write_bytes(b"PAR1 this is not parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    cols = ["--columns", "user=uid,item=artist,count=plays"]
+    code, _, err = run_cli(["ingest", tmp_path / "neg.parquet", *cols, "-o", out / "d"], capsys)
+    assert code == 2
+    assert "neg.parquet, line 3, field 'plays': count -3 is negative" in err
+    code, _, err = run_cli(["ingest", tmp_path / "fake.parquet", *cols, "-o", out / "d"], capsys)
+    assert code == 2 and "fake.parquet: not a Parquet file" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+def test_closed_pipe_is_not_an_error(tmp_path):
+    """`deepcuts train ... | head -0`: the reader is gone before the output; exit 0, no message."""
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    argv = [sys.executable, "-m", "deepcuts.cli", "train", "--model", "popularity",
+            "-o", str(tmp_path / "pop")]  # fmt: skip
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # the reader goes away before anything is printed
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0
+    assert err == ""
+    assert (tmp_path / "pop.json").exists()  # the work itself was done
