@@ -106,26 +106,41 @@ def _system(seed=0, n=30, m=25, f=6, density=0.2):
     return C, X, Y, A0, extra, active
 
 
-@pytest.mark.parametrize("nonneg", [False, True])
-def test_exact_solve_matches_reference(nonneg):
-    C, X, Y, A0, extra, active = _system()
+def _weights(C, seed=0):
+    rng = np.random.default_rng(seed)
+    rw = rng.uniform(0.3, 1.0, C.shape[0]).astype(np.float32)
+    cw = rng.uniform(0.3, 1.0, C.shape[1]).astype(np.float32)
+    return rw, cw
+
+
+def _solve(C, X, Y, extra, active, rw, cw, steps, exact, nonneg, reg=0.1):
     out = X.copy()
     loss = np.zeros(len(X))
-    K.solve_rows(C.indptr, C.indices, C.data, out, Y, A0, extra, active, 3, True, nonneg, loss)
-    ref = K.reference_solve_rows(C.indptr, C.indices, C.data, Y, A0, extra, active, nonneg)
+    A0 = ((Y.T.astype(np.float64) * cw) @ Y).astype(np.float32)
+    K.solve_rows(C.indptr, C.indices, C.data, out, Y, A0, np.full(len(X), reg, np.float32), rw, cw, extra,
+                 active, steps, exact, nonneg, loss)  # fmt: skip
+    return out, loss
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_exact_solve_matches_reference(nonneg):
+    C, X, Y, _, extra, active = _system()
+    rw, cw = _weights(C)
+    out, _ = _solve(C, X, Y, extra, active, rw, cw, 3, True, nonneg)
+    ref = K.reference_solve_rows(C.indptr, C.indices, C.data, Y, 0.1, rw, cw, extra, active,
+                                 nonneg)  # fmt: skip
     np.testing.assert_allclose(out, ref, atol=1e-4)
     assert np.all(out[~active] == 0)
 
 
 def test_cg_converges_to_exact_solve():
-    C, X, Y, A0, extra, active = _system(1)
-    out = X.copy()
-    loss = np.zeros(len(X))
-    K.solve_rows(C.indptr, C.indices, C.data, out, Y, A0, extra, active, 40, False, False, loss)
-    ref = K.reference_solve_rows(C.indptr, C.indices, C.data, Y, A0, extra, active)
+    C, X, Y, _, extra, active = _system(1)
+    rw, cw = _weights(C, 1)
+    out, loss = _solve(C, X, Y, extra, active, rw, cw, 40, False, False)
+    ref = K.reference_solve_rows(C.indptr, C.indices, C.data, Y, 0.1, rw, cw, extra, active)
     np.testing.assert_allclose(out, ref, atol=1e-3)
     # the loss is reported for the entry factors: sum c (p - s)^2 + reg |x|^2 over all columns
-    dense = np.ones(C.shape)
+    dense = rw[:, None].astype(np.float64) * cw[None, :]
     P = np.zeros(C.shape)
     r, c = C.nonzero()
     dense[r, c] = np.abs(C.data)
@@ -133,6 +148,19 @@ def test_cg_converges_to_exact_solve():
     S = X.astype(np.float64) @ Y.T
     want = (dense * (P - S) ** 2).sum(1) + 0.1 * (X.astype(np.float64) ** 2).sum(1)
     np.testing.assert_allclose(loss[active], want[active], rtol=1e-3)
+
+
+def test_single_persona_with_split_negatives_is_als(two_taste):
+    """P = 1: persona ALS reduces to single-vector ALS (same solves, Cholesky, same start)."""
+    from deepcuts.models import ALS
+
+    kw = dict(factors=6, regularization=0.1, solver="cholesky", random_state=0)
+    m = PersonaALS(n_personas=1, iterations=2, init_iterations=2, init_noise=0.0, **kw)
+    m.fit(two_taste)
+    als = ALS(iterations=4, **kw).fit(two_taste)
+    s1 = m.persona_factors_[:, 0] @ m.item_factors_.T
+    s2 = als.user_factors_ @ als.item_factors_.T
+    assert np.abs(s1 - s2).max() < 0.05
 
 
 @pytest.mark.parametrize("collapse", [0.0, 0.3, 5.0])
@@ -405,3 +433,37 @@ def test_nonnegative_variant(two_taste):
     rec = m.recommend([f"u{k}" for k in range(20)], n=5).to_frame()
     ok = [ib[i] in tastes[u] for u, i in zip(rec["user"], rec["item"])]
     assert np.mean(ok) > 0.9
+
+
+def test_tie_pulls_personas_together(two_taste):
+    cos = lambda m: m.persona_health(k=5).attrs["summary"]["mean_max_cosine"]  # noqa: E731
+    free = _fit(two_taste, init="als")
+    tied = _fit(two_taste, init="als", tie_weight=50.0)
+    assert cos(tied) > 0.95 > cos(free)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_sibling_rows_consistent_between_half_steps(two_taste, split):
+    """Persona-step rows and item-step rows describe the same weighted (pseudo-user, item) cells."""
+    import scipy.sparse as sp
+
+    m = PersonaALS(n_personas=3, sibling_weight=0.5, split_negatives=split)
+    C = m._confidence(two_taste.matrix[:20])
+    rng = np.random.default_rng(0)
+    n_act = rng.integers(1, 4, size=20).astype(np.int32)
+    a = (
+        rng.integers(0, 3, size=C.nnz) % n_act[np.repeat(np.arange(20), np.diff(C.indptr))]
+    ).astype(np.int32)
+    rows = m._pseudo_rows(C, a, 3, n_act).toarray()
+    Ct = C.T.tocsr()
+    perm = sp.csr_matrix((np.arange(C.nnz) + 1.0, C.indices, C.indptr), shape=C.shape).T.tocsr()
+    to_c = (perm.data - 1).astype(np.int64)
+    items = m._item_rows(Ct, Ct.indices.astype(np.int64), to_c, a, 3, n_act).toarray()
+    np.testing.assert_allclose(rows, items.T)
+    # persona p of user u: its own items with c, siblings' items with -(0.5 * rw_u)
+    u = int(np.argmax(n_act))
+    lo, hi = C.indptr[u], C.indptr[u + 1]
+    rw = 1.0 / n_act[u] if split else 1.0
+    for p in range(n_act[u]):
+        r = rows[u * 3 + p, C.indices[lo:hi]]
+        np.testing.assert_allclose(r, np.where(a[lo:hi] == p, C.data[lo:hi], -0.5 * rw))

@@ -176,3 +176,61 @@ def test_mapping_errors(tmp_path):
     ut.write_text("TR1<SEP>SO1<SEP>A<SEP>t\nTR2<SEP>SO2<SEP>B\n")
     with pytest.raises(DataError, match=r"line 2: expected 4"):
         read_msd_mapping(ut)
+
+
+def test_fast_and_validated_parsers_agree(tmp_path):
+    """The pyarrow fast path and the line-by-line parser give the same block contents."""
+    from deepcuts.data.readers._stream import iter_blocks
+    from deepcuts.data.readers.msd import _parse_triplets, _parse_triplets_fast
+
+    trip, _, _ = make_msd(tmp_path, n_lines=800)
+    for block in iter_blocks(trip, block_bytes=5000):
+        fast, slow = _parse_triplets_fast(block), _parse_triplets(block)
+        assert fast is not None
+        for (fu, fc), (su, sc) in [((fast[0], fast[1]), (slow[0], slow[1])),
+                                   ((fast[2], fast[3]), (slow[2], slow[3]))]:  # fmt: skip
+            assert fu[fc].tolist() == su[sc].tolist()
+        np.testing.assert_array_equal(fast[4], slow[4])
+
+
+def test_blank_lines_and_crlf_take_the_validated_path(tmp_path):
+    trip, ut, df = make_msd(tmp_path, n_lines=600)
+    lines = trip.read_text().splitlines()
+    odd = tmp_path / "odd.txt"
+    # CRLF line ends and blank lines: the fast path declines, the result is the same
+    odd.write_bytes(("\r\n".join(lines[:300] + ["", ""] + lines[300:]) + "\r\n").encode())
+    pd.testing.assert_series_equal(
+        as_series(read_msd_taste_profile(odd, ut, block_bytes=3000)),
+        as_series(read_msd_taste_profile(trip, ut)),
+    )
+    # an unknown song after the blank lines still gets its exact line number
+    bad = lines[:300] + ["", ""] + lines[300:400] + [f"{'e' * 40}\tSONOPE\t2"] + lines[400:]
+    odd.write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"line 403, field 'song'.*SONOPE"):
+        read_msd_taste_profile(odd, ut, block_bytes=1 << 20)
+
+
+def test_benchmark_generator_writes_a_valid_taste_profile(tmp_path):
+    """benchmarks/msd_reader.py's generator: exact line count, MSD layout, readable."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "msd_reader.py"
+    spec = importlib.util.spec_from_file_location("msd_reader_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    info = bench.generate(tmp_path, 5003, seed=3, chunk=1000)
+    trip, ut = tmp_path / "train_triplets.txt", tmp_path / "unique_tracks.txt"
+    ref = pd.read_csv(trip, sep="\t", header=None, names=["user", "song", "count"])
+    assert len(ref) == info["lines"] == 5003
+    assert ref["user"].str.fullmatch(r"[0-9A-F]{40}").all()
+    assert ref["song"].str.fullmatch(r"SO[0-9A-F]{16}").all()
+    assert (ref["count"] >= 1).all()
+    # users are grouped (one run per user), as in train_triplets.txt
+    runs = (ref["user"] != ref["user"].shift()).sum()
+    assert runs == ref["user"].nunique() == info["users"]
+    mp = read_msd_mapping(ut)
+    assert len(mp) == info["songs"] and mp["artist_name"].str.contains(" feat. ").any()
+    x = read_msd_taste_profile(trip, ut)
+    assert x.matrix.sum() == ref["count"].sum()
+    assert x.n_users == info["users"]

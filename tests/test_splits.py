@@ -98,3 +98,11 @@ def test_bad_arguments(x):
         split(x, "nope")
     train, test = split(x, "user-holdout", test_fraction=0.3, random_state=0)
     assert test.nnz > 0
+
+
+def test_random_split_default_masks_15_percent(x):
+    """The founding study masked 15% of all (user, item) pairs: that is the default (issue 2)."""
+    train, test = random_split(x)
+    assert test.nnz == round(0.15 * x.nnz) and train.nnz + test.nnz == x.nnz
+    # masked pairs are spread over users, not taken from a few
+    assert (test.matrix.getnnz(axis=1) > 0).sum() > x.n_users // 2

@@ -106,9 +106,7 @@ def _reader_options(args, fmt: str) -> dict:
             f"{', '.join(extra)} does not apply to --format {fmt}; "
             f"options for {fmt}: {', '.join(sorted(allowed)) or 'none'}"
         )
-    kw: dict = {"encoding": args.encoding}
-    if fmt in ("msd", "lastfm1k", "listenbrainz", "table"):
-        kw["show_progress"] = args.progress
+    kw: dict = {"encoding": args.encoding, "show_progress": args.progress}
     if fmt == "msd":
         if args.tracks is None:
             raise DeepcutsError(

@@ -74,9 +74,15 @@ def _max_row_nnz(indptr):  # pragma: no cover - numba
 
 @njit(parallel=True, cache=True, fastmath=True)
 def solve_rows(
-    indptr, indices, conf, X, Y, A0, extra, active, cg_steps, exact, nonneg, loss
+    indptr, indices, conf, X, Y, A0, reg, rw, cw, extra, active, cg_steps, exact, nonneg, loss
 ):  # pragma: no cover - numba
     """Update every active row of ``X`` in place; inactive rows are set to zero.
+
+    Every unobserved cell ``(r, j)`` has preference 0 and confidence ``rw_r * cw_j`` (with
+    ``rw = cw = 1`` this is the implicit-ALS solve), so the system of row ``r`` is
+
+        A_r = rw_r A0 + reg_r*I + sum_{j stored} (c_rj - rw_r cw_j) y_j y_j^T,
+        b_r = sum_{j stored} c_rj p_rj y_j + e_r,       A0 = sum_j cw_j y_j y_j^T.
 
     Parameters
     ----------
@@ -89,7 +95,13 @@ def solve_rows(
     Y : float32 array of shape (n_cols, f)
         The fixed side.
     A0 : float32 array of shape (f, f)
-        ``Y^T Y + reg*I``.
+        ``Y^T diag(cw) Y`` (without the regularisation).
+    reg : float32 array of shape (n_rows,)
+        L2 weight of each row.
+    rw : float32 array of shape (n_rows,)
+        Row weight of unobserved cells.
+    cw : float32 array of shape (n_cols,)
+        Column weight of unobserved cells.
     extra : float32 array of shape (n_rows, f)
         Extra linear term ``e_r`` added to ``Y^T C_r p(r)``.
     active : bool array of shape (n_rows,)
@@ -100,8 +112,8 @@ def solve_rows(
     nonneg : bool
         Project the solution onto ``x >= 0``.
     loss : float64 array of shape (n_rows,)
-        Out: ``sum_j c_rj (p_rj - x_r . y_j)^2 + reg |x_r|^2`` over all columns, for the
-        factors as they were on entry (0 for inactive rows).
+        Out: ``sum_j c_rj (p_rj - x_r . y_j)^2 + reg |x_r|^2`` over all columns (confidence
+        ``rw_r cw_j`` where unobserved), for the factors as they were on entry (0 if inactive).
     """
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -123,9 +135,13 @@ def solve_rows(
                 continue
             lo = indptr[u]
             hi = indptr[u + 1]
+            wr = rw[u]
+            rg = reg[u]
             for k in range(f):
                 x[k] = X[u, k]
             _symv(A0, x, ap, f)
+            for k in range(f):
+                ap[k] = wr * ap[k] + rg * x[k]
             dense = _dot(x, ap, f)
             for jj in range(lo, hi):
                 s[jj - lo] = _dot(Y[indices[jj]], x, f)
@@ -137,14 +153,15 @@ def solve_rows(
                     c = -c
                     pu = np.float32(0.0)
                 d = pu - s[jj - lo]
-                lu += c * d * d - s[jj - lo] * s[jj - lo]
+                lu += c * d * d - wr * cw[indices[jj]] * s[jj - lo] * s[jj - lo]
             loss[u] = dense + lu
             if exact:
                 # A_r = Y^T Y + reg*I + sum_j (c_rj - 1) y_j y_j^T ; b_r = Y^T C_r p(r) + e_r
                 for k in range(f):
                     b[k] = extra[u, k]
                     for j in range(k + 1):
-                        A[k, j] = A0[k, j]
+                        A[k, j] = wr * A0[k, j]
+                    A[k, k] += rg
                 for jj in range(lo, hi):
                     i = indices[jj]
                     c = np.float64(conf[jj])
@@ -152,7 +169,7 @@ def solve_rows(
                     if c < 0:
                         c = -c
                         pu64 = 0.0
-                    w = c - 1.0
+                    w = c - wr * cw[i]
                     for k in range(f):
                         yk = np.float64(Y[i, k])
                         b[k] += c * pu64 * yk
@@ -192,8 +209,8 @@ def solve_rows(
                     if c < 0:
                         c = -c
                         pu = np.float32(0.0)
-                    coef = c * pu - (c - np.float32(1.0)) * s[jj - lo]
                     i = indices[jj]
+                    coef = c * pu - (c - wr * cw[i]) * s[jj - lo]
                     for k in range(f):
                         r[k] += coef * Y[i, k]
                 rsold = _dot(r, r, f)
@@ -202,14 +219,16 @@ def solve_rows(
                         p[k] = r[k]
                     for _ in range(cg_steps):
                         _symv(A0, p, ap, f)
+                        for k in range(f):
+                            ap[k] = wr * ap[k] + rg * p[k]
                         for jj in range(lo, hi):
                             s[jj - lo] = _dot(Y[indices[jj]], p, f)
                         for jj in range(lo, hi):
                             c = conf[jj]
                             if c < 0:
                                 c = -c
-                            coef = (c - np.float32(1.0)) * s[jj - lo]
                             i = indices[jj]
+                            coef = (c - wr * cw[i]) * s[jj - lo]
                             for k in range(f):
                                 ap[k] += coef * Y[i, k]
                         pap = _dot(p, ap, f)
@@ -435,20 +454,22 @@ def distinct_push(U: np.ndarray, active: np.ndarray, weight: float, scale: float
 
 
 # ---------------------------------------------------------------------- NumPy references
-def reference_solve_rows(indptr, indices, conf, Y, A0, extra, active, nonneg=False):
-    """Exact solve of every active row (NumPy float64; zero for inactive rows)."""
+def reference_solve_rows(indptr, indices, conf, Y, reg, rw, cw, extra, active, nonneg=False):
+    """Exact solve of every active row from the dense weights (NumPy float64; 0 if inactive)."""
     n, f = len(indptr) - 1, Y.shape[1]
     out = np.zeros((n, f))
+    Y = Y.astype(np.float64)
     for u in range(n):
         if not active[u]:
             continue
         lo, hi = indptr[u], indptr[u + 1]
+        wgt = rw[u] * np.asarray(cw, np.float64)  # confidence of every column ...
+        pref = np.zeros(len(Y))
         c = conf[lo:hi].astype(np.float64)
-        pu = (c > 0).astype(np.float64)
-        c = np.abs(c)
-        Yu = Y[indices[lo:hi]].astype(np.float64)
-        A = A0.astype(np.float64) + (Yu * (c - 1.0)[:, None]).T @ Yu
-        b = Yu.T @ (c * pu) + extra[u]
+        wgt[indices[lo:hi]] = np.abs(c)  # ... observed ones replaced by |c|
+        pref[indices[lo:hi]] = c > 0
+        A = (Y * wgt[:, None]).T @ Y + np.broadcast_to(reg, (n,))[u] * np.eye(f)
+        b = Y.T @ (wgt * pref) + extra[u]
         x = np.linalg.solve(A, b)
         out[u] = np.maximum(x, 0) if nonneg else x
     return out

@@ -46,6 +46,7 @@ user who plays one cluster only gets 1 however much they play.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
@@ -99,6 +100,19 @@ class PersonaALS(Recommender):
         Weight of the anti-collapse penalty on persona shares in the assignment step.
     collapse_rounds : int, default=3
         Coordinate-ascent sweeps of the penalised assignment.
+    tie_weight : float, default=0.0
+        Weight ``tau`` of ``tau sum_p |x_up - mean_q x_uq|^2``, a pull of each persona towards
+        the user's mean persona (users with several personas). Large ``tau`` makes the personas
+        one vector fitted to all the user's items (single-vector ALS); 0 leaves them free.
+    sibling_weight : float, default=1.0
+        How a persona counts the items the user's *other* personas hold: preference 0 with
+        ``sibling_weight`` times the confidence of an unobserved item (1 = like unobserved, the
+        cheap default; 0 = ignored, exact MaxMF where only the best persona's score matters).
+        Values other than 1 make every persona's solve visit all the user's items.
+    split_negatives : bool, default=True
+        Items a persona does not hold count for it with confidence ``1 / P_u`` (so the user's
+        total weight on unobserved items equals single-vector ALS's, and ``P_u = 1`` is exactly
+        ALS); ``False``: confidence 1 for every persona (``P_u`` times ALS's negative weight).
     init : {"als", "kmeans"}, default="als"
         ``"als"``: every persona starts as the user's single-vector ALS vector plus Gaussian
         noise (``init_noise`` times its norm); ``"kmeans"``: items are clustered (k-means on
@@ -150,6 +164,8 @@ class PersonaALS(Recommender):
     )
     _state_scalars = ("n_iterations_",)
     supports_fold_in = True
+    #: set while training holds BLAS at one thread for the whole loop (see ``_solve``)
+    _pinned = False
 
     def __init__(
         self,
@@ -167,6 +183,9 @@ class PersonaALS(Recommender):
         popularity_exponent: float = 0.0,
         collapse_weight: float = 0.0,
         collapse_rounds: int = 3,
+        tie_weight: float = 0.0,
+        sibling_weight: float = 1.0,
+        split_negatives: bool = True,
         init: Literal["als", "kmeans"] = "als",
         init_iterations: int = 5,
         init_noise: float = 0.3,
@@ -190,6 +209,9 @@ class PersonaALS(Recommender):
         self.popularity_exponent = popularity_exponent
         self.collapse_weight = collapse_weight
         self.collapse_rounds = collapse_rounds
+        self.split_negatives = split_negatives
+        self.tie_weight = tie_weight
+        self.sibling_weight = sibling_weight
         self.init = init
         self.init_iterations = init_iterations
         self.init_noise = init_noise
@@ -221,6 +243,8 @@ class PersonaALS(Recommender):
             "distinct_weight",
             "popularity_exponent",
             "collapse_weight",
+            "tie_weight",
+            "sibling_weight",
             "init_noise",
         ):
             v = getattr(self, name)
@@ -280,12 +304,11 @@ class PersonaALS(Recommender):
         )
 
     # ------------------------------------------------------------------ pieces of training
-    def _gram(self, F: np.ndarray) -> np.ndarray:
-        A = F.T.astype(np.float64) @ F.astype(np.float64)
-        A[np.diag_indices_from(A)] += float(self.regularization)
-        return np.ascontiguousarray(A, np.float32)
-
-    def _solve(self, C, X, Y, *, extra=None, active=None, exact=False, loss=None):
+    def _solve(
+        self, C, X, Y, *, extra=None, active=None, exact=False, loss=None, rw=None, cw=None,
+        reg=None,
+    ):  # fmt: skip
+        """Solve every row of ``X`` against ``Y`` (unobserved confidence ``rw_r * cw_j``)."""
         n, f = X.shape
         if extra is None:
             extra = np.zeros((n, f), np.float32)
@@ -293,8 +316,18 @@ class PersonaALS(Recommender):
             active = np.ones(n, bool)
         if loss is None:
             loss = np.zeros(n, np.float64)
-        A0 = self._gram(Y)
-        with _single_threaded_blas():
+        rw = np.ones(n, np.float32) if rw is None else np.asarray(rw, np.float32)
+        # the Gram matrix is computed with BLAS pinned to one thread too: a multi-threaded BLAS
+        # call right after numba's parallel region waits for busy cores (measured 50x slower on
+        # a loaded 2-core machine)
+        with nullcontext() if self._pinned else _single_threaded_blas():
+            if cw is None:
+                cw = np.ones(len(Y), np.float32)
+                A0 = Y.T @ Y
+            else:
+                cw = np.asarray(cw, np.float32)
+                A0 = (Y * cw[:, None]).T @ Y
+            A0 = np.ascontiguousarray(A0, np.float32)
             K.solve_rows(
                 C.indptr,
                 C.indices,
@@ -302,6 +335,9 @@ class PersonaALS(Recommender):
                 X,
                 Y,
                 A0,
+                np.full(n, self.regularization, np.float32) if reg is None else reg,
+                rw,
+                cw,
                 extra,
                 active,
                 int(self.cg_steps),
@@ -320,16 +356,51 @@ class PersonaALS(Recommender):
         )  # fmt: skip
         return out
 
-    @staticmethod
-    def _pseudo_rows(C: sp.csr_matrix, a: np.ndarray, P: int) -> sp.csr_matrix:
-        """(n_users * P, n_items) CSR whose row ``u*P + p`` holds the items assigned to p."""
+    def _sibling_conf(self, n_act_e: np.ndarray) -> np.ndarray:
+        """Signed confidence (preference 0) of a sibling persona's item, per entry."""
+        rw = 1.0 / n_act_e if self.split_negatives else np.ones(len(n_act_e))
+        return -(float(self.sibling_weight) * rw)
+
+    def _pseudo_rows(self, C: sp.csr_matrix, a: np.ndarray, P: int, n_act) -> sp.csr_matrix:
+        """(n_users * P, n_items) CSR: row ``u*P + p`` holds the items assigned to ``p``.
+
+        With ``sibling_weight != 1`` the row also holds the items of ``u``'s other personas,
+        with preference 0 and confidence ``sibling_weight`` times that of unobserved items.
+        """
         n_users = C.shape[0]
-        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(C.indptr)) * P + a
+        user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(C.indptr))
+        if self.sibling_weight == 1.0:
+            rows, indices, data = user * P + a, C.indices, C.data
+        else:
+            reps = np.asarray(n_act, np.int64)[user]
+            e = np.repeat(np.arange(C.nnz), reps)
+            p = np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps)
+            rows, indices = user[e] * P + p, C.indices[e]
+            data = np.where(p == a[e], C.data[e], self._sibling_conf(reps[e])).astype(np.float32)
         order = np.argsort(rows, kind="stable")
         indptr = np.zeros(n_users * P + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users * P), out=indptr[1:])
+        return sp.csr_matrix((data[order], indices[order], indptr), shape=(n_users * P, C.shape[1]))
+
+    def _item_rows(self, Ct, ct_user, to_c, a, P, n_act) -> sp.csr_matrix:
+        """(n_items, n_users * P) CSR of the item step (columns = (user, persona) pairs)."""
+        n_items = Ct.shape[0]
+        if self.sibling_weight == 1.0:
+            return sp.csr_matrix(
+                (Ct.data, (ct_user * P + a[to_c]).astype(np.int32), Ct.indptr),
+                shape=(n_items, len(n_act) * P),
+            )
+        reps = np.asarray(n_act, np.int64)[ct_user]
+        e = np.repeat(np.arange(Ct.nnz), reps)
+        p = np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps)
+        data = np.where(p == a[to_c][e], Ct.data[e], self._sibling_conf(reps[e]))
+        indptr = np.zeros(n_items + 1, np.int64)
+        item = np.repeat(np.arange(n_items), np.diff(Ct.indptr))
+        np.cumsum(np.bincount(item, weights=reps, minlength=n_items).astype(np.int64),
+                  out=indptr[1:])  # fmt: skip
         return sp.csr_matrix(
-            (C.data[order], C.indices[order], indptr), shape=(n_users * P, C.shape[1])
+            (data.astype(np.float32), (ct_user[e] * P + p).astype(np.int32), indptr),
+            shape=(n_items, len(n_act) * P),
         )
 
     def _counts_for(self, C: sp.csr_matrix, clusters: np.ndarray | None) -> np.ndarray:
@@ -381,6 +452,16 @@ class PersonaALS(Recommender):
     # ------------------------------------------------------------------ training
     def _fit(self, interactions: Interactions) -> None:
         self._check_params()
+        # pin BLAS to one thread once for the whole training (entering threadpoolctl's limit
+        # costs milliseconds, more than a solve of a small model)
+        with _single_threaded_blas():
+            self._pinned = True
+            try:
+                self._train(interactions)
+            finally:
+                self._pinned = False
+
+    def _train(self, interactions: Interactions) -> None:
         train = sp.csr_matrix(interactions.matrix, dtype=np.float32)
         C = self._confidence(train, None)
         Ct = C.T.tocsr()
@@ -393,7 +474,8 @@ class PersonaALS(Recommender):
         n_users, n_items = C.shape
         f, P = int(self.factors), int(self.n_personas)
         rng = np.random.default_rng(self.random_state)
-        norm = float(n_users) * P * n_items + float(np.abs(C.data).sum()) - C.nnz
+        neg = float(n_users) * n_items * (1 if self.split_negatives else P)
+        norm = neg + float(np.abs(C.data).sum()) - C.nnz
 
         # single-vector ALS pre-fit: starting item vectors (and user vectors for init="als")
         X0 = rng.random((n_users, f), dtype=np.float32) * np.float32(0.01)
@@ -410,13 +492,14 @@ class PersonaALS(Recommender):
             labels, cent, Yn = self._kmeans(Y, pop)
         n_act = self._counts_for(C, labels if need_clusters else None)
         act = np.arange(P)[None, :] < n_act[:, None]  # (n_users, P)
+        rw_p = self._negative_weights(n_act)
 
         U = np.zeros((n_users, P, f), np.float32)
         a = None
         if self.init == "kmeans":
             a = self._kmeans_assignment(C, n_act, labels, cent, Yn)
-            rows = self._pseudo_rows(C, a, P)
-            self._solve(rows, U.reshape(-1, f), Y, active=act.ravel(), exact=True)
+            rows = self._pseudo_rows(C, a, P, n_act)
+            self._solve(rows, U.reshape(-1, f), Y, active=act.ravel(), exact=True, rw=rw_p)
         else:
             scale = np.linalg.norm(X0, axis=1)[:, None, None] / np.sqrt(f)
             noise = rng.standard_normal((n_users, P, f)).astype(np.float32)
@@ -436,20 +519,14 @@ class PersonaALS(Recommender):
         for it in bar:
             if it > 0 or a is None:
                 a = self._assign(C, U, Y, n_act)
-            rows = self._pseudo_rows(C, a, P)
-            extra, pen_d = None, 0.0
-            if self.distinct_weight > 0:
-                extra, pen_d = K.distinct_push(
-                    U, act, float(self.distinct_weight), float(self.distinct_scale),
-                    self._score_metric(Y, pop_all),
-                )  # fmt: skip
-                extra = extra.reshape(-1, f)
-            self._solve(rows, U.reshape(-1, f), Y, extra=extra, active=act.ravel(), loss=loss_p)
-            item_rows = sp.csr_matrix(
-                (Ct.data, (ct_user * P + a[to_c]).astype(np.int32), Ct.indptr),
-                shape=(n_items, n_users * P),
-            )
-            self._solve(item_rows, Y, U.reshape(-1, f), loss=loss_i)
+            rows = self._pseudo_rows(C, a, P, n_act)
+            extra, pen_d, reg_p = self._persona_terms(U, act, n_act, Y, pop_all)
+            self._solve(
+                rows, U.reshape(-1, f), Y, extra=extra, active=act.ravel(), loss=loss_p,
+                rw=rw_p, reg=reg_p,
+            )  # fmt: skip
+            item_rows = self._item_rows(Ct, ct_user, to_c, a, P, n_act)
+            self._solve(item_rows, Y, U.reshape(-1, f), loss=loss_i, cw=rw_p)
             y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
             losses.append(
                 (float(loss_p.sum()) + y_pen + pen_d + self._collapse_penalty(C, a, n_act)) / norm
@@ -476,12 +553,44 @@ class PersonaALS(Recommender):
             float(self.user_n_personas_.mean()),
         )
 
+    def _persona_terms(self, U, act, n_act, Y, pop):
+        """Extra linear term, distinctness penalty value and per-row L2 of the persona solve.
+
+        Distinctness adds its linearised push (:func:`~deepcuts.models._persona_kernels.
+        distinct_push`); the tie ``tau |x_up - m_u|^2`` (``m_u`` = the user's current mean
+        persona, held fixed during the solve) adds ``tau`` to the row's L2 weight and
+        ``tau m_u`` to its right-hand side.
+        """
+        n, P, f = U.shape
+        extra = np.zeros((n, P, f), np.float32)
+        pen = 0.0
+        if self.distinct_weight > 0:
+            push, pen = K.distinct_push(
+                U, act, float(self.distinct_weight), float(self.distinct_scale),
+                self._score_metric(Y, pop),
+            )  # fmt: skip
+            extra += push
+        reg = np.full((n, P), self.regularization, np.float32)
+        if self.tie_weight > 0:
+            multi = n_act > 1
+            mean = U.sum(axis=1) / np.maximum(n_act, 1)[:, None]
+            tau = np.float32(self.tie_weight)
+            extra[multi] += tau * mean[multi][:, None, :]
+            reg[multi] += tau
+        return extra.reshape(n * P, f), pen, reg.reshape(-1)
+
+    def _negative_weights(self, n_act: np.ndarray) -> np.ndarray:
+        """(n_users * P,) confidence of unobserved cells for each (user, persona)."""
+        P = int(self.n_personas)
+        w = 1.0 / n_act if self.split_negatives else np.ones(len(n_act))
+        return np.repeat(w, P).astype(np.float32)
+
     @staticmethod
     def _score_metric(Y: np.ndarray, pop: np.ndarray) -> np.ndarray:
         """``G = Y^T W Y / sum W`` (``W`` = item popularity): mean squared score metric."""
-        w = np.asarray(pop, np.float64)
-        G = (Y.T.astype(np.float64) * w) @ Y.astype(np.float64) / max(w.sum(), 1.0)
-        return G.astype(np.float32)
+        w = np.asarray(pop, np.float32)
+        G = (Y * (w / max(float(w.sum()), 1.0))[:, None]).T @ Y
+        return np.ascontiguousarray(G, np.float32)
 
     def _collapse_penalty(self, C, a, n_act) -> float:
         if self.collapse_weight <= 0:
@@ -556,16 +665,12 @@ class PersonaALS(Recommender):
         a = np.zeros(C.nnz, np.int32)
         for _ in range(max(int(rounds), 1)):
             a = self._assign(C, U, Y, n_act)
-            extra = None
-            if self.distinct_weight > 0:
-                extra, _ = K.distinct_push(
-                    U, act, float(self.distinct_weight), float(self.distinct_scale),
-                    self._score_metric(Y, self.interactions_.item_popularity()),
-                )  # fmt: skip
-                extra = extra.reshape(-1, f)
+            extra, _, reg_p = self._persona_terms(
+                U, act, n_act, Y, self.interactions_.item_popularity()
+            )
             self._solve(
-                self._pseudo_rows(C, a, P), U.reshape(-1, f), Y, extra=extra,
-                active=act.ravel(), exact=True,
+                self._pseudo_rows(C, a, P, n_act), U.reshape(-1, f), Y, extra=extra,
+                active=act.ravel(), exact=True, rw=self._negative_weights(n_act), reg=reg_p,
             )  # fmt: skip
         held = np.zeros((b, P), bool)
         held[np.repeat(np.arange(b), np.diff(C.indptr)), a] = True

@@ -376,13 +376,15 @@ class Vocab:
 class PairAccumulator:
     """Sum values (and keep the latest time) per (row, col) pair, in bounded memory.
 
-    Batches are aggregated on arrival and merged geometrically, so memory stays within a small
-    multiple of the number of distinct pairs, whatever the number of lines.
+    Batches are aggregated on arrival (sort-based, NumPy) and merged geometrically, so memory
+    stays within a small multiple of the number of distinct pairs, whatever the number of lines.
+    Each pair costs 12 bytes (int64 key, float32 sum; +8 with times) between merges and about
+    twice that during a merge; values are summed in float64 within a batch.
     """
 
     def __init__(self, *, with_time: bool = False):
         self.with_time = with_time
-        self._parts: list[pd.DataFrame] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self._buffered = 0
         self._merged = 0
 
@@ -390,25 +392,55 @@ class PairAccumulator:
         if len(rows) == 0:
             return
         key = (np.asarray(rows, np.int64) << 32) | np.asarray(cols, np.int64)
-        df = pd.DataFrame({"k": key, "v": np.asarray(vals, np.float64)})
-        if self.with_time:
-            df["t"] = np.asarray(times, np.int64)
-        part = self._reduce(df)
+        t = np.asarray(times, np.int64) if self.with_time else None
+        part = self._reduce([key, np.asarray(vals, np.float64), t])
         self._parts.append(part)
-        self._buffered += len(part)
+        self._buffered += len(part[0])
         if self._buffered > max(self._merged, 1 << 20):
             self._merge()
 
-    def _reduce(self, df: pd.DataFrame) -> pd.DataFrame:
-        g = df.groupby("k", sort=False)
-        if self.with_time:
-            return g.agg(v=("v", "sum"), t=("t", "max")).reset_index()
-        return g["v"].sum().reset_index()
+    @staticmethod
+    def _reduce(arrays: list):
+        """Unique sorted keys, summed values (float32) and the latest time per key (or None).
+
+        Takes ``[key, vals, times]`` in a list and empties it, so that each temporary is freed
+        as soon as it is used (the caller holds no reference): this keeps the peak of a merge
+        near three arrays of the pairs' length.
+        """
+        key, vals, times = arrays
+        arrays.clear()
+        order = np.argsort(key, kind="stable") if times is None else np.lexsort((times, key))
+        key = key[order]
+        vals = vals[order]
+        if times is not None:
+            times = times[order]
+        del order
+        if len(key) == 0:
+            return key, vals.astype(np.float32), times
+        first = np.empty(len(key), dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        del first
+        summed = np.add.reduceat(vals, starts, dtype=np.float64).astype(np.float32)
+        del vals
+        latest = None
+        if times is not None:  # sorted by time within a key: the last one is the latest
+            ends = np.empty_like(starts)
+            ends[:-1] = starts[1:] - 1
+            ends[-1] = len(key) - 1
+            latest = times[ends]
+        return key[starts], summed, latest
 
     def _merge(self) -> None:
         if len(self._parts) > 1:
-            self._parts = [self._reduce(pd.concat(self._parts, ignore_index=True))]
-        self._merged = len(self._parts[0]) if self._parts else 0
+            parts, self._parts = self._parts, []
+            arrays = [np.concatenate([p[0] for p in parts])]
+            arrays.append(np.concatenate([p[1] for p in parts]).astype(np.float64))
+            arrays.append(np.concatenate([p[2] for p in parts]) if self.with_time else None)
+            del parts
+            self._parts = [self._reduce(arrays)]
+        self._merged = len(self._parts[0][0]) if self._parts else 0
         self._buffered = 0
 
     def result(self, shape: tuple[int, int]) -> tuple[sp.csr_matrix, np.ndarray | None]:
@@ -417,19 +449,16 @@ class PairAccumulator:
         if not self._parts:
             m = sp.csr_matrix(shape, dtype=np.float32)
             return m, (np.zeros(0, np.int64) if self.with_time else None)
-        df = self._parts[0].sort_values("k", kind="stable")
+        key, vals, times = self._parts[0]  # sorted by key = (row, col)
         self._parts = []
-        key = df["k"].to_numpy()
-        rows = (key >> 32).astype(np.int64)
-        cols = (key & 0xFFFFFFFF).astype(np.int32)
-        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-        vals = df["v"].to_numpy(np.float64)
         keep = vals != 0
-        times = df["t"].to_numpy(np.int64) if self.with_time else None
         if not keep.all():
-            rows, cols, vals = rows[keep], cols[keep], vals[keep]
+            key, vals = key[keep], vals[keep]
             times = times[keep] if times is not None else None
-            indptr[1:] = np.cumsum(np.bincount(rows, minlength=shape[0]))
-        m = sp.csr_matrix((vals.astype(np.float32), cols, indptr), shape=shape)
+        del keep
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key >> 32, minlength=shape[0]), out=indptr[1:])
+        cols = (key & 0xFFFFFFFF).astype(np.int32)
+        del key
+        m = sp.csr_matrix((vals, cols, indptr), shape=shape)
         return m, times

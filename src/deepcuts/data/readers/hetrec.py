@@ -11,6 +11,7 @@ import pandas as pd
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.data.readers._common import numeric_column, read_delimited
+from deepcuts.data.readers._stream import iter_blocks, parse_block
 from deepcuts.exceptions import DataError
 
 __all__ = ["read_hetrec_lastfm"]
@@ -25,7 +26,40 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def read_hetrec_lastfm(folder, *, n_tags: int = 5, encoding: str = "utf-8") -> Interactions:
+def _read_user_artists(path: Path, encoding: str, show_progress: bool) -> pd.DataFrame:
+    """Stream ``user_artists.dat`` block by block; every bad value names its line and field."""
+    cols = ["userID", "artistID", "weight"]
+    parts = []
+    for block in iter_blocks(path, encoding=encoding, show_progress=show_progress, desc=path.name):
+        df = parse_block(block, cols, header_lines=1 if block.first_line == 1 else 0)
+        out = {}
+        for col, integer in (("userID", True), ("artistID", True), ("weight", False)):
+            vals = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
+            bad = ~np.isfinite(vals)
+            if integer:
+                bad |= np.isfinite(vals) & (vals != np.round(vals))
+            else:
+                bad |= vals < 0
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                kind = "an integer" if integer else "a number >= 0"
+                raise DataError(
+                    f"value {df[col].iloc[k]!r} is not {kind}; correct or remove this line",
+                    path=path,
+                    line=int(df["_line"].iloc[k]),
+                    field=col,
+                )
+            out[col] = vals.astype(np.int64) if integer else vals
+        parts.append(pd.DataFrame(out))
+    ua = pd.concat(parts, ignore_index=True)
+    if ua.empty:
+        raise DataError("file has a header but no data rows; pass a file with data", path=path)
+    return ua
+
+
+def read_hetrec_lastfm(
+    folder, *, n_tags: int = 5, encoding: str = "utf-8", show_progress: bool = False
+) -> Interactions:
     """Read the HetRec 2011 Last.fm 2K folder into :class:`Interactions`.
 
     Parameters
@@ -38,6 +72,8 @@ def read_hetrec_lastfm(folder, *, n_tags: int = 5, encoding: str = "utf-8") -> I
     encoding : str, default="utf-8"
         Encoding of ``user_artists.dat`` and ``artists.dat`` (``tags.dat`` is latin-1, as
         distributed).
+    show_progress : bool, default=False
+        Show a tqdm progress bar while ``user_artists.dat`` is read.
 
     Returns
     -------
@@ -50,10 +86,8 @@ def read_hetrec_lastfm(folder, *, n_tags: int = 5, encoding: str = "utf-8") -> I
     ua_path = _find(folder, "user_artists.dat")
     if ua_path is None:
         raise DataError("user_artists.dat not found in this folder", path=folder)
-    ua = read_delimited(ua_path, ["userID", "artistID", "weight"], encoding=encoding)
-    users = numeric_column(ua, "userID", path=ua_path, integer=True)
-    artists = numeric_column(ua, "artistID", path=ua_path, integer=True)
-    weight = numeric_column(ua, "weight", path=ua_path, min_value=0)
+    ua = _read_user_artists(ua_path, encoding, show_progress)
+    users, artists, weight = ua["userID"], ua["artistID"], ua["weight"]
     df = pd.DataFrame({"user": users, "item": artists, "count": weight})
 
     items = None

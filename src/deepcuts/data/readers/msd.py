@@ -7,7 +7,7 @@ recommends artists, so plays are aggregated to artists through a song -> artist 
 (feat./ft./`` / `` credits split, primary artist credited by default, Unicode folding).
 
 The triplets file is streamed in blocks: memory holds one block, the user vocabulary and the
-aggregated matrix, never the file (see ``benchmarks/ingest_msd.py``).
+aggregated matrix, never the file (see ``benchmarks/msd_reader.py``).
 """
 
 from __future__ import annotations
@@ -117,6 +117,62 @@ def _csv_header(block: Block) -> list[str]:
     return cols
 
 
+def _parse_triplets(block: Block):
+    """Validated parse (exact line and field in every error): uniques, codes and counts."""
+    p = block.path
+    df = parse_block(block, ["user", "song", "count"])
+    require_nonempty(df, "user", p)
+    require_nonempty(df, "song", p)
+    counts = to_count(df, "count", p)
+    user_codes, user_uniq = pd.factorize(df["user"].to_numpy(dtype=object), sort=False)
+    song_codes, song_uniq = pd.factorize(df["song"].to_numpy(dtype=object), sort=False)
+    return (
+        np.asarray(user_uniq, dtype=object),
+        user_codes,
+        np.asarray(song_uniq, dtype=object),
+        song_codes,
+        counts,
+    )
+
+
+def _parse_triplets_fast(block: Block):
+    """Fast path with pyarrow's CSV reader; None when anything looks off (the validated parser
+    then reports the exact line and field)."""
+    if block.encoding.lower().replace("-", "").replace("_", "") != "utf8":
+        return None
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block.data),
+            read_options=pacsv.ReadOptions(column_names=["user", "song", "count"]),
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"user": pa.string(), "song": pa.string(), "count": pa.float64()},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    col = table.column("count")
+    if col.null_count:
+        return None
+    counts = col.to_numpy()
+    if not (np.isfinite(counts).all() and (counts >= 0).all()):
+        return None
+    out = []
+    for name in ("user", "song"):
+        enc = table.column(name).combine_chunks().dictionary_encode()
+        uniq = enc.dictionary.to_numpy(zero_copy_only=False)
+        if len(uniq) and (np.char.str_len(uniq.astype(str)) == 0).any():
+            return None
+        out += [uniq.astype(object), enc.indices.to_numpy().astype(np.int64)]
+    return out[0], out[1], out[2], out[3], counts.astype(np.float64)
+
+
 def read_msd_taste_profile(
     path,
     mapping,
@@ -198,17 +254,20 @@ def read_msd_taste_profile(
     for block in iter_blocks(
         p, encoding=encoding, block_bytes=block_bytes, show_progress=show_progress, desc=p.name
     ):
-        df = parse_block(block, ["user", "song", "count"])
-        n_lines += len(df)
-        require_nonempty(df, "user", p)
-        require_nonempty(df, "song", p)
-        counts = to_count(df, "count", p)
-        pos = songs.get_indexer(df["song"].to_numpy(dtype=object))
-        unknown = pos < 0
-        unknown[~unknown] = ~has_artist[pos[~unknown]]
+        parsed = _parse_triplets_fast(block) or _parse_triplets(block)
+        user_uniq, user_codes, song_uniq, song_codes, counts = parsed
+        n_lines += len(counts)
+        pos_uniq = songs.get_indexer(song_uniq)
+        unknown_uniq = pos_uniq < 0
+        unknown_uniq[~unknown_uniq] = ~has_artist[pos_uniq[~unknown_uniq]]
+        pos = pos_uniq[song_codes]
+        unknown = unknown_uniq[song_codes]
         if unknown.any():
             if unknown_songs == "raise":
-                k = int(np.flatnonzero(unknown)[0])
+                # re-parse the block line by line for the exact line (blank lines counted)
+                df = parse_block(block, ["user", "song", "count"])
+                bad = ~df["song"].isin(songs[has_artist]).to_numpy()
+                k = int(np.flatnonzero(bad)[0])
                 raise DataError(
                     f"song {df['song'].iloc[k]!r} is not in the song -> artist mapping; use the "
                     f"matching unique_tracks.txt or pass unknown_songs='drop' "
@@ -220,10 +279,16 @@ def read_msd_taste_profile(
             dropped_lines += int(unknown.sum())
             dropped_plays += float(counts[unknown].sum())
             keep = ~unknown
-            df, counts, pos = df[keep], counts[keep], pos[keep]
-        u = users.encode(df["user"].to_numpy(dtype=object))
+            user_codes, song_codes, counts, pos = (
+                user_codes[keep],
+                song_codes[keep],
+                counts[keep],
+                pos[keep],
+            )
+        # vocabularies are looked up once per distinct id of the block, not once per line
+        u = users.encode(user_uniq)[user_codes]
         if level == "track":
-            acc.add(u, tracks.encode(df["song"].to_numpy(dtype=object)), counts)
+            acc.add(u, tracks.encode(song_uniq)[song_codes], counts)
         elif credit == "primary":
             acc.add(u, song_art[song_ptr[pos]], counts)
         else:
