@@ -83,6 +83,12 @@ def test_posted_listens_change_a_new_users_recommendations(client):
     keys = [it["artist"] for it in body["items"]]
     assert all(block_of(k) == 2 for k in keys)
     assert not {"artist 21", "artist 22", "artist 23", "artist 24"} & set(keys)
+    # a new listen reaches the next request (the in-memory history is refreshed)
+    assert (
+        client.post("/listens", json={"user": "newcomer", "artist": "Artist 20"}).status_code == 201
+    )
+    again = client.get("/users/newcomer/recommendations", params={"n": 5}).json()["items"]
+    assert "artist 20" in keys and "artist 20" not in [it["artist"] for it in again]
 
 
 def test_personas_similar_and_explanations(client):
@@ -105,7 +111,7 @@ def test_personas_similar_and_explanations(client):
     contrib = [b["contribution"] for b in e["because"]]
     assert contrib == sorted(contrib, reverse=True)
     e2 = client.get("/users/newcomer/explanations/artist 25").json()
-    assert e2["method"] == "similarity" and e2["because"]
+    assert e2["method"] == "als" and e2["because"]  # exact, from the folded-in history
 
     curve = client.get("/popularity").json()
     assert curve["n_items"] == 30 and curve["listeners"] == sorted(curve["listeners"], reverse=True)
@@ -225,13 +231,13 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
     first = svc.handle.model_id
     with LiveServer(create_app(svc)) as server:
         stop = threading.Event()
-        results: list = []
+        per_thread: list[list] = [[] for _ in range(8)]
 
         def reader(k: int) -> None:
             with httpx.Client(base_url=server.url, timeout=60) as c:
                 while not stop.is_set():
                     r = c.get(f"/users/u{k}/recommendations", params={"n": 5})
-                    results.append((r.status_code, r.json().get("model")))
+                    per_thread[k].append((r.status_code, r.json().get("model")))
 
         threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
         for t in threads:
@@ -251,11 +257,14 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
         for t in threads:
             t.join()
     assert job["status"] == "done", job
+    results = [r for rs in per_thread for r in rs]
     assert results and all(code == 200 for code, _ in results)
-    seen = [m for _, m in results]
-    assert first in seen and job["model_id"] in seen
-    # never back to the old model once the new one answered
-    assert first not in seen[seen.index(job["model_id"]) + 8 :]
+    seen = {m for _, m in results}
+    assert seen == {first, job["model_id"]}
+    for rs in per_thread:  # each client: old model, then new model, never back
+        models = [m for _, m in rs]
+        if job["model_id"] in models:
+            assert first not in models[models.index(job["model_id"]) :]
     assert svc.handle.model_id == job["model_id"]
     assert svc.handle.model.factors == 12
     assert "late" in svc.handle.model.interactions_.user_map
@@ -265,6 +274,13 @@ def test_retrain_hot_swaps_without_a_failed_request(tmp_path):
 
 def test_restart_loads_the_active_model(tmp_path):
     svc = make_service(tmp_path)
+    svc.retrain_in = "thread"  # the other way of retraining
+    first = svc.handle.model_id
+    job = svc.retrain("popularity", {})
+    assert job["status"] == "running"
+    job = svc.wait(30)
+    assert job["status"] == "done" and job["model_id"] != first
+    assert svc.handle.kind == "popularity"
     again = RecommenderService(Store(default_url(tmp_path)), tmp_path, model="als", seed=False)
     again.start()
     assert again.handle.model_id == svc.handle.model_id
@@ -293,3 +309,31 @@ def test_knobs_move_the_list(client):
     div = recs(diversity=1)
     assert {it["artist"] for it in div} != {it["artist"] for it in base} or div != base
     assert len(div) == 8
+
+
+def test_fast_fold_in_matches_the_model(service):
+    """The request path's fold-in (serving._foldin) gives ALS.recommend_history's lists and
+    ALS.explain's contributions."""
+    import numpy as np
+
+    from deepcuts.serving.service import _rank_scores, _rerankers
+
+    m = service.handle.model
+    hist = {"artist 11": 3.0, "artist 12": 1.0, "artist 14": 7.0, "artist 2": 1.0}
+    for kw in ({}, {"rarity": 0.5}, {"exclude_played": False}):
+        row = m.history_row(hist)
+        scores = (m.item_factors_ @ service.handle.fold.solve(row)[0])[None, :]
+        rr = _rerankers(rarity=kw.get("rarity"))
+        idx, _ = _rank_scores(m, scores, row, 8, kw.get("exclude_played", True), rr)
+        ref = m.recommend_history(
+            hist, n=8, filter_played=kw.get("exclude_played", True), rerankers=rr
+        )
+        assert np.array_equal(idx[0], ref.item_index), kw
+    user = "u7"
+    row = m.interactions_.matrix[service.handle.user_pos[user]]
+    item = service.handle.item_pos["artist 5"]
+    idx, contrib = service.handle.fold.contributions(row, item)
+    ref = m.explain(user, "artist 5", n=100)
+    got = dict(zip([service.handle.keys[i] for i in idx], contrib))
+    for r in ref.itertuples(index=False):
+        assert abs(got[str(r.item)] - r.contribution) < 1e-4

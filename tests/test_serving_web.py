@@ -82,14 +82,14 @@ def test_choosing_a_listener_and_moving_the_rarity_slider(page):
     before = page.locator("#recs li").evaluate_all(
         "els => els.map(e => e.getAttribute('data-artist'))"
     )
-    with page.expect_response(lambda r: "rarity=-2.00" in r.url and r.status == 200):
-        page.locator("#rarity").fill("-2")
+    with page.expect_response(lambda r: "rarity=0.00" in r.url and r.status == 200):
+        page.locator("#rarity").fill("0")
     page.wait_for_function(
         "prev => JSON.stringify([...document.querySelectorAll('#recs li')]"
         ".map(e => e.getAttribute('data-artist'))) !== prev",
         arg=str(before).replace("'", '"'),
     )
-    assert page.locator("#rarity-value").inner_text() == "-2.0"
+    assert page.locator("#rarity-value").inner_text() == "0.00"
     listeners = [int(t.split()[0]) for t in page.locator("#recs li .small").all_inner_texts()]
     # deep cuts first: the list's head is less popular than the neutral list's head
     assert np.mean(listeners[:5]) < 18

@@ -113,6 +113,11 @@ def run_serve(args) -> int:
             "pip install 'deepcuts[serve]'"
         ) from None
     params = parse_assignments(args.param, option="--param") or None
+    # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
+    # answering many small products at once mostly spins (see docs/serving.md)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     store.upgrade()
     service = RecommenderService(
         store, data_dir, model=args.model, model_params=params, seed=not args.no_seed

@@ -307,9 +307,11 @@ def create_app(
             persona=persona,
             exclude_played=exclude_played,
         )
+        # JSONResponse directly: the payload is plain JSON types already, and FastAPI's
+        # generic encoder would cost more than computing the recommendations
         if service.needs_store(user) or diversity is not None:
-            return await run_in_threadpool(lambda: service.recommend(user, **kw))
-        return service.recommend(user, **kw)  # fast path: in memory, no I/O
+            return JSONResponse(await run_in_threadpool(lambda: service.recommend(user, **kw)))
+        return JSONResponse(service.recommend(user, **kw))  # fast path: in memory, no I/O
 
     @app.get("/users/{user}/personas", tags=["users"], summary="The user's personas")
     def personas(user: str, n: Annotated[int, Query(ge=1, le=100)] = 10):

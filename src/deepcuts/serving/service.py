@@ -11,27 +11,35 @@ Which history a user is scored from
   no database access);
 * users with listens posted after the served model's data snapshot, and users created after it
   (posted listens, imported histories): their complete stored history, folded into the model
-  without retraining (:meth:`Recommender.recommend_history`).
+  without retraining (:meth:`Recommender.recommend_history`). The history read from the
+  database is kept in memory until the user's next listen (at most :data:`HISTORY_CACHE`
+  users), which assumes that this process receives all listens (one server process per
+  database).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from deepcuts.data.artists import artist_key, normalize_artists, primary_artist
 from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
-from deepcuts.models import MODELS, Recommender, load_model, make_model
+from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
+from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import build_rerankers, popularity_percentiles
+from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
 __all__ = ["DEFAULT_MODEL", "ModelHandle", "RecommenderService", "RetrainBusyError"]
@@ -43,6 +51,8 @@ DEFAULT_MODEL = (
     "als",
     {"factors": 64, "iterations": 15, "regularization": 0.05, "random_state": 0},
 )
+#: stored histories of folded-in users kept in memory (least recently used dropped first)
+HISTORY_CACHE = 10_000
 #: points of the popularity curve sent to the web page
 CURVE_POINTS = 200
 
@@ -69,9 +79,17 @@ class ModelHandle:
     percentile : ndarray of shape (n_items,)
         Popularity percentile of each item: the share (%) of items at most as popular
         (:func:`deepcuts.rerank.popularity_percentiles`, what the ``band`` knob filters on).
-    curve : list of float
+    curve, curve_ranks : list
         Listeners of items sorted by popularity, sampled at :data:`CURVE_POINTS` ranks
         (the long tail plotted by the web page).
+    rank : ndarray of shape (n_items,)
+        Popularity rank of each item (1 = most listeners).
+    keys, names, tags : list of length n_items
+        Item ids (artist keys), display names and tag lists, as plain Python objects.
+    user_pos, item_pos : dict
+        External id -> internal index (plain dicts: the request path avoids pandas).
+    fold : ALSFoldIn or None
+        Fast single-history fold-in (ALS models).
     """
 
     model: Recommender
@@ -82,6 +100,13 @@ class ModelHandle:
     percentile: np.ndarray
     curve: list
     curve_ranks: list
+    rank: np.ndarray
+    keys: list
+    names: list
+    tags: list
+    user_pos: dict
+    item_pos: dict
+    fold: ALSFoldIn | None = None
     loaded_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -89,29 +114,29 @@ class ModelHandle:
         x = model.interactions_
         pop = np.asarray(x.item_popularity(), dtype=np.float64)
         order = np.argsort(-pop, kind="stable")
-        percentile = popularity_percentiles(pop)
+        rank = np.empty(len(pop), np.int64)
+        rank[order] = np.arange(1, len(pop) + 1)
         ranks = np.unique(np.geomspace(1, len(pop), CURVE_POINTS).astype(np.int64)) - 1
+        tags = x.items["tags"].tolist() if x.items is not None and "tags" in x.items else None
         return cls(
             model=model,
             model_id=model_id,
             kind=kind,
             data_time=data_time,
             listeners=pop,
-            percentile=percentile,
+            percentile=popularity_percentiles(pop),
             curve=pop[order][ranks].tolist(),
             curve_ranks=(ranks + 1).tolist(),
+            rank=rank,
+            keys=[str(k) for k in x.item_map.ids.tolist()],
+            names=[str(v) for v in x.item_names().tolist()],
+            tags=[list(t) if isinstance(t, list | tuple) else [] for t in tags]
+            if tags is not None
+            else [[] for _ in range(len(pop))],
+            user_pos={str(u): i for i, u in enumerate(x.user_map.ids.tolist())},
+            item_pos={str(k): i for i, k in enumerate(x.item_map.ids.tolist())},
+            fold=ALSFoldIn(model) if isinstance(model, ALS) else None,
         )
-
-    @property
-    def rank(self) -> np.ndarray:
-        """Popularity rank of each item (1 = most listeners)."""
-        r = getattr(self, "_rank", None)
-        if r is None:
-            order = np.argsort(-self.listeners, kind="stable")
-            r = np.empty(len(order), np.int64)
-            r[order] = np.arange(1, len(order) + 1)
-            object.__setattr__(self, "_rank", r)
-        return r
 
     def info(self) -> dict:
         x = self.model.interactions_
@@ -166,6 +191,10 @@ class RecommenderService:
         Its hyperparameters (default: :data:`DEFAULT_MODEL` for ALS).
     seed : bool, default=True
         Fill an empty database with the bundled Last.fm 2K play counts on start.
+    retrain_in : {"process", "thread"}, default="process"
+        Where :meth:`retrain` trains: a child process (the service keeps its CPU time and
+        its interpreter lock; the new model comes back through its saved files) or a thread
+        of this process. In-memory SQLite databases always use a thread.
 
     Examples
     --------
@@ -187,7 +216,13 @@ class RecommenderService:
         model: str = "als",
         model_params: dict | None = None,
         seed: bool = True,
+        retrain_in: str = "process",
     ):
+        if retrain_in not in ("process", "thread"):
+            raise DeepcutsError(f"retrain_in must be 'process' or 'thread', got {retrain_in!r}")
+        if store.dialect == "sqlite" and store.url.database in (None, "", ":memory:"):
+            retrain_in = "thread"  # another process cannot see an in-memory database
+        self.retrain_in = retrain_in
         self.store = store
         self.data_dir = Path(data_dir)
         self.kind = str(model).lower()
@@ -201,13 +236,17 @@ class RecommenderService:
         self._handle: ModelHandle | None = None
         self._dirty: dict[str, float] = {}
         self._dirty_lock = threading.Lock()
+        # user -> (dirty stamp when read, history): stored histories of folded-in users
+        self._histories: OrderedDict[str, tuple[float, dict]] = OrderedDict()
         self._job_lock = threading.Lock()
         self._job: dict | None = None
         self._thread: threading.Thread | None = None
+        self._schema: str | None = None
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
         """Load the active model from the registry, or seed/train one (blocking)."""
+        self._schema = self.store.revision()
         if self.seed and self.store.is_empty():
             plays, artists = _bundled_frames()
             n = self.store.import_play_counts(plays, artists)
@@ -241,15 +280,29 @@ class RecommenderService:
         model_id = self.store.register_model(kind, params)
         if job is not None:
             job["model_id"] = model_id
+        path = self.data_dir / "models" / f"model-{model_id}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data_time = time.time()
         try:
-            data_time = time.time()
-            x = self.store.interactions()
-            model = make_model(kind, **params).fit(x)
-            path = self.data_dir / "models" / f"model-{model_id}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            model.save(path)
+            if job is not None and self.retrain_in == "process":
+                # a child process: the compiled training kernels hold the GIL while they run,
+                # which would stall every request of this process for seconds
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(
+                    max_workers=1, mp_context=ctx, initializer=_background_priority
+                ) as pool:
+                    url = self.store.url.render_as_string(hide_password=False)
+                    error, shape = pool.submit(_fit_and_save, url, kind, params, str(path)).result()
+                if error:
+                    raise DeepcutsError(error)
+                model = load_model(path)
+            else:
+                x = self.store.interactions()
+                model = make_model(kind, **params).fit(x)
+                model.save(path)
+                shape = (x.n_users, x.n_items, x.nnz)
             self.store.finish_model(
-                model_id, path=str(path), n_users=x.n_users, n_items=x.n_items, nnz=x.nnz
+                model_id, path=str(path), n_users=shape[0], n_items=shape[1], nnz=shape[2]
             )
         except Exception as e:
             self.store.fail_model(model_id, f"{type(e).__name__}: {e}")
@@ -257,7 +310,7 @@ class RecommenderService:
         handle = ModelHandle.build(model, model_id, kind, data_time)
         self._publish(handle)
         self.store.activate_model(model_id)
-        log.info("serving model %d (%s, %s)", model_id, kind, x)
+        log.info("serving model %d (%s, %s users x %s items)", model_id, kind, *shape[:2])
         return handle
 
     # ------------------------------------------------------------------ retraining
@@ -324,6 +377,7 @@ class RecommenderService:
         with self._dirty_lock:
             for x in listens:
                 self._dirty[x.user.strip()] = now
+                self._histories.pop(x.user.strip(), None)
         return n
 
     def import_history(self, user: str, path, format: str) -> dict:
@@ -367,11 +421,21 @@ class RecommenderService:
     def _user_source(self, h: ModelHandle, user: str) -> tuple[str, dict | None]:
         """("model", None) for the fast path, ("history", {artist: plays}) to fold in."""
         with self._dirty_lock:
-            dirty = self._dirty.get(user, -1.0) >= h.data_time
-        in_model = user in h.model.interactions_.user_map
-        if in_model and not dirty:
+            stamp = self._dirty.get(user, -1.0)
+            cached = self._histories.get(user)
+        in_model = user in h.user_pos
+        if in_model and stamp < h.data_time:
             return "model", None
+        if cached is not None and cached[0] == stamp:
+            return "history", cached[1]
         hist = self.store.history(user)
+        if hist is not None:
+            with self._dirty_lock:
+                if self._dirty.get(user, -1.0) == stamp:  # no listen arrived meanwhile
+                    self._histories[user] = (stamp, hist)
+                    self._histories.move_to_end(user)
+                    while len(self._histories) > HISTORY_CACHE:
+                        self._histories.popitem(last=False)
         if hist is None:
             if in_model:  # trained on, then removed from the database: keep serving it
                 return "model", None
@@ -387,7 +451,7 @@ class RecommenderService:
             return True
         with self._dirty_lock:
             dirty = self._dirty.get(user, -1.0) >= h.data_time
-        return dirty or user not in h.model.interactions_.user_map
+        return dirty or user not in h.user_pos
 
     def _persona_kw(self, h: ModelHandle, persona: int | None) -> dict:
         if persona is None:
@@ -421,34 +485,47 @@ class RecommenderService:
         user = _check_user(user)
         source, hist = self._user_source(h, user)
         rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
-        kw = dict(filter_played=exclude_played, rerankers=rerankers, **self._persona_kw(h, persona))
+        m = h.model
         if source == "model":
-            recs = h.model.recommend([user], n=n, **kw)
+            u = h.user_pos[user]
+            uidx, row = np.array([u], np.int32), m.interactions_.matrix[u : u + 1]
         else:
-            recs = h.model.recommend_history(hist or {}, n=n, user_id=user, **kw)
+            uidx, row = np.array([-1], np.int32), m.history_row(hist or {})
+        if source == "history" and h.fold is not None:
+            self._persona_kw(h, persona)  # validates the knob
+            scores = (m.item_factors_ @ h.fold.solve(row)[0])[None, :]
+            idx, val = _rank_scores(m, scores, row, int(n), exclude_played, rerankers)
+            per = None
+        else:
+            idx, val, per = m.rank_index(
+                uidx,
+                row,
+                int(n),
+                filter_played=exclude_played,
+                rerankers=rerankers,
+                **self._persona_kw(h, persona),
+            )
+        keep = idx[0] >= 0
         return {
             "user": user,
             "model": h.model_id,
             "source": source,
-            "items": self._items(h, recs.item_index, recs.scores, recs.personas),
+            "items": self._items(
+                h, idx[0][keep], val[0][keep], None if per is None else per[0][keep]
+            ),
         }
 
     def _items(self, h: ModelHandle, idx, scores=None, personas=None) -> list[dict]:
-        x = h.model.interactions_
-        idx = np.asarray(idx, np.int64)
-        keys = x.item_map.external(idx)
-        names = x.item_names(idx)
-        tags = x.items["tags"].to_numpy() if x.items is not None and "tags" in x.items else None
         out = []
-        for j, i in enumerate(idx.tolist()):
+        for j, i in enumerate(np.asarray(idx, np.int64).tolist()):
             d = {
                 "rank": j + 1,
-                "artist": str(keys[j]),
-                "name": str(names[j]),
+                "artist": h.keys[i],
+                "name": h.names[i],
                 "listeners": int(h.listeners[i]),
                 "popularity_rank": int(h.rank[i]),
                 "percentile": round(float(h.percentile[i]), 2),
-                "tags": list(tags[i]) if tags is not None and isinstance(tags[i], list) else [],
+                "tags": h.tags[i],
             }
             if scores is not None:
                 d["score"] = float(scores[j])
@@ -474,7 +551,7 @@ class RecommenderService:
         m = h.model
         x = m.interactions_
         if source == "model":
-            u = int(x.user_map.index([user])[0])
+            u = h.user_pos[user]
             row = x.matrix[u]
         else:
             u = -1
@@ -527,7 +604,7 @@ class RecommenderService:
         h = self.handle
         key = self._artist_key(h, artist)
         recs = h.model.similar_items([key], n=n)
-        target = self._items(h, h.model.interactions_.item_map.index([key]))[0]
+        target = self._items(h, [h.item_pos[key]])[0]
         return {
             "artist": key,
             "name": target["name"],
@@ -536,11 +613,10 @@ class RecommenderService:
         }
 
     def _artist_key(self, h: ModelHandle, artist: str) -> str:
-        imap = h.model.interactions_.item_map
-        if artist in imap:
+        if artist in h.item_pos:
             return artist
         key = artist_key(primary_artist(artist))
-        if key in imap:
+        if key in h.item_pos:
             return key
         raise UnknownIdError(
             f"unknown artist {artist!r}; use an artist key or name from the recommendations"
@@ -550,16 +626,16 @@ class RecommenderService:
         """Which of the user's artists made ``artist`` score high ("why this").
 
         ALS models give the exact decomposition of the score over the played artists
-        (``method="als"``, Hu et al. 2008). Otherwise, and for users folded in from their
-        stored history, each played artist contributes its similarity to ``artist`` times
-        ``log(1 + plays)`` (``method="similarity"``).
+        (``method="als"``, Hu et al. 2008), for trained users and for users folded in from
+        their stored history alike. Other models: each played artist contributes its
+        similarity to ``artist`` times ``log(1 + plays)`` (``method="similarity"``).
         """
         h = self.handle
         user = _check_user(user)
         key = self._artist_key(h, artist)
         source, hist = self._user_source(h, user)
         x = h.model.interactions_
-        i = int(x.item_map.index([key])[0])
+        i = h.item_pos[key]
         if source == "model" and hasattr(h.model, "explain"):
             df = h.model.explain(user, key, n=n)
             method = "als"
@@ -567,9 +643,16 @@ class RecommenderService:
                 (str(r.item), float(r.count), float(r.contribution))
                 for r in df.itertuples(index=False)
             ]
+        elif h.fold is not None:  # ALS, history folded in: the same exact decomposition
+            row = h.model.history_row(hist or {})
+            idx, contrib = h.fold.contributions(row, i)
+            plays = row.data.astype(np.float64)
+            order = np.argsort(-contrib, kind="stable")[:n]
+            method = "als"
+            rows = [(h.keys[idx[k]], float(plays[k]), float(contrib[k])) for k in order]
         else:
             if source == "model":
-                row = x.matrix[int(x.user_map.index([user])[0])]
+                row = x.matrix[h.user_pos[user]]
                 idx, plays = row.indices.astype(np.int64), row.data.astype(np.float64)
             else:
                 ix = x.item_map.index(np.array(list(hist), dtype=object), missing="ignore")
@@ -582,12 +665,9 @@ class RecommenderService:
             contrib = sim[idx] * np.log1p(plays)
             order = np.argsort(-contrib, kind="stable")[:n]
             method = "similarity"
-            rows = [
-                (str(x.item_map.external([idx[k]])[0]), float(plays[k]), float(contrib[k]))
-                for k in order
-            ]
+            rows = [(h.keys[idx[k]], float(plays[k]), float(contrib[k])) for k in order]
         keys = [r[0] for r in rows]
-        ix = x.item_map.index(np.array(keys, dtype=object), missing="ignore") if keys else []
+        ix = [h.item_pos[k] for k in keys if k in h.item_pos]
         items = self._items(h, ix) if len(keys) else []
         for it, r in zip(items, rows):
             it["plays"] = r[1]
@@ -622,8 +702,53 @@ class RecommenderService:
             "model": None if h is None else h.info(),
             "retrain": self.job(),
             "database": self.store.dialect,
-            "schema": self.store.revision(),
+            "schema": self._schema,
         }
+
+
+def _rank_scores(model, scores, row, n, filter_played, rerankers):
+    """Top ``n`` of a (1, n_items) score block: ``Recommender.rank_index`` after scoring."""
+    scores = np.array(scores, np.float32)
+    scores[~np.isfinite(scores)] = -np.inf
+    if filter_played:
+        scores[0, row.indices] = -np.inf
+    if rerankers:
+        ctx = RankContext(model, np.array([-1], np.int32), sp.csr_matrix(row), n)
+        for r in rerankers:
+            scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
+    return topk_rows(scores, n)
+
+
+def _background_priority() -> None:
+    """Run a retrain below the server: lower CPU priority, one core left for requests."""
+    import os
+
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # pragma: no cover - not POSIX
+        pass
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(numba.get_num_threads(), (os.cpu_count() or 2) - 1)))
+    except (ImportError, ValueError):  # pragma: no cover
+        pass
+
+
+def _fit_and_save(url: str, kind: str, params: dict, path: str):
+    """Fit ``kind`` on everything stored at ``url`` and save it to ``path`` (child process).
+
+    Returns ``(error message or None, (n_users, n_items, nnz))``.
+    """
+    store = Store(url, upgrade=False)
+    try:
+        x = store.interactions()
+        make_model(kind, **params).fit(x).save(path)
+        return None, (x.n_users, x.n_items, x.nnz)
+    except Exception as e:  # sent back as text: exceptions do not always pickle
+        return f"{type(e).__name__}: {e}", (0, 0, 0)
+    finally:
+        store.close()
 
 
 def _check_user(user) -> str:

@@ -46,7 +46,9 @@ async function loadUsers(select) {
 async function chooseUser(user) {
   state.user = user;
   state.persona = null;
-  $("user-select").value = user;
+  const sel = $("user-select");
+  if (![...sel.options].some((o) => o.value === user)) sel.prepend(el("option", { value: user }, user));
+  sel.value = user;
   await Promise.all([loadPersonas(), loadRecs()]);
 }
 
@@ -129,7 +131,7 @@ function renderRecs(body) {
     return el("li", { "data-artist": it.artist },
       el("div", { class: "head" }, el("span", { class: "name" }, it.name), why),
       el("div", { class: "small muted" },
-        `${fmt(it.listeners)} listeners \u00b7 popularity rank ${it.popularity_rank}` +
+        `${fmt(it.listeners)} listener${it.listeners === 1 ? "" : "s"} \u00b7 popularity rank ${it.popularity_rank}` +
         (it.persona !== undefined && state.personas.length > 1 ? ` \u00b7 persona ${it.persona + 1}` : "")),
       el("div", {}, ...it.tags.map((t) => el("span", { class: "chip" }, t))),
       because);
@@ -218,11 +220,16 @@ function debounce(fn, ms) {
 
 async function start() {
   const refresh = debounce(loadRecs, 60);
-  $("rarity").addEventListener("input", () => { $("rarity-value").textContent = parseFloat($("rarity").value).toFixed(1); refresh(); });
+  $("rarity").addEventListener("input", () => { $("rarity-value").textContent = parseFloat($("rarity").value).toFixed(2); refresh(); });
   $("diversity").addEventListener("input", () => { $("diversity-value").textContent = parseFloat($("diversity").value).toFixed(2); refresh(); });
   $("exclude-played").addEventListener("change", refresh);
   $("user-select").addEventListener("change", (e) => chooseUser(e.target.value).catch((err) => showError(err.message)));
   $("upload-form").addEventListener("submit", upload);
+  $("user-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const user = $("user-id").value.trim();
+    if (user) chooseUser(user).catch((err) => showError(err.message));
+  });
   try {
     const h = await api("/health");
     const m = h.model;
