@@ -217,3 +217,55 @@ def test_ndcg_helper_hand_computed():
     valid = sp.csr_matrix(np.array([[0, 0, 1.0, 0]]))
     # ranking after removing the played item 0: items 1, 2, 3 -> the held-out item at rank 2
     assert _ndcg_at_k(X, Y, train, valid, 10) == pytest.approx(1 / np.log2(3))
+
+
+def test_load_checks_format_version(model, tmp_path):
+    import json
+
+    json_path = model.save(tmp_path / "als")
+    manifest = json.loads(open(json_path).read())
+    manifest["format_version"] = manifest["format_version"] + 1
+    open(json_path, "w").write(json.dumps(manifest))
+    with pytest.raises(DeepcutsError, match="format version .* retrain and save"):
+        load_model(tmp_path / "als")
+
+
+def test_progress_bar_is_opt_in(blocks, capsys):
+    ALS(factors=4, iterations=2, random_state=0).fit(blocks)
+    assert capsys.readouterr().err == ""
+    ALS(factors=4, iterations=2, random_state=0, show_progress=True).fit(blocks)
+    err = capsys.readouterr().err
+    assert "ALS" in err and "/2" in err and "loss=" in err
+
+
+def test_training_leaves_input_counts_alone(blocks):
+    before = blocks.matrix.data.copy()
+    ALS(factors=4, iterations=2, random_state=0, weighting=lambda m: m).fit(blocks)
+    ALS(factors=4, iterations=2, random_state=0, weighting="raw").fit(blocks)
+    np.testing.assert_array_equal(blocks.matrix.data, before)
+
+
+def test_signed_confidence_convention():
+    import scipy.sparse as sp
+
+    w = sp.csr_matrix(np.array([[2.0, 0.0, -1.0], [0.0, 0.5, 0.0]], np.float32))
+    c = ALS(alpha=3.0)._signed_confidence(w)
+    # c = 1 + alpha |w|, negative for an observed dislike (p = 0)
+    np.testing.assert_allclose(c.toarray(), [[7.0, 0.0, -4.0], [0.0, 2.5, 0.0]])
+    assert c.dtype == np.float32 and c.indices.dtype == np.int32
+
+
+def test_mild_negative_dislikes_push_scores_down(blocks):
+    # with "mild_negative", one or two plays are an observed dislike (p = 0, confidence > 1):
+    # those pairs must score well below the pairs played many times, unlike with "log"
+    coo = blocks.matrix.tocoo()
+
+    def scores(weighting):
+        m = ALS(factors=8, iterations=8, random_state=0, weighting=weighting).fit(blocks)
+        s = np.einsum("ij,ij->i", m.user_factors_[coo.row], m.item_factors_[coo.col])
+        return s[coo.data <= 2].mean(), s[coo.data >= 10].mean()
+
+    dislike, like = scores("mild_negative")
+    assert dislike < 0.6 * like
+    dislike_log, like_log = scores("log")
+    assert dislike_log > 0.9 * like_log

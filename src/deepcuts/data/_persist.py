@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from deepcuts._fileio import atomic_write_files
+from deepcuts._fileio import atomic_write_files, npz_bytes
 from deepcuts._version import __version__
 from deepcuts.data.idmap import IdMap
 from deepcuts.exceptions import DataError
@@ -106,9 +106,7 @@ def save_interactions(x, path) -> Path:
     if x.timestamps is not None:
         arrays["timestamps"] = np.asarray(x.timestamps, dtype=np.int64)
     columns = _encode_items(x.items, arrays) if x.items is not None else None
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    data = buf.getvalue()
+    data = npz_bytes(arrays)
     manifest = {
         "format": INTERACTIONS_FORMAT,
         "format_version": INTERACTIONS_VERSION,

@@ -78,6 +78,53 @@ def _symv(A, v, out, f):
         out[k] = s
 
 
+@njit(inline="always", fastmath=True)
+def _axpy_rows(B, coef, n, out, f):
+    # out += sum_j coef[j] * B[j]  (4 rows per pass: one load/store of out per 4 products)
+    j = 0
+    while j + 4 <= n:
+        c0 = coef[j]
+        c1 = coef[j + 1]
+        c2 = coef[j + 2]
+        c3 = coef[j + 3]
+        for k in range(f):
+            out[k] += c0 * B[j, k] + c1 * B[j + 1, k] + c2 * B[j + 2, k] + c3 * B[j + 3, k]
+        j += 4
+    while j < n:
+        c0 = coef[j]
+        for k in range(f):
+            out[k] += c0 * B[j, k]
+        j += 1
+
+
+@njit(inline="always", fastmath=True)
+def _dot_rows(B, v, n, out, f):
+    # out[j] = B[j] . v  (4 rows per pass share the loads of v)
+    j = 0
+    while j + 4 <= n:
+        t0 = np.float32(0.0)
+        t1 = np.float32(0.0)
+        t2 = np.float32(0.0)
+        t3 = np.float32(0.0)
+        for k in range(f):
+            vk = v[k]
+            t0 += B[j, k] * vk
+            t1 += B[j + 1, k] * vk
+            t2 += B[j + 2, k] * vk
+            t3 += B[j + 3, k] * vk
+        out[j] = t0
+        out[j + 1] = t1
+        out[j + 2] = t2
+        out[j + 3] = t3
+        j += 4
+    while j < n:
+        t0 = np.float32(0.0)
+        for k in range(f):
+            t0 += B[j, k] * v[k]
+        out[j] = t0
+        j += 1
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: no cover - numba
     """Conjugate-gradient update of every row of ``X`` in place, in an eigenbasis of ``Y^T Y``.
@@ -107,9 +154,9 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
     gradients commute with an orthogonal change of basis, running them in the eigenbasis of
     ``Y^T Y`` gives the same iterates as in the original basis, but the dense part of every
     product ``A_u p`` costs ``f`` instead of ``f^2`` multiply-adds. The row's ``y_i`` are
-    gathered once into a contiguous scratch buffer; every CG step then reads the buffer twice
-    (the dot products ``y_i . p``, then the updates ``+= w_i y_i``; two simple loops pipeline
-    better than one fused loop).
+    gathered once into a contiguous scratch buffer ``Y_u``; every CG step then reads the
+    buffer twice, four rows at a time: the dot products ``Y_u p`` (:func:`_dot_rows`), then
+    ``A_u p += Y_u^T (w * Y_u p)`` (:func:`_axpy_rows`).
     """
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -138,12 +185,9 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
             # gather Y_u (the rows y_i of the row's entries) with s_ui = x_u . y_i
             for jj in range(nu):
                 i = indices[lo + jj]
-                t = np.float32(0.0)
                 for k in range(f):
-                    v = Y[i, k]
-                    Yu[jj, k] = v
-                    t += v * x[k]
-                s[jj] = t
+                    Yu[jj, k] = Y[i, k]
+            _dot_rows(Yu, x, nu, s, f)
             lu = 0.0
             for jj in range(nu):
                 c = conf[lo + jj]
@@ -157,10 +201,7 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
                 w[jj] = c - np.float32(1.0)
                 # r += (c_ui p_ui - (c_ui - 1) s_ui) y_i
                 s[jj] = c * pu - w[jj] * sv
-            for jj in range(nu):
-                coef = s[jj]
-                for k in range(f):
-                    r[k] += coef * Yu[jj, k]
+            _axpy_rows(Yu, s, nu, r, f)
             loss[u] = dense + lu
             rsold = _dot(r, r, f)
             if rsold < 1e-20:
@@ -169,17 +210,12 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
                 p[k] = r[k]
             for _ in range(cg_steps):
                 # ap = A_u p = diag(lam) p + sum_i (c_ui - 1) (y_i . p) y_i
+                _dot_rows(Yu, p, nu, s, f)
                 for jj in range(nu):
-                    t = np.float32(0.0)
-                    for k in range(f):
-                        t += Yu[jj, k] * p[k]
-                    s[jj] = t * w[jj]
+                    s[jj] *= w[jj]
                 for k in range(f):
                     ap[k] = lam[k] * p[k]
-                for jj in range(nu):
-                    coef = s[jj]
-                    for k in range(f):
-                        ap[k] += coef * Yu[jj, k]
+                _axpy_rows(Yu, s, nu, ap, f)
                 pap = _dot(p, ap, f)
                 if pap <= 0:
                     break
@@ -304,7 +340,7 @@ def diagonalise(F: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(Q, dtype=np.float32), lam.astype(np.float32)
 
 
-def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 32768) -> None:
+def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 4096) -> None:
     """``F <- F Q`` in place, ``chunk`` rows at a time (BLAS; the temporaries stay small)."""
     for a in range(0, F.shape[0], chunk):
         F[a : a + chunk] = F[a : a + chunk] @ Q

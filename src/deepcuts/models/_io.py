@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcuts._fileio import atomic_write_bytes, atomic_write_files
+from deepcuts._fileio import atomic_write_bytes, atomic_write_files, npz_bytes
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError
 
@@ -27,14 +27,7 @@ def _paths(path) -> tuple[Path, Path]:
 def write_model_files(path, manifest: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Save arrays and manifest atomically; returns the manifest path."""
     npz_path, json_path = _paths(path)
-    import io
-
-    buf = io.BytesIO()
-    for k, v in arrays.items():
-        if np.asarray(v).dtype == object:
-            raise TypeError(f"array {k!r} has dtype object; convert it before saving")
-    np.savez_compressed(buf, **arrays)
-    data = buf.getvalue()
+    data = npz_bytes(arrays)
     manifest = {
         "format": "deepcuts-model",
         "format_version": FORMAT_VERSION,

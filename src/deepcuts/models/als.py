@@ -69,22 +69,30 @@ _warned_blas = False
 _CHUNK = 4
 
 
+_blas_controller = None
+
+
 @contextmanager
 def _single_threaded_blas():
-    """Limit BLAS to one thread while the parallel kernels run (warns once if impossible)."""
-    global _warned_blas
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
+    """Limit BLAS to one thread while the parallel kernels run (warns once if impossible).
+
+    The threadpoolctl controller (which scans the loaded libraries) is created once per
+    process; entering and leaving the limit afterwards costs microseconds.
+    """
+    global _warned_blas, _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            yield
+            return
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
         if not _warned_blas:
-            busy = [
-                i for i in threadpool_info() if i.get("user_api") == "blas" and i["num_threads"] > 1
-            ]
+            _warned_blas = True
+            blas = _blas_controller.select(user_api="blas").info()
+            busy = [i for i in blas if i.get("num_threads", 1) > 1]
             if busy:
-                _warned_blas = True
                 warnings.warn(
                     f"could not limit {busy[0].get('internal_api')} to one thread during ALS "
                     "training; a multi-threaded BLAS inside the parallel ALS kernels can make "
@@ -246,17 +254,30 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ confidence
     def _weights(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        return apply_weighting(sp.csr_matrix(counts, dtype=np.float32), self.weighting)
+        counts = sp.csr_matrix(counts, dtype=np.float32)
+        w = apply_weighting(counts, self.weighting)
+        if np.shares_memory(w.data, counts.data):  # e.g. a callable returning its input
+            w = sp.csr_matrix((w.data.copy(), w.indices, w.indptr), shape=w.shape)
+        return w
 
     def _signed_confidence(self, w: sp.csr_matrix) -> sp.csr_matrix:
-        """Signed confidences ``sign(w) * (1 + alpha |w|)`` (kernel convention), float32 CSR."""
-        d = w.data.astype(np.float64)
-        conf = np.where(d < 0, -(1.0 + self.alpha * -d), 1.0 + self.alpha * d)
-        out = sp.csr_matrix(
-            (conf.astype(np.float32), w.indices.astype(np.int32), w.indptr.astype(np.int64)),
+        """Signed confidences ``sign(w) * (1 + alpha |w|)`` (kernel convention), float32 CSR.
+
+        Computed in place on ``w``'s values when ``w`` owns them (the weighting functions
+        return fresh matrices), so building the confidences costs no extra copy.
+        """
+        d = w.data
+        if d.dtype != np.float32 or not d.flags.writeable:
+            d = d.astype(np.float32)
+        neg = d < 0
+        np.abs(d, out=d)
+        d *= np.float32(self.alpha)
+        d += np.float32(1.0)
+        np.negative(d, out=d, where=neg)
+        return sp.csr_matrix(
+            (d, w.indices.astype(np.int32, copy=False), w.indptr.astype(np.int64, copy=False)),
             shape=w.shape,
         )
-        return out
 
     def _row_confidence(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """Confidences of history rows as if they belonged to the training data."""

@@ -228,7 +228,7 @@ def read_msd_taste_profile(
     mp = (
         mapping
         if isinstance(mapping, pd.DataFrame)
-        else read_msd_mapping(mapping, encoding=encoding)
+        else read_msd_mapping(mapping, encoding=encoding, show_progress=show_progress)
     )
     for c in ("song_id", "artist_name"):
         if c not in mp.columns:
