@@ -283,3 +283,20 @@ def test_real_process_exit_status_and_stderr(tmp_path):
         "play counts must be non-negative numbers"
     )
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.npz").exists()
+
+
+def test_parquet_bad_input(tmp_path, capsys):
+    import pandas as pd
+
+    df = pd.DataFrame({"uid": ["a", "b", "a"], "artist": ["X", "Y", "Y"], "plays": [1, 2, -3]})
+    df.to_parquet(tmp_path / "neg.parquet")
+    (tmp_path / "fake.parquet").write_bytes(b"PAR1 this is not parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    cols = ["--columns", "user=uid,item=artist,count=plays"]
+    code, _, err = run_cli(["ingest", tmp_path / "neg.parquet", *cols, "-o", out / "d"], capsys)
+    assert code == 2
+    assert "neg.parquet, line 3, field 'plays': count -3 is negative" in err
+    code, _, err = run_cli(["ingest", tmp_path / "fake.parquet", *cols, "-o", out / "d"], capsys)
+    assert code == 2 and "fake.parquet: not a Parquet file" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []

@@ -292,6 +292,11 @@ def require_nonempty(df: pd.DataFrame, col: str, path, what: str | None = None) 
         )
 
 
+def _plain(v):
+    """A NumPy scalar as the Python value (so messages show -3, not np.int64(-3))."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def to_count(df: pd.DataFrame, col: str, path) -> np.ndarray:
     """Parse a count column (float64, finite, >= 0), naming the first bad line."""
     s = df[col]
@@ -307,7 +312,8 @@ def to_count(df: pd.DataFrame, col: str, path) -> np.ndarray:
         else:
             why = "is not a number"
         raise DataError(
-            f"count {v!r} {why}; play counts must be non-negative numbers",
+            f"count {v if isinstance(v, str) else _plain(v)!r} {why}; play counts must be "
+            f"non-negative numbers",
             path=path,
             line=int(df["_line"].iloc[k]),
             field=col,
