@@ -271,3 +271,17 @@ def test_lists_have_exactly_n_items_when_available(seed):
             got = idx[u][idx[u] >= 0]
             assert len(got) == min(n, ok.sum())
             assert ok[got].all() and len(set(got.tolist())) == len(got)
+
+
+def test_artist_column_survives_save_and_load(tmp_path):
+    """A saved track model keeps its artists, so the cap works from the CLI too."""
+    from deepcuts.models import load_model
+
+    x = _tracks(["A", "A", "B", None])
+    model = Popularity().fit(x)
+    loaded = load_model(model.save(tmp_path / "pop"))
+    artists = loaded.interactions_.items["artist"]
+    assert artists[:3].tolist() == ["A", "A", "B"] and pd.isna(artists[3])
+    s = np.array([[4, 3, 2, 1]], np.float32)
+    out = ArtistCap(1).rerank(s, _ctx(loaded, n=3))
+    assert np.argsort(-out[0]).tolist() == [0, 2, 3, 1]

@@ -392,6 +392,10 @@ class Recommender:
             "train_data": x.matrix.data,
             "item_names": x.item_names().astype(str),
         }
+        if x.items is not None and "artist" in x.items:  # track data: the artist cap needs it
+            arrays["item_artist"] = np.array(
+                ["" if pd.isna(a) else str(a) for a in x.items["artist"]], dtype=str
+            )
         if x.items is not None and "tags" in x.items:
             arrays["item_tags"] = np.array(
                 ["\x1f".join(map(str, t)) if isinstance(t, list) else "" for t in x.items["tags"]]
@@ -449,6 +453,8 @@ def load_model(path) -> Recommender:
         shape=(len(users), len(items_map)),
     )
     meta = pd.DataFrame({"item": items_map.ids, "name": arrays["item_names"]})
+    if "item_artist" in arrays:
+        meta["artist"] = [a if a else None for a in arrays["item_artist"].tolist()]
     if "item_tags" in arrays:
         meta["tags"] = [s.split("\x1f") if s else [] for s in arrays["item_tags"].tolist()]
     model.interactions_ = Interactions(m, users, items_map, items=meta)
