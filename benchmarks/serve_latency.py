@@ -9,7 +9,8 @@ Phases
 ------
 anchor      ``GET /health`` (no model work): the framework + loopback floor, same clients.
 recs        recommendations for random trained users, 50 clients back to back (closed loop).
-recs+knob   the same with ``rarity=0.5`` (the rarity re-ranker).
+recs@1      the same from a single client (no queueing: the service time).
+recs+knob   the same as recs with ``rarity=0.5`` (the rarity re-ranker).
 folded      users created after training (their stored history is folded in per request).
 open        recommendations at a fixed arrival rate over 50 connections (open loop; latency
             counted from the scheduled send time, so queueing is included).
@@ -198,6 +199,7 @@ def main(argv=None) -> int:
         asyncio.run(closed_loop(port, rec_paths(users)[:500], args.clients))  # warm-up
         results["anchor"] = asyncio.run(closed_loop(port, ["/health"] * n, args.clients))
         results["recs"] = asyncio.run(closed_loop(port, rec_paths(users), args.clients))
+        results["recs@1"] = asyncio.run(closed_loop(port, rec_paths(users)[: n // 5], 1))
         results["recs+knob"] = asyncio.run(
             closed_loop(port, rec_paths(users, "&rarity=0.5"), args.clients)
         )

@@ -300,3 +300,18 @@ def test_parquet_bad_input(tmp_path, capsys):
     code, _, err = run_cli(["ingest", tmp_path / "fake.parquet", *cols, "-o", out / "d"], capsys)
     assert code == 2 and "fake.parquet: not a Parquet file" in err and "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+def test_closed_pipe_is_not_an_error(tmp_path):
+    """`deepcuts train ... | head -0`: the reader is gone before the output; exit 0, no message."""
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    argv = [sys.executable, "-m", "deepcuts.cli", "train", "--model", "popularity",
+            "-o", str(tmp_path / "pop")]  # fmt: skip
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # the reader goes away before anything is printed
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0
+    assert err == ""
+    assert (tmp_path / "pop.json").exists()  # the work itself was done

@@ -340,3 +340,13 @@ def test_fast_fold_in_matches_the_model(service):
     got = dict(zip([service.handle.keys[i] for i in idx], contrib))
     for r in ref.itertuples(index=False):
         assert abs(got[str(r.item)] - r.contribution) < 1e-4
+
+
+def test_a_failed_retrain_is_reported(tmp_path):
+    store = Store(default_url(tmp_path))  # nothing stored: training must fail
+    svc = RecommenderService(store, tmp_path, model="popularity", seed=False)
+    svc.retrain()
+    job = svc.wait(120)
+    assert job["status"] == "failed" and "no plays" in job["error"]
+    row = store.models()[0]
+    assert row["status"] == "failed" and "no plays" in row["error"] and not row["active"]

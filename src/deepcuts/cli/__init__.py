@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from deepcuts._version import __version__
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except DeepcutsError as e:
         print(f"deepcuts {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `deepcuts recommend ... | head`: the reader left, stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except OSError as e:  # missing file, permission, disk full: no traceback either
         print(f"deepcuts {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import threading
 import time
 from collections import Counter, OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,14 +285,7 @@ class RecommenderService:
             if job is not None and self.retrain_in == "process":
                 # a child process: the compiled training kernels hold the GIL while they run,
                 # which would stall every request of this process for seconds
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(
-                    max_workers=1, mp_context=ctx, initializer=_background_priority
-                ) as pool:
-                    url = self.store.url.render_as_string(hide_password=False)
-                    error, shape = pool.submit(_fit_and_save, url, kind, params, str(path)).result()
-                if error:
-                    raise DeepcutsError(error)
+                shape = _fit_in_child(self.store, kind, params, path)
                 model = load_model(path)
             else:
                 x = self.store.interactions()
@@ -719,36 +710,30 @@ def _rank_scores(model, scores, row, n, filter_played, rerankers):
     return topk_rows(scores, n)
 
 
-def _background_priority() -> None:
-    """Run a retrain below the server: lower CPU priority, one core left for requests."""
+def _fit_in_child(store: Store, kind: str, params: dict, path: Path) -> tuple[int, int, int]:
+    """Fit and save a model in ``python -m deepcuts.serving._retrain`` (lower priority, one
+    core fewer for numba than the machine has); returns (n_users, n_items, nnz)."""
     import os
+    import subprocess
+    import sys
 
+    env = dict(os.environ)
+    env["DEEPCUTS_RETRAIN_URL"] = store.url.render_as_string(hide_password=False)
+    env.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+    cmd = [sys.executable, "-m", "deepcuts.serving._retrain", kind]
+    cmd += [json.dumps(params, default=str), str(path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     try:
-        os.nice(10)
-    except (AttributeError, OSError):  # pragma: no cover - not POSIX
-        pass
-    try:
-        import numba
-
-        numba.set_num_threads(max(1, min(numba.get_num_threads(), (os.cpu_count() or 2) - 1)))
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-
-
-def _fit_and_save(url: str, kind: str, params: dict, path: str):
-    """Fit ``kind`` on everything stored at ``url`` and save it to ``path`` (child process).
-
-    Returns ``(error message or None, (n_users, n_items, nnz))``.
-    """
-    store = Store(url, upgrade=False)
-    try:
-        x = store.interactions()
-        make_model(kind, **params).fit(x).save(path)
-        return None, (x.n_users, x.n_items, x.nnz)
-    except Exception as e:  # sent back as text: exceptions do not always pickle
-        return f"{type(e).__name__}: {e}", (0, 0, 0)
-    finally:
-        store.close()
+        out = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise DeepcutsError(
+            f"the retrain process exited with status {proc.returncode}: {' | '.join(tail)}"
+        ) from None
+    if "error" in out:
+        raise DeepcutsError(out["error"])
+    return tuple(out["shape"])
 
 
 def _check_user(user) -> str:
