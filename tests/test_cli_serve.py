@@ -28,3 +28,24 @@ def test_serve_errors_are_one_line(tmp_path, capsys):
     assert "no plays" in err and "Traceback" not in err
     assert main(["serve", "--db", "mysql://u@h/db"]) == 2
     assert "not supported" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_first_start_seeds_the_bundled_lastfm2k(tmp_path):
+    """What ``deepcuts serve`` does with no set-up (with a fast model instead of ALS)."""
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    svc = RecommenderService(store, tmp_path, model="popularity")
+    svc.start()
+    c = store.counts()
+    assert c["users"] == 1892 and c["play_counts"] == 92_743  # pairs merged by artist key
+    assert c["artists"] == 17_476 and c["models"] == 1
+    recs = svc.recommend("2", n=3)["items"]
+    assert [r["popularity_rank"] for r in recs] == sorted(r["popularity_rank"] for r in recs)
+    assert svc.similar("The Beatles", n=1)["artist"] == "beatles"
+    # a second start loads the registered model instead of training again
+    again = RecommenderService(Store(default_url(tmp_path)), tmp_path, model="popularity")
+    again.start()
+    assert again.handle.model_id == svc.handle.model_id and store.counts()["models"] == 1

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from serving_helpers import LiveServer, block_of, planted_frames
+from serving_helpers import LiveServer, block_of, planted_frames, two_taste_frames
 
 from deepcuts.serving.app import create_app
 from deepcuts.serving.service import RecommenderService
@@ -25,29 +25,51 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def browser():
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
     )
-    tmp = tmp_path_factory.mktemp("web")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _serve(browser, tmp, frames, model, params):
     store = Store(default_url(tmp))
-    store.import_play_counts(*planted_frames())
-    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
-    svc = RecommenderService(store, tmp, model="als", model_params=params, seed=False)
+    store.import_play_counts(*frames)
+    svc = RecommenderService(store, tmp, model=model, model_params=params, seed=False)
     svc.start()
-    with LiveServer(create_app(svc)) as server, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        pg = browser.new_page(viewport=VIEWPORT)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.goto(server.url + "/")
-        pg.wait_for_selector("body[data-ready=true]", timeout=20_000)
-        pg.errors = errors
-        yield pg
-        browser.close()
+    server = LiveServer(create_app(svc)).__enter__()
+    pg = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.goto(server.url + "/")
+    pg.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    pg.errors = errors
+    return server, pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, tmp_path_factory):
+    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+    server, pg = _serve(browser, tmp_path_factory.mktemp("web"), planted_frames(), "als", params)
+    yield pg
+    pg.close()
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def persona_page(browser, tmp_path_factory):
+    params = {"factors": 8, "n_personas": 2, "iterations": 6, "random_state": 0}
+    tmp = tmp_path_factory.mktemp("web-persona")
+    server, pg = _serve(browser, tmp, two_taste_frames(), "persona", params)
+    yield pg
+    pg.close()
+    server.__exit__(None, None, None)
 
 
 def _png_pixels(png: bytes) -> np.ndarray:
@@ -148,3 +170,29 @@ def test_screenshot_is_a_full_non_blank_page(page):
     assert close.sum() > 30
     tabs = page.locator("#persona-tabs")
     assert tabs.is_visible() and tabs.bounding_box()["height"] > 10
+
+
+def test_personas_are_tabs(persona_page):
+    pg = persona_page
+    pg.fill("#user-id", "u5")  # tastes: blocks 0 and 1
+    pg.press("#user-id", "Enter")
+    pg.wait_for_function("document.querySelectorAll('#persona-tabs [role=tab]').length === 3")
+    tabs = pg.locator("#persona-tabs [role=tab]")
+    assert tabs.nth(0).inner_text() == "All personas"
+    assert tabs.nth(0).get_attribute("aria-selected") == "true"
+    assert pg.locator("#persona-panel .persona").count() == 2
+    blocks = set()
+    for k in (1, 2):
+        with pg.expect_response(lambda r, k=k: f"persona={k - 1}" in r.url and r.status == 200):
+            tabs.nth(k).click()
+        assert tabs.nth(k).get_attribute("aria-selected") == "true"
+        assert pg.locator("#persona-panel .persona").count() == 1
+        pg.wait_for_function(
+            "p => [...document.querySelectorAll('#recs li .small')].every("
+            "e => e.textContent.includes('persona ' + p))",
+            arg=k,
+        )
+        first = pg.locator("#recs li").first.get_attribute("data-artist")
+        blocks.add(block_of(first))
+    assert blocks == {0, 1}  # each tab recommends from its own taste
+    assert not pg.errors
