@@ -108,6 +108,40 @@ def test_skipped_tracks_hardly_count():
     assert top == ["w"]
 
 
+def test_centered_training_and_signed_history():
+    # session 0: p heard fully, q skipped; session 1 (a listener who hears everything): p, r
+    log = pd.DataFrame(
+        {
+            "user": [0, 0, 0, 1, 1, 2, 2],
+            "item": ["p", "q", "s", "p", "r", "t", "r"],
+            "timestamp": [0, 60, 120, 50_000, 50_060, 90_000, 90_060],
+            "time": [1.0, 0.1, 1.0, 1.0, 1.0, 0.1, 1.0],
+        }
+    )
+    s = sessionize(log, weight_col="time")
+    plain = SessionCooccurrence(window=2, group_weight=0).fit(s)
+    cent = SessionCooccurrence(window=2, group_weight=0, centered=True).fit(s)
+    ix = s.item_map.index
+    # centring: the all-through session 1 teaches nothing, the skip of q teaches nothing
+    assert plain.cooc_[ix(["p"])[0], ix(["r"])[0]] > 0
+    assert cent.cooc_[ix(["p"])[0], ix(["r"])[0]] == 0
+    assert cent.cooc_[ix(["p"])[0], ix(["q"])[0]] == 0
+    assert cent.cooc_[ix(["p"])[0], ix(["s"])[0]] > 0
+    # scoring, hand-computed: C[p,r] = 1, C[p,s] = 0.8 (distance 2), C[p,q] = 0.1, C[t,r] = 0.1;
+    # the query heard p fully and skipped t (recency 0.9: p weighs 0.9 * t'_p, t weighs t'_t)
+    q, w = [["p", "t"]], [[1.0, 0.1]]
+    tm = SessionCooccurrence(window=2, group_weight=0, recency=0.9).fit(s)
+    got = tm.recommend_next(q, n=3, weights=w)
+    assert got["item"].tolist() == ["r", "s", "q"]
+    np.testing.assert_allclose(got["score"], [0.9 + 0.01, 0.72, 0.09], rtol=1e-5)
+    # signed: t' = t - mean(t) = +0.45 for p, -0.45 for t: r loses what t shared with it
+    sig = SessionCooccurrence(window=2, group_weight=0, recency=0.9, history_weights="signed")
+    got = sig.fit(s).recommend_next(q, n=3, weights=w)
+    np.testing.assert_allclose(got["score"], [0.405 - 0.045, 0.324, 0.0405], rtol=1e-5)
+    with pytest.raises(DeepcutsError, match="history_weights"):
+        SessionCooccurrence(history_weights="x").fit(s)
+
+
 def test_artist_fallback_reaches_unseen_pairs():
     # tracks a1, a2 by artist A and b1, b2 by B; only a1 -> b1 was ever co-listened
     log = pd.DataFrame(

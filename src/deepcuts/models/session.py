@@ -170,14 +170,21 @@ class _NextTrackBase:
         if not isinstance(n, int | np.integer) or n < 1:
             raise DeepcutsError(f"n must be a positive integer, got {n!r}")
         seqs = [list(s) for s in sessions]
-        length = max((len(s) for s in seqs), default=0)
-        hist = np.full((len(seqs), max(length, 1)), -1, np.int64)
+        lens = np.array([len(s) for s in seqs], np.int64)
+        hist = np.full((len(seqs), max(int(lens.max(initial=0)), 1)), -1, np.int64)
         tim = np.zeros(hist.shape, np.float32)
-        for r, s in enumerate(seqs):  # building the request batch, not a scoring loop
-            idx = self.item_map_.index(s, missing="ignore") if s else np.empty(0, np.int32)
-            w = np.ones(len(s), np.float32) if weights is None else np.asarray(weights[r])
-            hist[r, : len(s)] = idx
-            tim[r, : len(s)] = w
+        if lens.sum():
+            flat = np.asarray([i for s in seqs for i in s], dtype=object)
+            rows = np.repeat(np.arange(len(seqs)), lens)
+            cols = np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)
+            hist[rows, cols] = self.item_map_.index(flat, missing="ignore")
+            if weights is None:
+                tim[rows, cols] = 1.0
+            else:
+                wl = [np.asarray(w, np.float32).ravel() for w in weights]
+                if [len(w) for w in wl] != lens.tolist():
+                    raise DeepcutsError("weights must give one value per track of each session")
+                tim[rows, cols] = np.concatenate(wl)
         tim[hist < 0] = 0
         idx, val = self._next(hist, tim, None, n)
         ok = idx >= 0
@@ -225,10 +232,10 @@ class SessionCooccurrence(_NextTrackBase):
     in ``G``. For a session with history ``h_1..h_L`` (newest last) and listened fractions
     ``t_j`` the score of a candidate ``b`` is::
 
-        s(b) = sum_j r^(L - j) * t_j * (C[h_j, b] + group_weight * G[g(h_j), g(b)] * p(b)
+        s(b) = sum_j r^(L - j) * t'_j * (C[h_j, b] + group_weight * G[g(h_j), g(b)] * p(b)
                + neighbor_weight * N[h_j, b])
 
-    with ``r = recency``, ``p(b)`` the item's share of its group's listening weight and ``N``
+    with ``r = recency``, ``t'_j`` the track's weight by ``history_weights``, ``p(b)`` the item's share of its group's listening weight and ``N``
     optional external neighbours (e.g. ``ContentKNN`` or ``ALS`` similar items). Played items
     are never recommended; when no candidate scores above zero the list is filled by overall
     listening weight. Tracks skipped early (small ``t_j``) hardly count: the session's taste
@@ -252,6 +259,17 @@ class SessionCooccurrence(_NextTrackBase):
         Weight of external neighbours (needs ``neighbors`` in fit).
     min_weight : float, default=0.0
         Listens with a smaller weight are ignored in training (e.g. 0.1 drops near-skips).
+    centered : bool, default=False
+        Train on ``max(w - mean_w(session), 0)``: how much more of a track was heard than of
+        the session's other tracks. A listener who plays everything through then teaches
+        nothing, one who skips a lot teaches what they did not skip. Only for logs whose
+        weights vary (listened fractions); with all weights 1 nothing would be learned.
+    history_weights : {"time", "centered", "signed"}, default="time"
+        How the current session's tracks weigh when scoring: their listened fraction ``t_j``;
+        ``t_j`` minus the session's mean fraction clipped at 0; or unclipped, so that tracks
+        co-listened with *skipped* tracks are pushed down. The last two need varying
+        fractions (with all fractions equal every score is 0 and lists come from the
+        fallback order).
 
     Attributes
     ----------
@@ -288,6 +306,8 @@ class SessionCooccurrence(_NextTrackBase):
         group_neighbors: int = 20,
         neighbor_weight: float = 0.01,
         min_weight: float = 0.0,
+        centered: bool = False,
+        history_weights: str = "time",
     ):
         self.window = window
         self.decay = decay
@@ -297,6 +317,8 @@ class SessionCooccurrence(_NextTrackBase):
         self.group_neighbors = group_neighbors
         self.neighbor_weight = neighbor_weight
         self.min_weight = min_weight
+        self.centered = centered
+        self.history_weights = history_weights
 
     def get_params(self) -> dict:
         return {
@@ -308,6 +330,8 @@ class SessionCooccurrence(_NextTrackBase):
             "group_neighbors": self.group_neighbors,
             "neighbor_weight": self.neighbor_weight,
             "min_weight": self.min_weight,
+            "centered": self.centered,
+            "history_weights": self.history_weights,
         }
 
     def __repr__(self) -> str:
@@ -324,6 +348,11 @@ class SessionCooccurrence(_NextTrackBase):
             v = getattr(self, name)
             if not 0 < v <= 1:
                 raise DeepcutsError(f"{name} must be in (0, 1], got {v!r}")
+        if self.history_weights not in ("time", "centered", "signed"):
+            raise DeepcutsError(
+                "history_weights must be 'time', 'centered' or 'signed', got "
+                f"{self.history_weights!r}"
+            )
         for name in ("group_weight", "neighbor_weight", "min_weight"):
             if getattr(self, name) < 0:
                 raise DeepcutsError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -349,6 +378,13 @@ class SessionCooccurrence(_NextTrackBase):
             )
         n = sessions.n_items
         w = np.where(sessions.weights >= self.min_weight, sessions.weights, 0).astype(np.float32)
+        if self.centered and len(w):
+            lens = sessions.lengths()
+            nonempty = lens > 0
+            sums = np.zeros(sessions.n_sessions, np.float64)
+            sums[nonempty] = np.add.reduceat(w.astype(np.float64), sessions.indptr[:-1][nonempty])
+            mean = np.repeat(sums / np.maximum(lens, 1), lens)
+            w = np.maximum(w - mean, 0).astype(np.float32)
         r, c, v = K.pair_weights(
             sessions.indptr,
             sessions.items,
@@ -407,6 +443,15 @@ class SessionCooccurrence(_NextTrackBase):
 
     def _scores(self, h: np.ndarray, t: np.ndarray) -> sp.csr_matrix:
         b, length = h.shape
+        if self.history_weights != "time" and length:
+            valid = h >= 0
+            mean = (t * valid).sum(axis=1, keepdims=True) / np.maximum(
+                valid.sum(axis=1, keepdims=True), 1
+            )
+            t = t - mean
+            if self.history_weights == "centered":
+                t = np.maximum(t, 0)
+            t = t.astype(np.float32)
         age = (length - 1 - np.arange(length)).astype(np.float32)
         w = t * (np.float32(self.recency) ** age)[None, :]
         hw = history_matrix(h, w, self.n_items)
@@ -478,6 +523,12 @@ class RandomNext(_NextTrackBase):
     Parameters
     ----------
     random_state : int, default=0
+
+    Examples
+    --------
+    >>> m = RandomNext(random_state=0).fit(IdMap(["a", "b", "c"]))
+    >>> m.recommend_next([["a", "b"]], n=1)["item"].tolist()
+    ['c']
     """
 
     def __init__(self, *, random_state: int = 0):
@@ -508,6 +559,12 @@ class PopularNext(_NextTrackBase):
 
     Fit on training :class:`Sessions` (popularity = total listening weight) or on an explicit
     order with :meth:`fit_order` (e.g. Botify's ``top_tracks.json``).
+
+    Examples
+    --------
+    >>> m = PopularNext().fit_order(IdMap(["a", "b", "c"]), [2, 0, 1])
+    >>> m.recommend_next([["c"]], n=2)["item"].tolist()
+    ['a', 'b']
     """
 
     def fit(self, sessions: Sessions) -> PopularNext:
@@ -543,6 +600,12 @@ class StickyArtist(_NextTrackBase):
     Parameters
     ----------
     random_state : int, default=0
+
+    Examples
+    --------
+    >>> m = StickyArtist().fit(IdMap(["a1", "a2", "b1"]), ["A", "A", "B"])
+    >>> m.recommend_next([["a1"]], n=1)["item"].tolist()
+    ['a2']
     """
 
     def __init__(self, *, random_state: int = 0):
