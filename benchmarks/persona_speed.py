@@ -4,7 +4,7 @@ Both models train on Last.fm 2K (per-user 20% holdout, seed 0, training part) wi
 factors, confidence and CG settings. The per-iteration time of each is the difference between a
 fit with ``--long`` and one with ``--short`` iterations divided by the difference (so set-up, the
 persona model's ALS pre-fit and numba compilation drop out); each fit is the best of
-``--repeats``. Prints both per-iteration times and the ratio persona / ALS (target <= 2).
+``--repeats``, the fits of the two models interleaved so that load changes hit both. Prints both per-iteration times and the ratio persona / ALS (target <= 2).
 
 Usage: ``python benchmarks/persona_speed.py [--factors 32] [--personas 3] [--json out.json]``
 """
@@ -23,21 +23,22 @@ from deepcuts.evaluation import user_holdout_split
 from deepcuts.models import ALS, PersonaALS
 
 
-def best_time(make, train, repeats: int) -> float:
-    best = np.inf
+def per_iteration(makers: dict, train, short: int, long: int, repeats: int) -> dict:
+    """Seconds per iteration of each model; the fits of all models are interleaved per repeat
+    (so a change of machine load hits every model alike) and the best of each is kept."""
+    for make in makers.values():
+        make(short).fit(train)  # warm-up: numba compilation
+    best = {(name, it): np.inf for name in makers for it in (short, long)}
     for _ in range(repeats):
-        model = make()
-        t0 = time.perf_counter()
-        model.fit(train)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def per_iteration(make, train, short: int, long: int, repeats: int) -> float:
-    make(short).fit(train)  # warm-up: numba compilation
-    t_short = best_time(lambda: make(short), train, repeats)
-    t_long = best_time(lambda: make(long), train, repeats)
-    return max(t_long - t_short, 1e-9) / (long - short)
+        for name, make in makers.items():
+            for it in (short, long):
+                model = make(it)
+                t0 = time.perf_counter()
+                model.fit(train)
+                best[name, it] = min(best[name, it], time.perf_counter() - t0)
+    return {
+        name: max(best[name, long] - best[name, short], 1e-9) / (long - short) for name in makers
+    }
 
 
 def main() -> None:
@@ -47,28 +48,43 @@ def main() -> None:
     ap.add_argument("--short", type=int, default=2)
     ap.add_argument("--long", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--sibling-weight",
+        type=float,
+        default=1.0,
+        help="PersonaALS sibling_weight (values other than 1 visit all items per persona)",
+    )
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args()
 
     train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
     common = dict(factors=args.factors, regularization=0.01, alpha=1.0, weighting="log",
                   cg_steps=3, random_state=0)  # fmt: skip
-    als = per_iteration(
-        lambda it: ALS(iterations=it, **common), train, args.short, args.long, args.repeats
-    )
-    persona = per_iteration(
-        lambda it: PersonaALS(
-            n_personas=args.personas, iterations=it, init_iterations=1, tie_weight=2.0, **common
-        ),
+    times = per_iteration(
+        {
+            "als": lambda it: ALS(iterations=it, **common),
+            "persona": lambda it: PersonaALS(
+                n_personas=args.personas,
+                iterations=it,
+                init_iterations=1,
+                tie_weight=2.0,
+                sibling_weight=args.sibling_weight,
+                **common,
+            ),
+        },
         train,
         args.short,
         args.long,
         args.repeats,
     )
+    als, persona = times["als"], times["persona"]
     ratio = persona / als
     print(f"Last.fm 2K train {train.shape}, nnz {train.nnz}, factors {args.factors}")
     print(f"single-vector ALS      : {1000 * als:8.1f} ms / iteration")
-    print(f"PersonaALS (P = {args.personas})    : {1000 * persona:8.1f} ms / iteration")
+    print(
+        f"PersonaALS (P = {args.personas}, sibling_weight={args.sibling_weight:g}): "
+        f"{1000 * persona:8.1f} ms / iteration"
+    )
     print(
         f"ratio persona / ALS    : {ratio:8.2f}  (target <= 2: {'met' if ratio <= 2 else 'NOT met'})"
     )
@@ -78,6 +94,7 @@ def main() -> None:
                 {
                     "factors": args.factors,
                     "personas": args.personas,
+                    "sibling_weight": args.sibling_weight,
                     "als_s_per_iteration": als,
                     "persona_s_per_iteration": persona,
                     "ratio": ratio,

@@ -442,7 +442,7 @@ def test_tie_pulls_personas_together(two_taste):
     assert cos(tied) > 0.95 > cos(free)
 
 
-@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("split", [True, "share", False])
 def test_sibling_rows_consistent_between_half_steps(two_taste, split):
     """Persona-step rows and item-step rows describe the same weighted (pseudo-user, item) cells."""
     import scipy.sparse as sp
@@ -454,16 +454,47 @@ def test_sibling_rows_consistent_between_half_steps(two_taste, split):
     a = (
         rng.integers(0, 3, size=C.nnz) % n_act[np.repeat(np.arange(20), np.diff(C.indptr))]
     ).astype(np.int32)
-    rows = m._pseudo_rows(C, a, 3, n_act).toarray()
+    rw_p = m._negative_weights(n_act, C, a)
+    rows = m._pseudo_rows(C, a, 3, n_act, rw_p).toarray()
     Ct = C.T.tocsr()
     perm = sp.csr_matrix((np.arange(C.nnz) + 1.0, C.indices, C.indptr), shape=C.shape).T.tocsr()
     to_c = (perm.data - 1).astype(np.int64)
-    items = m._item_rows(Ct, Ct.indices.astype(np.int64), to_c, a, 3, n_act).toarray()
+    items = m._item_rows(Ct, Ct.indices.astype(np.int64), to_c, a, 3, n_act, rw_p).toarray()
     np.testing.assert_allclose(rows, items.T)
     # persona p of user u: its own items with c, siblings' items with -(0.5 * rw_u)
     u = int(np.argmax(n_act))
     lo, hi = C.indptr[u], C.indptr[u + 1]
-    rw = 1.0 / n_act[u] if split else 1.0
+    n_up = np.bincount(a[lo:hi], minlength=3)
     for p in range(n_act[u]):
+        if split == "share":
+            rw = (n_up[p] + 1.0) / (hi - lo + n_act[u])
+        else:
+            rw = 1.0 / n_act[u] if split else 1.0
+        assert rw_p[u * 3 + p] == pytest.approx(rw)
         r = rows[u * 3 + p, C.indices[lo:hi]]
-        np.testing.assert_allclose(r, np.where(a[lo:hi] == p, C.data[lo:hi], -0.5 * rw))
+        np.testing.assert_allclose(r, np.where(a[lo:hi] == p, C.data[lo:hi], -0.5 * rw), rtol=1e-6)
+    # the user's total weight on unobserved items is ALS's (1) unless split_negatives=False
+    assert rw_p[u * 3 : u * 3 + n_act[u]].sum() == pytest.approx(1.0 if split else n_act[u])
+
+
+def test_hybrid_places_new_items_into_personas(fitted2, two_taste):
+    """deepcuts.models.hybrid.best_persona reads persona_factors_ of a fitted PersonaALS."""
+    from deepcuts.models.hybrid import best_persona
+
+    ib = two_taste.meta["item_block"]
+    tastes = two_taste.meta["tastes"]
+    u = 0
+    a, blocks = _blocks_of(fitted2, two_taste, "u0")
+    # an item vector of each taste: the mean vector of that block's items
+    V = np.stack(
+        [
+            fitted2.item_factors_[
+                [two_taste.item_map.index([i])[0] for i in ib if ib[i] == b]
+            ].mean(0)
+            for b in tastes["u0"]
+        ]
+    )
+    p, s = best_persona(fitted2, [u], V)
+    assert sorted(p[0].tolist()) == [0, 1]  # each taste goes to a different persona
+    for k, b in enumerate(tastes["u0"]):
+        assert np.bincount(blocks[a == p[0, k]]).argmax() == b

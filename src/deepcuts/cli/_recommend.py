@@ -14,6 +14,7 @@ from deepcuts.cli._common import (
     to_external_ids,
     to_json,
 )
+from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import load_model
 
 
@@ -40,12 +41,54 @@ def register(sub) -> None:
         "--format", choices=("table", "json", "csv"), default="table", help="output format"
     )
     add_knob_arguments(p)
+    g = p.add_argument_group("personas (persona models: deepcuts train --model persona ...)")
+    g.add_argument(
+        "--persona",
+        type=int,
+        help="recommend from this persona only (0-based; see 'deepcuts personas')",
+    )
+    g.add_argument(
+        "--blend",
+        action="store_true",
+        help="fill the list from every persona in proportion to its share of the user's plays",
+    )
+    g.add_argument(
+        "--persona-mix",
+        metavar="W0,W1,...",
+        help="fill the list from the personas in these proportions, e.g. 0.7,0.3",
+    )
     p.set_defaults(func=run)
+
+
+def persona_options(args, model) -> dict:
+    """Scoring options from --persona / --blend / --persona-mix, checked against the model."""
+    opts: dict = {}
+    if args.persona is not None:
+        opts["persona"] = args.persona
+    if args.blend:
+        opts["blend"] = True
+    if args.persona_mix:
+        try:
+            opts["persona_mix"] = [float(w) for w in args.persona_mix.split(",")]
+        except ValueError:
+            raise DeepcutsError(
+                f"--persona-mix {args.persona_mix!r}: expected comma-separated numbers, "
+                "e.g. --persona-mix 0.7,0.3"
+            ) from None
+    if opts and not hasattr(model, "personas"):
+        raise DeepcutsError(
+            f"--persona/--blend/--persona-mix need a persona model; {args.model} is a "
+            f"{type(model).__name__} (train one with: deepcuts train --model persona -o PATH)"
+        )
+    if len(opts) > 1:
+        raise DeepcutsError("use only one of --persona, --blend and --persona-mix")
+    return opts
 
 
 def run(args) -> int:
     rerankers = rerankers_from_knobs(knobs_from_args(args))  # validate before loading
     model = load_model(args.model)
+    score_kw = persona_options(args, model)
     if args.data:  # histories from another dataset (e.g. a newer ingest), folded in
         data = load_data(args.data)
         users = to_external_ids(args.user, data.user_map.ids, "user")
@@ -56,11 +99,16 @@ def run(args) -> int:
             n=args.n,
             filter_played=not args.include_played,
             rerankers=rerankers,
+            **score_kw,
         )
     else:
         users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")
         recs = model.recommend(
-            users, n=args.n, filter_played=not args.include_played, rerankers=rerankers
+            users,
+            n=args.n,
+            filter_played=not args.include_played,
+            rerankers=rerankers,
+            **score_kw,
         )
         df = recs.to_frame()
     if args.format == "csv":
@@ -77,5 +125,6 @@ def run(args) -> int:
             print(f"user {u}:")
             for r in rows.itertuples():
                 name = getattr(r, "name", r.item)
-                print(f"  {r.rank:3d}. {name}  (item {r.item}, score {r.score:.4g})")
+                tag = f", persona {r.persona}" if "persona" in df.columns else ""
+                print(f"  {r.rank:3d}. {name}  (item {r.item}, score {r.score:.4g}{tag})")
     return 0

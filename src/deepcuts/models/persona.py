@@ -109,10 +109,13 @@ class PersonaALS(Recommender):
         ``sibling_weight`` times the confidence of an unobserved item (1 = like unobserved, the
         cheap default; 0 = ignored, exact MaxMF where only the best persona's score matters).
         Values other than 1 make every persona's solve visit all the user's items.
-    split_negatives : bool, default=True
-        Items a persona does not hold count for it with confidence ``1 / P_u`` (so the user's
-        total weight on unobserved items equals single-vector ALS's, and ``P_u = 1`` is exactly
-        ALS); ``False``: confidence 1 for every persona (``P_u`` times ALS's negative weight).
+    split_negatives : {True, "share", False}, default=True
+        How a user's weight on unobserved items is split between their personas. ``True``:
+        each persona counts them with confidence ``1 / P_u``; ``"share"``: with the persona's
+        smoothed share of the user's items, ``(n_up + 1) / (n_u + P_u)``, recomputed after each
+        assignment. Both keep the user's total weight on unobserved items equal to
+        single-vector ALS's (so ``P_u = 1`` is exactly ALS). ``False``: confidence 1 for every
+        persona (``P_u`` times ALS's weight).
     init : {"als", "kmeans"}, default="als"
         ``"als"``: every persona starts as the user's single-vector ALS vector plus Gaussian
         noise (``init_noise`` times its norm); ``"kmeans"``: items are clustered (k-means on
@@ -185,7 +188,7 @@ class PersonaALS(Recommender):
         collapse_rounds: int = 3,
         tie_weight: float = 0.0,
         sibling_weight: float = 1.0,
-        split_negatives: bool = True,
+        split_negatives: bool | str = True,
         init: Literal["als", "kmeans"] = "als",
         init_iterations: int = 5,
         init_noise: float = 0.3,
@@ -254,6 +257,10 @@ class PersonaALS(Recommender):
             self.distinct_scale > 0
         ):
             raise DeepcutsError(f"distinct_scale must be > 0, got {self.distinct_scale!r}")
+        if self.split_negatives not in (True, False, "share"):
+            raise DeepcutsError(
+                f"split_negatives must be True, False or 'share', got {self.split_negatives!r}"
+            )
         for name, allowed in (
             ("persona_count", ("fixed", "auto")),
             ("init", ("als", "kmeans")),
@@ -356,12 +363,7 @@ class PersonaALS(Recommender):
         )  # fmt: skip
         return out
 
-    def _sibling_conf(self, n_act_e: np.ndarray) -> np.ndarray:
-        """Signed confidence (preference 0) of a sibling persona's item, per entry."""
-        rw = 1.0 / n_act_e if self.split_negatives else np.ones(len(n_act_e))
-        return -(float(self.sibling_weight) * rw)
-
-    def _pseudo_rows(self, C: sp.csr_matrix, a: np.ndarray, P: int, n_act) -> sp.csr_matrix:
+    def _pseudo_rows(self, C: sp.csr_matrix, a: np.ndarray, P: int, n_act, rw_p) -> sp.csr_matrix:
         """(n_users * P, n_items) CSR: row ``u*P + p`` holds the items assigned to ``p``.
 
         With ``sibling_weight != 1`` the row also holds the items of ``u``'s other personas,
@@ -376,13 +378,14 @@ class PersonaALS(Recommender):
             e = np.repeat(np.arange(C.nnz), reps)
             p = np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps)
             rows, indices = user[e] * P + p, C.indices[e]
-            data = np.where(p == a[e], C.data[e], self._sibling_conf(reps[e])).astype(np.float32)
+            sib = -float(self.sibling_weight) * rw_p[rows]
+            data = np.where(p == a[e], C.data[e], sib).astype(np.float32)
         order = np.argsort(rows, kind="stable")
         indptr = np.zeros(n_users * P + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users * P), out=indptr[1:])
         return sp.csr_matrix((data[order], indices[order], indptr), shape=(n_users * P, C.shape[1]))
 
-    def _item_rows(self, Ct, ct_user, to_c, a, P, n_act) -> sp.csr_matrix:
+    def _item_rows(self, Ct, ct_user, to_c, a, P, n_act, rw_p) -> sp.csr_matrix:
         """(n_items, n_users * P) CSR of the item step (columns = (user, persona) pairs)."""
         n_items = Ct.shape[0]
         if self.sibling_weight == 1.0:
@@ -393,13 +396,14 @@ class PersonaALS(Recommender):
         reps = np.asarray(n_act, np.int64)[ct_user]
         e = np.repeat(np.arange(Ct.nnz), reps)
         p = np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps)
-        data = np.where(p == a[to_c][e], Ct.data[e], self._sibling_conf(reps[e]))
+        cols = ct_user[e] * P + p
+        data = np.where(p == a[to_c][e], Ct.data[e], -float(self.sibling_weight) * rw_p[cols])
         indptr = np.zeros(n_items + 1, np.int64)
         item = np.repeat(np.arange(n_items), np.diff(Ct.indptr))
         np.cumsum(np.bincount(item, weights=reps, minlength=n_items).astype(np.int64),
                   out=indptr[1:])  # fmt: skip
         return sp.csr_matrix(
-            (data.astype(np.float32), (ct_user[e] * P + p).astype(np.int32), indptr),
+            (data.astype(np.float32), cols.astype(np.int32), indptr),
             shape=(n_items, len(n_act) * P),
         )
 
@@ -474,7 +478,7 @@ class PersonaALS(Recommender):
         n_users, n_items = C.shape
         f, P = int(self.factors), int(self.n_personas)
         rng = np.random.default_rng(self.random_state)
-        neg = float(n_users) * n_items * (1 if self.split_negatives else P)
+        neg = float(n_users) * n_items * (P if self.split_negatives is False else 1)
         norm = neg + float(np.abs(C.data).sum()) - C.nnz
 
         # single-vector ALS pre-fit: starting item vectors (and user vectors for init="als")
@@ -498,7 +502,8 @@ class PersonaALS(Recommender):
         a = None
         if self.init == "kmeans":
             a = self._kmeans_assignment(C, n_act, labels, cent, Yn)
-            rows = self._pseudo_rows(C, a, P, n_act)
+            rw_p = self._negative_weights(n_act, C, a)
+            rows = self._pseudo_rows(C, a, P, n_act, rw_p)
             self._solve(rows, U.reshape(-1, f), Y, active=act.ravel(), exact=True, rw=rw_p)
         else:
             scale = np.linalg.norm(X0, axis=1)[:, None, None] / np.sqrt(f)
@@ -519,13 +524,14 @@ class PersonaALS(Recommender):
         for it in bar:
             if it > 0 or a is None:
                 a = self._assign(C, U, Y, n_act)
-            rows = self._pseudo_rows(C, a, P, n_act)
+            rw_p = self._negative_weights(n_act, C, a)
+            rows = self._pseudo_rows(C, a, P, n_act, rw_p)
             extra, pen_d, reg_p = self._persona_terms(U, act, n_act, Y, pop_all)
             self._solve(
                 rows, U.reshape(-1, f), Y, extra=extra, active=act.ravel(), loss=loss_p,
                 rw=rw_p, reg=reg_p,
             )  # fmt: skip
-            item_rows = self._item_rows(Ct, ct_user, to_c, a, P, n_act)
+            item_rows = self._item_rows(Ct, ct_user, to_c, a, P, n_act, rw_p)
             self._solve(item_rows, Y, U.reshape(-1, f), loss=loss_i, cw=rw_p)
             y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
             losses.append(
@@ -579,11 +585,21 @@ class PersonaALS(Recommender):
             reg[multi] += tau
         return extra.reshape(n * P, f), pen, reg.reshape(-1)
 
-    def _negative_weights(self, n_act: np.ndarray) -> np.ndarray:
+    def _negative_weights(self, n_act: np.ndarray, C=None, a=None) -> np.ndarray:
         """(n_users * P,) confidence of unobserved cells for each (user, persona)."""
         P = int(self.n_personas)
-        w = 1.0 / n_act if self.split_negatives else np.ones(len(n_act))
-        return np.repeat(w, P).astype(np.float32)
+        mode = self.split_negatives
+        if mode is False:
+            return np.ones(len(n_act) * P, np.float32)
+        if mode == "share" and a is not None:
+            # (n_up + 1) / (n_u + P_u): each persona's smoothed share of the user's items
+            user = np.repeat(np.arange(len(n_act)), np.diff(C.indptr))
+            cnt = np.bincount(user * P + a, minlength=len(n_act) * P).reshape(-1, P)
+            act = np.arange(P)[None, :] < n_act[:, None]
+            w = np.where(act, cnt + 1.0, 0.0)
+            w /= np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+            return w.ravel().astype(np.float32)
+        return np.repeat(1.0 / n_act, P).astype(np.float32)
 
     @staticmethod
     def _score_metric(Y: np.ndarray, pop: np.ndarray) -> np.ndarray:
@@ -665,12 +681,13 @@ class PersonaALS(Recommender):
         a = np.zeros(C.nnz, np.int32)
         for _ in range(max(int(rounds), 1)):
             a = self._assign(C, U, Y, n_act)
+            rw_p = self._negative_weights(n_act, C, a)
             extra, _, reg_p = self._persona_terms(
                 U, act, n_act, Y, self.interactions_.item_popularity()
             )
             self._solve(
-                self._pseudo_rows(C, a, P, n_act), U.reshape(-1, f), Y, extra=extra,
-                active=act.ravel(), exact=True, rw=self._negative_weights(n_act), reg=reg_p,
+                self._pseudo_rows(C, a, P, n_act, rw_p), U.reshape(-1, f), Y, extra=extra,
+                active=act.ravel(), exact=True, rw=rw_p, reg=reg_p,
             )  # fmt: skip
         held = np.zeros((b, P), bool)
         held[np.repeat(np.arange(b), np.diff(C.indptr)), a] = True

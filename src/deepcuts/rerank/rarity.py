@@ -135,7 +135,9 @@ class RarityKnob:
         if self.rarity == 1.0:
             return scores
         logf = self.log_frequency(ctx.model.interactions_)
-        return shifted_log(scores) + (self.rarity - 1.0) * logf[None, :].astype(np.float32)
+        out = shifted_log(scores)
+        out += np.float32(self.rarity - 1.0) * logf.astype(np.float32)[None, :]
+        return out
 
 
 def shifted_log(scores: np.ndarray) -> np.ndarray:
@@ -146,18 +148,22 @@ def shifted_log(scores: np.ndarray) -> np.ndarray:
     >>> np.exp(shifted_log(np.array([[2.0, 1.0], [1.0, -1.0]], np.float32))).astype(float).round(3).tolist()
     [[2.0, 1.0], [2.002, 0.002]]
     """
-    s = np.asarray(scores, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float32)
     lo, hi, _ = row_range(s)
     positive = lo > 0
-    span = hi - lo
-    shift = np.where(positive, 0.0, -lo + SHIFT_EPS * span)
-    t = s + shift[:, None]
+    span = (hi - lo).astype(np.float64)
+    shift = np.where(positive, 0.0, -lo + SHIFT_EPS * span).astype(np.float32)
+    out = s + shift[:, None]  # one float32 block; -inf stays -inf
     flat = ~positive & (span <= 0)
-    t[flat] = 1.0
+    out[flat] = np.where(np.isfinite(s[flat]), np.float32(1.0), -np.inf)
+    # float32 rounding can bring the row minimum to 0 after the shift; keep it positive
+    floor = np.maximum(SHIFT_EPS * span, 1e-30).astype(np.float32)
+    eligible = out > -np.inf
+    np.maximum(out, np.where(positive, 0.0, floor).astype(np.float32)[:, None], out=out,
+               where=eligible)  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(t)
-    out[~np.isfinite(s)] = -np.inf
-    return out.astype(np.float32)
+        np.log(out, out=out, where=eligible)
+    return out
 
 
 class ObscurityBand:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError, UnknownIdError
-from deepcuts.serving.service import RecommenderService, RetrainBusyError
+from deepcuts.serving.service import ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
 __all__ = ["MAX_BATCH", "create_app"]
@@ -198,7 +198,7 @@ def create_app(
         status = 400
         if isinstance(exc, UnknownIdError):
             status = 404
-        elif isinstance(exc, RetrainBusyError) or "already exists" in str(exc):
+        elif isinstance(exc, ConflictError):
             status = 409
         return JSONResponse({"error": str(exc)}, status_code=status)
 

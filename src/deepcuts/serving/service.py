@@ -40,7 +40,13 @@ from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
-__all__ = ["DEFAULT_MODEL", "ModelHandle", "RecommenderService", "RetrainBusyError"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ConflictError",
+    "ModelHandle",
+    "RecommenderService",
+    "RetrainBusyError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,11 @@ HISTORY_CACHE = 10_000
 CURVE_POINTS = 200
 
 
-class RetrainBusyError(DeepcutsError):
+class ConflictError(DeepcutsError):
+    """The request conflicts with the stored state (HTTP 409)."""
+
+
+class RetrainBusyError(ConflictError):
     """A retrain is already running."""
 
 
@@ -381,9 +391,8 @@ class RecommenderService:
 
         user = _check_user(user)
         if self.store.has_user(user):
-            raise DataError(
-                f"user {user!r} already exists; import a history only for a new user id",
-                field="user",
+            raise ConflictError(
+                f"user {user!r} already exists; import a history only for a new user id"
             )
         if format == "lastfm1k":
             x, log_ = read_lastfm1k(path, return_log=True)
