@@ -121,3 +121,10 @@ def test_long_rows_share_a_block_with_short_ones():
     K.cg_half_step(c.indptr, c.indices, c.data, out, Yr, lam, 4, np.zeros(n))
     ref = K.reference_cg_half_step(c.indptr, c.indices, c.data, Xr, Yr, np.diag(lam), 4)
     np.testing.assert_allclose(out, ref, atol=2e-4)
+
+
+@pytest.mark.parametrize("kernel", [K.cg_half_step, K.cholesky_half_step, K.row_loss])
+def test_kernels_release_the_gil(kernel):
+    # serving retrains in a background thread while request threads keep answering
+    assert kernel.targetoptions.get("nogil") is True
+    assert kernel.targetoptions.get("parallel") and kernel.targetoptions.get("fastmath")

@@ -31,9 +31,10 @@ Both also return each row's share of the training loss *before* the update (the 
 
 Rows are processed in blocks of :data:`BLOCK`; each block allocates its scratch buffers once
 (including room for the gathered ``y_i`` of its longest row), so the inner loops do not
-allocate. Every kernel is ``njit(parallel=True, cache=True, fastmath=True)`` on float32
-factors; none calls BLAS, so the caller pins BLAS to one thread only around the kernels (see
-``deepcuts.models.als``).
+allocate. Every kernel is ``njit(parallel=True, cache=True, fastmath=True, nogil=True)`` on
+float32 factors (releasing the GIL, so a server's request threads keep answering while a model
+retrains in the background); none calls BLAS, so the caller pins BLAS to one thread only around
+the kernels (see ``deepcuts.models.als``).
 
 :func:`reference_half_step` and :func:`reference_cg_half_step` are plain NumPy versions used by
 the tests as oracles.
@@ -125,7 +126,7 @@ def _dot_rows(B, v, n, out, f):
         j += 1
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: no cover - numba
     """Conjugate-gradient update of every row of ``X`` in place, in an eigenbasis of ``Y^T Y``.
 
@@ -234,7 +235,7 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
                 X[u, k] = x[k]
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cover - numba
     """Exact update of every row of ``X`` in place: Cholesky solve of the normal equations.
 
@@ -304,7 +305,7 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cov
                 X[u, k] = np.float32(z[k])
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def row_loss(indptr, indices, conf, X, Y, lam, loss):  # pragma: no cover - numba
     """Each row's loss share (see :func:`cg_half_step`, same basis) without updating anything."""
     n, f = X.shape
