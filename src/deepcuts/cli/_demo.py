@@ -7,7 +7,9 @@ import time
 import numpy as np
 
 from deepcuts.data import load_lastfm2k
+from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS
+from deepcuts.rerank import build_rerankers
 
 
 def register(sub) -> None:
@@ -20,6 +22,12 @@ def register(sub) -> None:
     p.add_argument("--users", nargs="*", type=int, default=None, help="user ids (default: 3)")
     p.add_argument("-n", type=int, default=10, help="recommendations per user")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--rarity",
+        type=float,
+        default=0.9,
+        help="rarity knob of the 'deep cuts' column (1 = neutral, lower = rarer; default: 0.9)",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,21 +37,48 @@ def _make_model(seed: int):
 
 
 def run(args) -> int:
+    if args.n < 1:
+        raise DeepcutsError(f"-n must be >= 1, got {args.n}")
+    deep = build_rerankers(rarity=args.rarity)  # validates the knob before training
     t0 = time.perf_counter()
     x = load_lastfm2k()
     print(f"Loaded bundled Last.fm 2K: {x.n_users} users, {x.n_items} artists, {x.nnz} play counts")
     model = _make_model(args.seed).fit(x)
-    print(f"Trained {model!r} in {time.perf_counter() - t0:.1f}s\n")
+    print(f"Trained {model!r} in {time.perf_counter() - t0:.1f}s")
     users = args.users
     if not users:
         rng = np.random.default_rng(args.seed)
         users = x.user_map.external(rng.choice(x.n_users, size=3, replace=False)).tolist()
-    recs = model.recommend(users, n=args.n)
+    listeners = x.item_popularity()
+    best = model.recommend(users, n=args.n)
+    cuts = model.recommend(users, n=args.n, rerankers=deep)
+    width = 36
+    print(
+        f"\nEach artist is followed by its number of listeners (of {x.n_users}). Right column: "
+        f"the rarity knob at {args.rarity:g} (1 = neutral) turns the same model toward deep cuts."
+    )
     for u in users:
         hist = x.user_items(u).head(5)
-        print(f"User {u} listens to: " + ", ".join(hist["name"]))
-        df = recs.for_user(u).to_frame()
-        for row in df.itertuples():
-            print(f"  {row.rank:2d}. {row.name}")
-        print()
+        print(f"\nUser {u} listens to: " + ", ".join(hist["name"]))
+        print(f"  {'best match':<{width + 4}}deep cuts (--rarity {args.rarity:g})")
+        a, b = best.for_user(u), cuts.for_user(u)
+        for k in range(max(len(a), len(b))):
+            left = _cell(a, k, listeners, width)
+            right = _cell(b, k, listeners, width)
+            print(f"  {k + 1:2d}. {left:<{width}}{right}")
+    print(
+        "\nMore: deepcuts recommend --rarity/--band/--diversity, deepcuts personas, "
+        "deepcuts serve (web page with a rarity slider)."
+    )
     return 0
+
+
+def _cell(recs, k: int, listeners: np.ndarray, width: int) -> str:
+    if k >= len(recs):
+        return ""
+    count = f" ({listeners[int(recs.item_index[k])]})"
+    name = str(recs.names[k])
+    room = width - 2 - len(count)
+    if len(name) > room:
+        name = name[: room - 3] + "..."
+    return name + count
