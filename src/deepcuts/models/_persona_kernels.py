@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from deepcuts.models._als_kernels import _dot, _symv  # shared inline helpers
+
 __all__ = [
     "BLOCK",
     "assign_personas",
@@ -45,23 +47,6 @@ __all__ = [
 
 #: rows per parallel work unit (scratch arrays are allocated once per block)
 BLOCK = 64
-
-
-@njit(inline="always", fastmath=True)
-def _dot(a, b, f):
-    s = np.float32(0.0)
-    for k in range(f):
-        s += a[k] * b[k]
-    return s
-
-
-@njit(inline="always", fastmath=True)
-def _symv(A, v, out, f):
-    for k in range(f):
-        s = np.float32(0.0)
-        for j in range(f):
-            s += A[k, j] * v[j]
-        out[k] = s
 
 
 @njit(cache=True)
