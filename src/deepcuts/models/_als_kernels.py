@@ -80,6 +80,33 @@ def _symv(A, v, out, f):
 
 
 @njit(inline="always", fastmath=True)
+def _cholesky_solve(A, b, z, f):
+    # z = A^-1 b for symmetric positive definite A (lower triangle used): in-place Cholesky
+    # A = L L^T, then L w = b and L^T z = w (w stored in z). A is overwritten by L.
+    for j in range(f):
+        s = A[j, j]
+        for k in range(j):
+            s -= A[j, k] * A[j, k]
+        s = np.sqrt(max(s, 1e-12))
+        A[j, j] = s
+        for i in range(j + 1, f):
+            t = A[i, j]
+            for k in range(j):
+                t -= A[i, k] * A[j, k]
+            A[i, j] = t / s
+    for i in range(f):
+        t = b[i]
+        for k in range(i):
+            t -= A[i, k] * z[k]
+        z[i] = t / A[i, i]
+    for i in range(f - 1, -1, -1):
+        t = z[i]
+        for k in range(i + 1, f):
+            t -= A[k, i] * z[k]
+        z[i] = t / A[i, i]
+
+
+@njit(inline="always", fastmath=True)
 def _axpy_rows(B, coef, n, out, f):
     # out += sum_j coef[j] * B[j]  (4 rows per pass: one load/store of out per 4 products)
     j = 0
@@ -278,29 +305,7 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cov
                     for j in range(k + 1):
                         A[k, j] += wy * Y[i, j]
             loss[u] = lu
-            # in-place Cholesky A = L L^T (lower triangle)
-            for j in range(f):
-                s = A[j, j]
-                for k in range(j):
-                    s -= A[j, k] * A[j, k]
-                s = np.sqrt(max(s, 1e-12))
-                A[j, j] = s
-                for i in range(j + 1, f):
-                    t = A[i, j]
-                    for k in range(j):
-                        t -= A[i, k] * A[j, k]
-                    A[i, j] = t / s
-            # L z = b ; L^T x = z
-            for i in range(f):
-                t = b[i]
-                for k in range(i):
-                    t -= A[i, k] * z[k]
-                z[i] = t / A[i, i]
-            for i in range(f - 1, -1, -1):
-                t = z[i]
-                for k in range(i + 1, f):
-                    t -= A[k, i] * z[k]
-                z[i] = t / A[i, i]
+            _cholesky_solve(A, b, z, f)
             for k in range(f):
                 X[u, k] = np.float32(z[k])
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from deepcuts.models._als_kernels import _dot, _symv  # shared inline helpers
+from deepcuts.models._als_kernels import _cholesky_solve, _dot, _symv  # shared inline helpers
 
 __all__ = [
     "BLOCK",
@@ -161,27 +161,7 @@ def solve_rows(
                         wy = w * yk
                         for j in range(k + 1):
                             A[k, j] += wy * Y[i, j]
-                for j in range(f):
-                    t = A[j, j]
-                    for k in range(j):
-                        t -= A[j, k] * A[j, k]
-                    t = np.sqrt(max(t, 1e-12))
-                    A[j, j] = t
-                    for i in range(j + 1, f):
-                        v = A[i, j]
-                        for k in range(j):
-                            v -= A[i, k] * A[j, k]
-                        A[i, j] = v / t
-                for i in range(f):
-                    t = b[i]
-                    for k in range(i):
-                        t -= A[i, k] * z[k]
-                    z[i] = t / A[i, i]
-                for i in range(f - 1, -1, -1):
-                    t = z[i]
-                    for k in range(i + 1, f):
-                        t -= A[k, i] * z[k]
-                    z[i] = t / A[i, i]
+                _cholesky_solve(A, b, z, f)
                 for k in range(f):
                     x[k] = np.float32(z[k])
             else:
