@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_files", "npz_bytes"]
+__all__ = ["atomic_write_bytes", "atomic_write_files", "json_default", "npz_bytes"]
 
 
 def npz_bytes(arrays: dict, *, compresslevel: int = 1) -> bytes:
@@ -36,6 +36,22 @@ def npz_bytes(arrays: dict, *, compresslevel: int = 1) -> bytes:
             with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, arr, allow_pickle=False)
     return buf.getvalue()
+
+
+def json_default(o):
+    """``json.dumps(default=...)`` for NumPy scalars and arrays; ``TypeError`` for anything else.
+
+    >>> import json
+    >>> json.dumps({"n": np.int32(3), "v": np.arange(2)}, default=json_default)
+    '{"n": 3, "v": [0, 1]}'
+    """
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"cannot store {type(o).__name__} in a JSON manifest")
 
 
 def _umask() -> int:

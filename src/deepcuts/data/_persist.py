@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from deepcuts._fileio import atomic_write_files, npz_bytes
+from deepcuts._fileio import atomic_write_files, json_default, npz_bytes
 from deepcuts._version import __version__
 from deepcuts.data.idmap import IdMap
 from deepcuts.exceptions import DataError
@@ -81,13 +81,11 @@ def _encode_items(items: pd.DataFrame, arrays: dict) -> list[dict]:
 
 
 def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+    """NumPy values as plain JSON; anything else in ``meta`` is stored as its ``str``."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
 
 
 def save_interactions(x, path) -> Path:

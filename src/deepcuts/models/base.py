@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from deepcuts._fileio import json_default
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DeepcutsError, NotFittedError
@@ -490,14 +491,4 @@ def _looks_str(x) -> bool:
 
 
 def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=_json_default))
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot store {type(o).__name__} in a model manifest")
+    return json.loads(json.dumps(obj, default=json_default))
