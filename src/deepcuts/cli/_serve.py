@@ -29,14 +29,17 @@ def default_data_dir() -> Path:
     return Path(base) / "deepcuts"
 
 
+def _missing_serve_extra(e: ImportError) -> DeepcutsError:
+    return DeepcutsError(
+        f"the service needs the 'serve' extra ({e.name} is missing): pip install 'deepcuts[serve]'"
+    )
+
+
 def _store(args):
     try:
         from deepcuts.serving.store import Store, default_url
     except ImportError as e:
-        raise DeepcutsError(
-            f"the service needs the 'serve' extra ({e.name} is missing): "
-            "pip install 'deepcuts[serve]'"
-        ) from None
+        raise _missing_serve_extra(e) from None
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     url = args.db or os.environ.get("DEEPCUTS_DATABASE_URL") or default_url(data_dir)
     return Store(url, upgrade=False), data_dir
@@ -108,10 +111,7 @@ def run_serve(args) -> int:
         from deepcuts.serving.app import create_app
         from deepcuts.serving.service import RecommenderService
     except ImportError as e:
-        raise DeepcutsError(
-            f"the service needs the 'serve' extra ({e.name} is missing): "
-            "pip install 'deepcuts[serve]'"
-        ) from None
+        raise _missing_serve_extra(e) from None
     params = parse_assignments(args.param, option="--param") or None
     # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
     # answering many small products at once mostly spins (see docs/serving.md)

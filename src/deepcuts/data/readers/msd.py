@@ -155,7 +155,7 @@ def _parse_triplets_fast(block: Block):
                 strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the validated parser says where
         return None
     col = table.column("count")
     if col.null_count:
