@@ -120,7 +120,12 @@ def run_serve(args) -> int:
     threadpool_limits(1, user_api="blas")
     store.upgrade()
     service = RecommenderService(
-        store, data_dir, model=args.model, model_params=params, seed=not args.no_seed
+        store,
+        data_dir,
+        model=args.model,
+        model_params=params,
+        seed=not args.no_seed,
+        freeze_gc=True,
     )
     print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
     print("loading the model (the first start seeds the database and trains it)...")

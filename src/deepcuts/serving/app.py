@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError, UnknownIdError
+from deepcuts.serving._batch import Batcher
 from deepcuts.serving.service import ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
@@ -159,6 +161,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "invalid request: " + "; ".join(parts) + more
 
 
+def _json(payload) -> Response:
+    """A JSON response encoded by orjson (~8x faster than ``json`` for a list of items)."""
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
 def create_app(
     service: RecommenderService,
     *,
@@ -192,6 +199,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    batcher = Batcher(service.recommend_batch)
+    app.state.batcher = batcher
 
     @app.exception_handler(DeepcutsError)
     async def _deepcuts_error(request: Request, exc: DeepcutsError):
@@ -310,8 +319,9 @@ def create_app(
         # JSONResponse directly: the payload is plain JSON types already, and FastAPI's
         # generic encoder would cost more than computing the recommendations
         if service.needs_store(user) or diversity is not None:
-            return JSONResponse(await run_in_threadpool(lambda: service.recommend(user, **kw)))
-        return JSONResponse(service.recommend(user, **kw))  # fast path: in memory, no I/O
+            return _json(await run_in_threadpool(lambda: service.recommend(user, **kw)))
+        # fast path (in memory, no I/O): concurrent requests are ranked together
+        return _json(await batcher.submit((user, kw)))
 
     @app.get("/users/{user}/personas", tags=["users"], summary="The user's personas")
     def personas(user: str, n: Annotated[int, Query(ge=1, le=100)] = 10):

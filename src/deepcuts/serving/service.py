@@ -19,6 +19,7 @@ Which history a user is scored from
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -59,6 +60,15 @@ DEFAULT_MODEL = (
 HISTORY_CACHE = 10_000
 #: points of the popularity curve sent to the web page
 CURVE_POINTS = 200
+#: the keyword arguments of RecommenderService.recommend and their defaults
+_RECOMMEND_DEFAULTS = {
+    "n": 10,
+    "exclude_played": True,
+    "rarity": None,
+    "band": None,
+    "diversity": None,
+    "persona": None,
+}
 
 
 class ConflictError(DeepcutsError):
@@ -203,6 +213,12 @@ class RecommenderService:
         Where :meth:`retrain` trains: a child process (the service keeps its CPU time and
         its interpreter lock; the new model comes back through its saved files) or a thread
         of this process. In-memory SQLite databases always use a thread.
+    freeze_gc : bool, default=False
+        After publishing a model, collect garbage once and move every live object into the
+        garbage collector's permanent generation (:func:`gc.freeze`). The ~180k long-lived
+        objects of a served model (id and name lookups) otherwise make each full collection
+        stop the process for ~50 ms in the middle of requests. Process-wide: ``deepcuts serve``
+        turns it on; leave it off when the service shares its process with other work.
 
     Examples
     --------
@@ -225,6 +241,7 @@ class RecommenderService:
         model_params: dict | None = None,
         seed: bool = True,
         retrain_in: str = "process",
+        freeze_gc: bool = False,
     ):
         if retrain_in not in ("process", "thread"):
             raise DeepcutsError(f"retrain_in must be 'process' or 'thread', got {retrain_in!r}")
@@ -241,6 +258,7 @@ class RecommenderService:
         make_model(self.kind, **model_params)  # validate now
         self.model_params = dict(model_params)
         self.seed = seed
+        self.freeze_gc = bool(freeze_gc)
         self._handle: ModelHandle | None = None
         self._dirty: dict[str, float] = {}
         self._dirty_lock = threading.Lock()
@@ -283,6 +301,12 @@ class RecommenderService:
         self._handle = handle  # the atomic swap
         with self._dirty_lock:
             self._dirty = {u: t for u, t in self._dirty.items() if t >= handle.data_time}
+        if self.freeze_gc:
+            # the previous model's objects go back to the collector (one full collection per
+            # swap, not one every few thousand requests), the new model's stay out of it
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def _train(self, kind: str, params: dict, job: dict | None = None) -> ModelHandle:
         model_id = self.store.register_model(kind, params)
@@ -514,6 +538,81 @@ class RecommenderService:
                 h, idx[0][keep], val[0][keep], None if per is None else per[0][keep]
             ),
         }
+
+    def recommend_batch(self, requests) -> list:
+        """Answer many recommendation requests at once.
+
+        Parameters
+        ----------
+        requests : sequence of (user, dict)
+            The user and the keyword arguments of :meth:`recommend` for each request.
+
+        Returns
+        -------
+        list
+            One entry per request, in order: the dict :meth:`recommend` returns, or the
+            exception it would raise (returned, not raised, so one bad request does not fail
+            the others).
+
+        Requests for users served from their row of the model (the fast path) that share the
+        same knobs are ranked together: one matrix product scores the whole group, so the item
+        factors are read from memory once per group instead of once per request (for ALS on
+        Last.fm 2K the single-user product is memory bound: ~170 us for one user, ~25 us per
+        user in a group of 16). The results are the ones :meth:`recommend` gives. Requests
+        that need the database (folded-in users) or MMR diversity go through :meth:`recommend`
+        one by one.
+        """
+        h = self.handle
+        out: list = [None] * len(requests)
+        groups: dict[tuple, list[tuple[int, str]]] = {}
+        for k, (user, kw) in enumerate(requests):
+            try:
+                kw = {**_RECOMMEND_DEFAULTS, **kw}
+                if set(kw) != set(_RECOMMEND_DEFAULTS):
+                    bad = sorted(set(kw) - set(_RECOMMEND_DEFAULTS))
+                    raise DeepcutsError(f"unknown recommendation argument(s) {bad}")
+                user = _check_user(user)
+                if kw["diversity"] is None and self._user_source(h, user)[0] == "model":
+                    if isinstance(kw["band"], list):
+                        kw["band"] = tuple(kw["band"])
+                    key = tuple(sorted(kw.items()))
+                    groups.setdefault(key, []).append((k, user))
+                else:
+                    out[k] = self.recommend(user, **kw)
+            except Exception as e:  # noqa: BLE001 - handed back per request
+                out[k] = e
+        m = h.model
+        for key, members in groups.items():
+            kw = dict(key)
+            try:
+                rerankers = _rerankers(rarity=kw["rarity"], band=kw["band"])
+                uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
+                idx, val, per = m.rank_index(
+                    uidx,
+                    m.interactions_.matrix[uidx],
+                    int(kw["n"]),
+                    filter_played=kw["exclude_played"],
+                    rerankers=rerankers,
+                    **self._persona_kw(h, kw["persona"]),
+                )
+            except Exception as e:  # noqa: BLE001
+                for k, _ in members:
+                    out[k] = e
+                continue
+            keep = idx >= 0
+            for r, (k, user) in enumerate(members):
+                out[k] = {
+                    "user": user,
+                    "model": h.model_id,
+                    "source": "model",
+                    "items": self._items(
+                        h,
+                        idx[r][keep[r]],
+                        val[r][keep[r]],
+                        None if per is None else per[r][keep[r]],
+                    ),
+                }
+        return out
 
     def _items(self, h: ModelHandle, idx, scores=None, personas=None) -> list[dict]:
         out = []

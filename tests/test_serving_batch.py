@@ -1,0 +1,181 @@
+"""Request batching: concurrent recommendation requests ranked together give the answers that
+one-by-one requests give."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("httpx")
+
+import httpx
+from serving_helpers import LiveServer, planted_frames, two_taste_frames
+
+from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
+from deepcuts.serving._batch import Batcher
+from deepcuts.serving.app import create_app
+from deepcuts.serving.service import RecommenderService
+from deepcuts.serving.store import Listen, Store, default_url
+
+ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+PERSONA_PARAMS = {"factors": 8, "n_personas": 2, "iterations": 6, "random_state": 0}
+
+
+def _service(tmp_path, kind, params, frames):
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*frames)
+    svc = RecommenderService(store, tmp_path, model=kind, model_params=params, seed=False)
+    svc.start()
+    return svc
+
+
+@pytest.fixture(scope="module")
+def als_service(tmp_path_factory):
+    return _service(tmp_path_factory.mktemp("batch-als"), "als", ALS_PARAMS, planted_frames())
+
+
+@pytest.fixture(scope="module")
+def persona_service(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("batch-persona")
+    return _service(tmp, "persona", PERSONA_PARAMS, two_taste_frames())
+
+
+KNOBS = [
+    {},
+    {"n": 3},
+    {"n": 25, "exclude_played": False},
+    {"rarity": 0.5},
+    {"rarity": 1.8, "n": 5},
+    {"band": "0:60"},
+    {"band": (20.0, 90.0), "rarity": 0.8},
+    {"persona": 0},
+]
+
+
+def _strip(result):
+    return json.loads(json.dumps(result))
+
+
+@pytest.mark.parametrize("fixture", ["als_service", "persona_service"])
+def test_batch_answers_equal_one_by_one_answers(fixture, request):
+    svc = request.getfixturevalue(fixture)
+    users = [f"u{k}" for k in range(0, 60, 3)]
+    reqs = [(u, kw) for kw in KNOBS for u in users]
+    reqs += [(u, {"persona": 1}) for u in users[:5]]
+    batched = svc.recommend_batch(reqs)
+    assert len(batched) == len(reqs)
+    for (u, kw), got in zip(reqs, batched):
+        try:
+            want = svc.recommend(u, **kw)
+        except DataError as e:  # e.g. persona=1 of a single-vector model
+            assert isinstance(got, DataError) and str(got) == str(e)
+            continue
+        assert not isinstance(got, Exception), got
+        assert [it["artist"] for it in got["items"]] == [it["artist"] for it in want["items"]]
+        for a, b in zip(got["items"], want["items"]):
+            assert a["score"] == pytest.approx(b["score"], rel=1e-5, abs=1e-6)
+            assert {k: v for k, v in a.items() if k != "score"} == {
+                k: v for k, v in b.items() if k != "score"
+            }
+        assert got["source"] == "model"
+
+
+def test_batch_returns_errors_in_place_and_serves_other_sources(als_service, tmp_path):
+    svc = als_service
+    svc.add_listens([Listen("batch-newcomer", f"Artist {a}") for a in (1, 2, 4)])
+    reqs = [
+        ("u1", {}),
+        ("nobody-at-all", {}),  # unknown user: 404 for that request only
+        ("u2", {"rarity": 99.0}),  # a knob the re-ranker refuses
+        ("batch-newcomer", {"n": 4}),  # folded in from the database
+        ("u1", {"diversity": 0.5}),  # MMR: one by one
+        ("u1", {"bogus": 1}),
+    ]
+    out = svc.recommend_batch(reqs)
+    assert out[0]["items"] and out[0]["source"] == "model"
+    assert isinstance(out[1], UnknownIdError)
+    assert isinstance(out[2], DeepcutsError) and "rarity" in str(out[2])
+    assert out[3]["source"] == "history" and len(out[3]["items"]) == 4
+    assert out[3]["items"] == svc.recommend("batch-newcomer", n=4)["items"]
+    assert out[4]["items"] == svc.recommend("u1", diversity=0.5)["items"]
+    assert "bogus" in str(out[5])
+
+
+def test_batcher_coalesces_and_isolates_failures():
+    calls = []
+
+    def answer(reqs):
+        calls.append(list(reqs))
+        return [ValueError(f"bad {r}") if r % 5 == 0 else r * 10 for r in reqs]
+
+    async def main():
+        b = Batcher(answer, max_batch=4)
+        res = await asyncio.gather(*(b.submit(i) for i in range(1, 11)), return_exceptions=True)
+        return b, res
+
+    b, res = asyncio.run(main())
+    assert [len(c) for c in calls] == [4, 4, 2]  # one flush, split by max_batch
+    assert b.batches == 3 and b.requests == 10
+    assert [r for r in res if not isinstance(r, Exception)] == [10, 20, 30, 40, 60, 70, 80, 90]
+    assert [str(r) for r in res if isinstance(r, Exception)] == ["bad 5", "bad 10"]
+
+    def broken(reqs):
+        raise RuntimeError("kernel failed")
+
+    async def main2():
+        b = Batcher(broken)
+        return await asyncio.gather(b.submit(1), b.submit(2), return_exceptions=True)
+
+    assert [str(e) for e in asyncio.run(main2())] == ["kernel failed", "kernel failed"]
+    with pytest.raises(ValueError, match="max_batch"):
+        Batcher(answer, max_batch=0)
+
+
+def test_concurrent_http_requests_are_batched_and_correct(als_service):
+    app = create_app(als_service)
+    users = [f"u{k}" for k in range(60)]
+    want = {u: [it["artist"] for it in als_service.recommend(u, n=7)["items"]] for u in users}
+    with LiveServer(app) as srv:
+
+        def fetch(u):
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                return [
+                    (u, c.get(f"/users/{u}/recommendations", params={"n": 7})) for _ in range(3)
+                ]
+
+        with ThreadPoolExecutor(30) as pool:
+            results = [r for chunk in pool.map(fetch, users * 2) for r in chunk]
+    assert len(results) == 360
+    for u, r in results:
+        assert r.status_code == 200, r.text
+        assert [it["artist"] for it in r.json()["items"]] == want[u]
+    b = app.state.batcher
+    assert b.requests == 360
+    assert b.batches < b.requests  # concurrent requests were answered together
+
+
+def test_freeze_gc_keeps_models_out_of_collections_and_frees_old_ones(tmp_path):
+    import gc
+    import weakref
+
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*planted_frames())
+    svc = RecommenderService(
+        store, tmp_path, model="als", model_params=ALS_PARAMS, seed=False, freeze_gc=True
+    )
+    try:
+        svc.start()
+        assert gc.get_freeze_count() > 0
+        first = weakref.ref(svc.handle.model)
+        for _ in range(2):
+            svc.retrain()
+            assert svc.wait(120)["status"] == "done"
+        assert first() is None  # an old model is not kept alive by the permanent generation
+        assert svc.recommend("u3", n=3)["items"][0]["artist"] == "artist 3"
+    finally:
+        gc.unfreeze()
