@@ -179,3 +179,54 @@ def test_freeze_gc_keeps_models_out_of_collections_and_frees_old_ones(tmp_path):
         assert svc.recommend("u3", n=3)["items"][0]["artist"] == "artist 3"
     finally:
         gc.unfreeze()
+
+
+QUERIES = [
+    "",
+    "n=3",
+    "n=200",
+    "n=0",
+    "n=201",
+    "n=3.5",
+    "n=",
+    "rarity=0.5",
+    "rarity=-3",
+    "rarity=3.5",
+    "rarity=abc",
+    "rarity=1e-1",
+    "band=0:60",
+    "band=0%3A60",
+    "band=bad",
+    "band=90:10",
+    "persona=0",
+    "persona=1",
+    "persona=-1",
+    "exclude_played=false",
+    "exclude_played=False",
+    "exclude_played=no",
+    "exclude_played=maybe",
+    "n=3&n=4",
+    "n=4&unknown=1",
+    "diversity=0.3&n=5",
+    "rarity=0.8&band=10:90&n=7&exclude_played=1&persona=0",
+]
+
+
+@pytest.mark.parametrize("user", ["u7", "nobody", "u%207", "a%2Fb"])
+def test_fast_path_answers_like_the_full_route(als_service, user):
+    from fastapi.testclient import TestClient
+
+    fast = TestClient(create_app(als_service))
+    full = TestClient(create_app(als_service, fast_path=False))
+    for q in QUERIES:
+        url = f"/users/{user}/recommendations" + (f"?{q}" if q else "")
+        a, b = fast.get(url), full.get(url)
+        assert a.status_code == b.status_code, (url, a.text, b.text)
+        assert a.json() == b.json(), url
+        assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+    # the fast path did answer the plain requests of a known user
+    answered = fast.app.state.stats["fast_path"]
+    if user == "u7":  # plain and answered with 200: "", n=3, n=200, rarity=0.5, rarity=-3,
+        assert answered == 10  # band=0:60, persona=0, exclude_played=false/False, the last
+    else:
+        assert answered == 0 and full.app.state.stats["fast_path"] == 0

@@ -77,6 +77,13 @@ def register(sub) -> None:
     p.add_argument(
         "--max-upload-mb", type=float, default=64, help="history upload limit (default: 64)"
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (default: 1); each loads the model, and "
+        "listens, retrains and model swaps reach all of them. About one per CPU core",
+    )
     p.set_defaults(func=run_serve)
 
     db = sub.add_parser(
@@ -113,6 +120,8 @@ def run_serve(args) -> int:
     except ImportError as e:
         raise _missing_serve_extra(e) from None
     params = parse_assignments(args.param, option="--param") or None
+    if args.workers > 1:
+        return _serve_workers(args, store, data_dir, params)
     # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
     # answering many small products at once mostly spins (see docs/serving.md)
     from threadpoolctl import threadpool_limits
@@ -134,4 +143,65 @@ def run_serve(args) -> int:
     print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
     app = create_app(service, max_upload=int(args.max_upload_mb * 2**20))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _workers(value: str) -> int:
+    import argparse
+
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 256, got {value!r}")
+    return n
+
+
+def _serve_workers(args, store, data_dir: Path, params) -> int:
+    """``--workers N``: prepare the database and model here, then run N uvicorn worker
+    processes (``deepcuts.serving.app:worker_app``) that share the port and an event log."""
+    import json
+
+    import uvicorn
+
+    from deepcuts.serving._shared import EventLog
+    from deepcuts.serving.app import WORKER_CONFIG_ENV
+    from deepcuts.serving.service import RecommenderService
+
+    store.upgrade()
+    service = RecommenderService(
+        store, data_dir, model=args.model, model_params=params, seed=not args.no_seed
+    )
+    print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
+    print("checking the model (the first start seeds the database and trains it)...")
+    service.start(load=False)
+    events = data_dir / "serve-events.jsonl"
+    EventLog.reset(events).close()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps(
+        {
+            "url": store.url.render_as_string(hide_password=False),
+            "data_dir": str(data_dir),
+            "model": args.model,
+            "params": service.model_params,
+            "events": str(events),
+            "max_upload": int(args.max_upload_mb * 2**20),
+        }
+    )
+    store.close()
+    del service
+    # one thread per worker for every numeric library, set before the workers import them
+    # (a multi-threaded OpenBLAS keeps a spinning thread per process even when limited later)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    row_hint = f"{args.workers} worker processes"
+    print(f"serving at http://{args.host}:{args.port}/ with {row_hint}")
+    uvicorn.run(
+        "deepcuts.serving.app:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 import tempfile
 from importlib import resources
@@ -31,7 +33,7 @@ from deepcuts.serving._batch import Batcher
 from deepcuts.serving.service import ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
-__all__ = ["MAX_BATCH", "create_app"]
+__all__ = ["MAX_BATCH", "create_app", "worker_app"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,8 @@ class BodyLimit:
         self.app, self.max_body, self.max_upload = app, max_body, max_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)  # no body is read: nothing to limit
             return
         limit = self.max_upload if scope["path"].endswith("/history") else self.max_body
         length = dict(scope.get("headers") or []).get(b"content-length")
@@ -129,6 +131,98 @@ class _TooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int):
         super().__init__(413, _too_large_message(limit))
+
+
+_RECS_PATH = re.compile(r"^/users/([^/]+)/recommendations$")
+_INT = re.compile(r"^[0-9]{1,6}$")
+_FLOAT = re.compile(r"^-?[0-9]{1,6}(\.[0-9]{1,12})?$")
+_BOOL = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _plain_knobs(query: bytes) -> dict | None:
+    """The recommendation knobs of a plain, valid query string; ``None`` for anything else
+    (percent-encoding, repeated or unknown names, odd spellings, values out of range), which
+    the full route then validates and words the error for."""
+    kw = {"n": 10, "rarity": None, "band": None, "persona": None, "exclude_played": True}
+    if not query:
+        return kw
+    seen = set()
+    for part in query.split(b"&"):
+        name, _, raw = part.partition(b"=")
+        if b"%" in part or b"+" in part or not raw:
+            return None
+        try:
+            name, value = name.decode("ascii"), raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if name in seen or name not in kw:
+            return None
+        seen.add(name)
+        if name in ("n", "persona"):
+            if not _INT.match(value):
+                return None
+            kw[name] = int(value)
+        elif name == "rarity":
+            if not _FLOAT.match(value):
+                return None
+            kw[name] = float(value)
+        elif name == "band":
+            if len(value) > 40:
+                return None
+            kw[name] = value
+        elif name == "exclude_played":
+            if value.lower() not in _BOOL:
+                return None
+            kw[name] = _BOOL[value.lower()]
+    if not 1 <= kw["n"] <= 200 or (kw["rarity"] is not None and not -3 <= kw["rarity"] <= 3):
+        return None
+    kw["diversity"] = None
+    return kw
+
+
+class FastRecommendations:
+    """ASGI middleware: the hot path of ``GET /users/{user}/recommendations`` without the
+    framework's routing, parameter validation and response classes.
+
+    It answers only requests the full route would answer with 200 from memory: a plain query
+    string of known knobs within their ranges (:func:`_plain_knobs`), no MMR diversity, a user
+    served from the model row, and a result without error. Everything else (bad or unusual
+    input, errors, users whose history is read from the database) goes on to the FastAPI route,
+    which validates, words the errors and documents the endpoint in the OpenAPI spec; a test
+    checks that both give the same responses. On Last.fm 2K this halves the CPU time per
+    request (the framework costs more than the batched ranking).
+    """
+
+    def __init__(self, app: ASGIApp, *, service: RecommenderService, batcher: Batcher, stats: dict):
+        self.app, self.service, self.batcher, self.stats = app, service, batcher, stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            m = _RECS_PATH.match(scope["path"])
+            if m is not None:
+                kw = _plain_knobs(scope["query_string"])
+                user = m.group(1)
+                if kw is not None and not self.service.needs_store(user):
+                    try:
+                        result = await self.batcher.submit((user, kw))
+                    except Exception:  # noqa: BLE001 - the full route answers and words it
+                        result = None
+                    if result is not None:
+                        body = orjson.dumps(result)
+                        await send(
+                            {
+                                "type": "http.response.start",
+                                "status": 200,
+                                "headers": [
+                                    (b"content-length", str(len(body)).encode()),
+                                    (b"content-type", b"application/json"),
+                                ],
+                            }
+                        )
+                        await send({"type": "http.response.body", "body": body})
+                        self.stats["fast_path"] += 1
+                        return
+        await self.app(scope, receive, send)
 
 
 def _too_large_message(limit: int) -> str:
@@ -172,6 +266,7 @@ def create_app(
     max_body: int = MAX_BODY,
     max_upload: int = MAX_UPLOAD,
     start: bool = False,
+    fast_path: bool = True,
 ) -> FastAPI:
     """The FastAPI application serving ``service`` (API under ``/``, web page at ``/``).
 
@@ -182,6 +277,9 @@ def create_app(
         Size limits (bytes) of JSON bodies and of history uploads; larger requests get 413.
     start : bool, default=False
         Call ``service.start()`` (load or train the model) when the app starts.
+    fast_path : bool, default=True
+        Answer plain recommendation requests in :class:`FastRecommendations` (same responses,
+        about half the CPU time); ``False`` sends every request through the FastAPI routes.
     """
     from contextlib import asynccontextmanager
 
@@ -201,6 +299,7 @@ def create_app(
     app.state.service = service
     batcher = Batcher(service.recommend_batch)
     app.state.batcher = batcher
+    app.state.stats = {"fast_path": 0}
 
     @app.exception_handler(DeepcutsError)
     async def _deepcuts_error(request: Request, exc: DeepcutsError):
@@ -228,7 +327,14 @@ def create_app(
     # ------------------------------------------------------------------ system
     @app.get("/health", tags=["system"], summary="Service, model and retrain status")
     def health():
-        return service.health()
+        out = service.health()
+        out["worker"] = {
+            "pid": os.getpid(),
+            "batches": batcher.batches,
+            "batched_requests": batcher.requests,
+            "fast_path_answers": app.state.stats["fast_path"],
+        }
+        return out
 
     @app.get("/models", tags=["system"], summary="The model registry, newest first")
     def models():
@@ -354,4 +460,39 @@ def create_app(
             return FileResponse(static / "index.html")
 
     app.add_middleware(BodyLimit, max_body=max_body, max_upload=max_upload)
+    if fast_path:
+        app.add_middleware(
+            FastRecommendations, service=service, batcher=batcher, stats=app.state.stats
+        )
     return app
+
+
+#: environment variable carrying the configuration of ``deepcuts serve --workers N`` workers
+WORKER_CONFIG_ENV = "DEEPCUTS_SERVE_CONFIG"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``deepcuts serve --workers N`` (a uvicorn factory).
+
+    Configured by the JSON in ``$DEEPCUTS_SERVE_CONFIG`` (written by the parent process:
+    database URL, data directory, model, event log, upload limit). Each worker loads the
+    registry's active model and follows the shared event log (:mod:`deepcuts.serving._shared`).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from deepcuts.serving._shared import EventLog
+    from deepcuts.serving.store import Store
+
+    cfg = json.loads(os.environ[WORKER_CONFIG_ENV])
+    threadpool_limits(1, user_api="blas")
+    service = RecommenderService(
+        Store(cfg["url"]),
+        cfg["data_dir"],
+        model=cfg["model"],
+        model_params=cfg["params"],
+        seed=False,
+        freeze_gc=True,
+        events=EventLog(cfg["events"]),
+    )
+    service.start()
+    return create_app(service, max_upload=int(cfg["max_upload"]))

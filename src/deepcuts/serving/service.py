@@ -22,9 +22,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter, OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, m
 from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
+from deepcuts.serving._shared import EventLog
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
 __all__ = [
@@ -219,6 +222,11 @@ class RecommenderService:
         objects of a served model (id and name lookups) otherwise make each full collection
         stop the process for ~50 ms in the middle of requests. Process-wide: ``deepcuts serve``
         turns it on; leave it off when the service shares its process with other work.
+    events : EventLog, optional
+        The event log shared with the other worker processes of one server
+        (``deepcuts serve --workers N``, :mod:`deepcuts.serving._shared`): listens posted,
+        models activated and retrain jobs started by any worker reach this one before its
+        next answer. ``None`` (default): this process is the only server of the database.
 
     Examples
     --------
@@ -242,6 +250,7 @@ class RecommenderService:
         seed: bool = True,
         retrain_in: str = "process",
         freeze_gc: bool = False,
+        events: EventLog | None = None,
     ):
         if retrain_in not in ("process", "thread"):
             raise DeepcutsError(f"retrain_in must be 'process' or 'thread', got {retrain_in!r}")
@@ -259,20 +268,34 @@ class RecommenderService:
         self.model_params = dict(model_params)
         self.seed = seed
         self.freeze_gc = bool(freeze_gc)
+        self.events = events
+        self._job_pid: int | None = None  # process running the latest job (from the log)
+        self._reload_lock = threading.Lock()
+        self._poller: threading.Thread | None = None
         self._handle: ModelHandle | None = None
         self._dirty: dict[str, float] = {}
         self._dirty_lock = threading.Lock()
         # user -> (dirty stamp when read, history): stored histories of folded-in users
         self._histories: OrderedDict[str, tuple[float, dict]] = OrderedDict()
-        self._job_lock = threading.Lock()
+        self._job_lock = threading.RLock()
         self._job: dict | None = None
         self._thread: threading.Thread | None = None
         self._schema: str | None = None
 
     # ------------------------------------------------------------------ life cycle
-    def start(self) -> None:
-        """Load the active model from the registry, or seed/train one (blocking)."""
+    def start(self, *, load: bool = True) -> None:
+        """Load the active model from the registry, or seed/train one (blocking).
+
+        ``load=False`` only makes sure that a loadable active model exists (seeding and
+        training as needed) and does not keep it: what the parent process of
+        ``deepcuts serve --workers N`` does before its workers load it.
+        """
         self._schema = self.store.revision()
+        if self.events is not None and self._poller is None and load:
+            self._poller = threading.Thread(
+                target=self._poll_events, name="deepcuts-events", daemon=True
+            )
+            self._poller.start()
         if self.seed and self.store.is_empty():
             plays, artists = _bundled_frames()
             n = self.store.import_play_counts(plays, artists)
@@ -281,6 +304,8 @@ class RecommenderService:
         if row is not None and row["path"] and Path(row["path"] + ".npz").exists():
             try:
                 model = load_model(row["path"])
+                if not load:
+                    return
                 self._publish(
                     ModelHandle.build(model, row["id"], row["kind"], float(row["created_at"]))
                 )
@@ -289,9 +314,13 @@ class RecommenderService:
             except DeepcutsError as e:  # damaged files: train a new one
                 log.warning("cannot load model %s (%s); training a new one", row["id"], e)
         self._train(self.kind, self.model_params)
+        if not load:
+            self._handle = None
 
     @property
     def handle(self) -> ModelHandle:
+        if self.events is not None:
+            self.sync()
         h = self._handle
         if h is None:
             raise DeepcutsError("no model is loaded yet; the service is starting")
@@ -335,8 +364,68 @@ class RecommenderService:
         handle = ModelHandle.build(model, model_id, kind, data_time)
         self._publish(handle)
         self.store.activate_model(model_id)
+        if self.events is not None:
+            self.events.append({"kind": "model", "id": model_id})
         log.info("serving model %d (%s, %s users x %s items)", model_id, kind, *shape[:2])
         return handle
+
+    # ------------------------------------------------------------------ other workers
+    def sync(self) -> None:
+        """Apply what the other worker processes logged since the last call (no-op without
+        an event log): mark users with new listens, take over retrain job states, and load
+        the registry's active model if another worker activated a new one."""
+        if self.events is None:
+            return
+        reload = False
+        for ev in self.events.read_new():
+            kind = ev.get("kind")
+            if kind == "listens":
+                t = float(ev["t"])
+                with self._dirty_lock:
+                    for u in ev["users"]:
+                        if self._dirty.get(u, -1.0) < t:
+                            self._dirty[u] = t
+                        self._histories.pop(u, None)
+            elif kind == "job":
+                job = ev["job"]
+                with self._job_lock:
+                    if self._job is None or job["job"] >= self._job["job"]:
+                        self._job, self._job_pid = dict(job), ev.get("pid")
+            elif kind == "model":
+                h = self._handle
+                reload = reload or h is None or ev.get("id") != h.model_id
+        if reload and self._reload_lock.acquire(blocking=False):
+            # load in the background: this worker answers from its current model meanwhile
+            threading.Thread(target=self._reload_active, daemon=True).start()
+
+    def _reload_active(self) -> None:
+        try:
+            row = self.store.active_model()
+            h = self._handle
+            if row is None or (h is not None and row["id"] == h.model_id) or not row["path"]:
+                return
+            model = load_model(row["path"])
+            self._publish(
+                ModelHandle.build(model, row["id"], row["kind"], float(row["created_at"]))
+            )
+            log.info("worker %d now serves model %s", os.getpid(), row["id"])
+        except Exception:  # a damaged model file: keep serving the current one
+            log.exception("could not load the newly activated model")
+        finally:
+            self._reload_lock.release()
+
+    def _poll_events(self) -> None:
+        """Timer thread: keep up with the log while no request arrives."""
+        while True:
+            time.sleep(1.0)
+            try:
+                self.sync()
+            except Exception:  # never let the poller die silently on a transient error
+                log.exception("reading the worker event log failed")
+
+    def _log_job(self, job: dict) -> None:
+        if self.events is not None:
+            self.events.append({"kind": "job", "job": job, "pid": os.getpid()})
 
     # ------------------------------------------------------------------ retraining
     def retrain(self, kind: str | None = None, params: dict | None = None) -> dict:
@@ -349,10 +438,16 @@ class RecommenderService:
         if params is None:
             params = self.model_params if kind == self.kind else {}
         make_model(kind, **params)  # bad name or parameter: fail before starting
+        with self.events.exclusive() if self.events is not None else nullcontext():
+            self.sync()  # jobs started by other workers
+            return self._start_job(kind, params)
+
+    def _start_job(self, kind: str, params: dict) -> dict:
         with self._job_lock:
-            if self._job is not None and self._job["status"] == "running":
+            current = self.job()
+            if current is not None and current["status"] == "running":
                 raise RetrainBusyError(
-                    f"retrain job {self._job['job']} is still running; wait for it "
+                    f"retrain job {current['job']} is still running; wait for it "
                     "(GET /retrain) before starting another"
                 )
             job = {
@@ -365,7 +460,8 @@ class RecommenderService:
                 "finished_at": None,
                 "error": None,
             }
-            self._job = job
+            self._job, self._job_pid = job, os.getpid()
+            self._log_job(job)
         self._thread = threading.Thread(
             target=self._run_job, args=(job, kind, params), name="deepcuts-retrain", daemon=True
         )
@@ -382,11 +478,20 @@ class RecommenderService:
             job["error"] = f"{type(e).__name__}: {e}"
         finally:
             job["finished_at"] = time.time()
+            self._log_job(job)
 
     def job(self) -> dict | None:
-        """The latest retrain job (``None`` if none was started)."""
+        """The latest retrain job (``None`` if none was started), started by any worker."""
+        self.sync()
         j = self._job
-        return None if j is None else dict(j)
+        if j is None:
+            return None
+        j = dict(j)
+        pid = self._job_pid
+        if j["status"] == "running" and pid not in (None, os.getpid()) and not _alive(pid):
+            j["status"] = "failed"
+            j["error"] = f"the worker process running it ({pid}) exited"
+        return j
 
     def wait(self, timeout: float | None = None) -> dict | None:
         """Block until the running retrain (if any) finishes; returns the job."""
@@ -399,10 +504,13 @@ class RecommenderService:
     def add_listens(self, listens: list[Listen]) -> int:
         n = self.store.add_listens(listens)
         now = time.time()
+        users = {x.user.strip() for x in listens}
         with self._dirty_lock:
-            for x in listens:
-                self._dirty[x.user.strip()] = now
-                self._histories.pop(x.user.strip(), None)
+            for u in users:
+                self._dirty[u] = now
+                self._histories.pop(u, None)
+        if self.events is not None:  # before answering: the client's next request may go
+            self.events.append({"kind": "listens", "t": now, "users": sorted(users)})
         return n
 
     def import_history(self, user: str, path, format: str) -> dict:
@@ -470,6 +578,7 @@ class RecommenderService:
 
     def needs_store(self, user: str) -> bool:
         """True when recommending for ``user`` will read the database."""
+        self.sync()
         h = self._handle
         if h is None:
             return True
@@ -821,7 +930,6 @@ def _rank_scores(model, scores, row, n, filter_played, rerankers):
 def _fit_in_child(store: Store, kind: str, params: dict, path: Path) -> tuple[int, int, int]:
     """Fit and save a model in ``python -m deepcuts.serving._retrain`` (lower priority, one
     core fewer for numba than the machine has); returns (n_users, n_items, nnz)."""
-    import os
     import subprocess
     import sys
 
@@ -842,6 +950,16 @@ def _fit_in_child(store: Store, kind: str, params: dict, path: Path) -> tuple[in
     if "error" in out:
         raise DeepcutsError(out["error"])
     return tuple(out["shape"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_user(user) -> str:
