@@ -424,7 +424,9 @@ def main(argv=None) -> int:
         default="auto",
         help="load generator for the closed-loop phases (auto: wrk if installed)",
     )
-    p.add_argument("--data-dir", help="reuse a data dir (default: a fresh temporary one)")
+    p.add_argument(
+        "--data-dir", help="use and keep this data dir (default: a temporary one, removed)"
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -440,6 +442,7 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"  # the server's output survives if it dies
     cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port)]
     if args.workers > 1:
@@ -455,12 +458,24 @@ def main(argv=None) -> int:
         while True:
             if server.poll() is not None:
                 print(server.stdout.read().decode(), file=sys.stderr)
-                raise SystemExit("the server exited before answering")
+                raise SystemExit(
+                    f"the server exited (status {server.returncode}) before answering: {cmd}"
+                )
             try:
                 health = _get(base + "/health")
                 break
             except OSError:
                 time.sleep(0.25)
+        # with --workers N, the first answer comes from the first worker up: wait (up to a
+        # minute) until N worker pids have answered, so no worker is still loading its model
+        # while the measured phases run (each /health is a new connection; any idle worker
+        # may accept it)
+        pids = {health.get("worker", {}).get("pid")}
+        while args.workers > 1 and len(pids) < args.workers and time.time() - t0 < 60:
+            pids.add(_get(base + "/health").get("worker", {}).get("pid"))
+            time.sleep(0.02)
+        if args.workers > 1 and len(pids) < args.workers:
+            print(f"warning: only {len(pids)} of {args.workers} workers answered /health")
         startup = time.time() - t0
         model = health["model"]
         tree = _tree_cpu_ticks(server.pid)
@@ -542,6 +557,8 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
     anchor = results["anchor"]["p99_ms"]
     print(
