@@ -212,10 +212,12 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("user", ["u7", "nobody", "u%207", "a%2Fb"])
+@pytest.mark.parametrize("user", ["u7", "fp-new", "nobody", "u%207", "a%2Fb"])
 def test_fast_path_answers_like_the_full_route(als_service, user):
     from fastapi.testclient import TestClient
 
+    if user == "fp-new":  # folded in from its stored history (kept in memory once read)
+        als_service.add_listens([Listen(user, f"Artist {k}") for k in (30, 31, 33)])
     fast = TestClient(create_app(als_service))
     full = TestClient(create_app(als_service, fast_path=False))
     for q in QUERIES:
@@ -228,5 +230,7 @@ def test_fast_path_answers_like_the_full_route(als_service, user):
     answered = fast.app.state.stats["fast_path"]
     if user == "u7":  # plain and answered with 200: "", n=3, n=200, rarity=0.5, rarity=-3,
         assert answered == 10  # band=0:60, persona=0, exclude_played=false/False, the last
+    elif user == "fp-new":  # the same, but the first read the history from the database
+        assert answered == 9
     else:
         assert answered == 0 and full.app.state.stats["fast_path"] == 0

@@ -116,7 +116,10 @@ def test_listens_posted_to_one_worker_reach_the_other(two_workers):
     assert got["source"] == "history"
     assert got["items"] == a.recommend("w-new", n=4)["items"]
     assert b.recommend("u3", n=3)["source"] == "history"
-    assert not b.needs_store("u5") and b.needs_store("u3")
+    assert not b.needs_store("u5") and not b.needs_store("u3")  # u3's history is in memory
+    a.add_listens([Listen("u3", "Artist 41")])
+    assert b.needs_store("u3")  # a newer listen: read it again
+    assert "artist 41" not in [it["artist"] for it in b.recommend("u3", n=30)["items"]]
 
 
 def test_a_retrain_on_one_worker_is_seen_and_swapped_by_the_other(two_workers):

@@ -326,7 +326,7 @@ def create_app(
 
     # ------------------------------------------------------------------ system
     @app.get("/health", tags=["system"], summary="Service, model and retrain status")
-    def health():
+    async def health():  # in memory: no thread hop
         out = service.health()
         out["worker"] = {
             "pid": os.getpid(),

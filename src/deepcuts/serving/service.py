@@ -583,8 +583,11 @@ class RecommenderService:
         if h is None:
             return True
         with self._dirty_lock:
-            dirty = self._dirty.get(user, -1.0) >= h.data_time
-        return dirty or user not in h.user_pos
+            stamp = self._dirty.get(user, -1.0)
+            cached = self._histories.get(user)
+        if user in h.user_pos and stamp < h.data_time:
+            return False  # the model row
+        return cached is None or cached[0] != stamp  # else: the history kept in memory
 
     def _persona_kw(self, h: ModelHandle, persona: int | None) -> dict:
         if persona is None:
