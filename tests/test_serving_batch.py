@@ -54,6 +54,8 @@ KNOBS = [
     {"band": "0:60"},
     {"band": (20.0, 90.0), "rarity": 0.8},
     {"persona": 0},
+    {"diversity": 0.5},
+    {"diversity": 0.2, "rarity": 0.8, "n": 6},
 ]
 
 
@@ -93,7 +95,7 @@ def test_batch_returns_errors_in_place_and_serves_other_sources(als_service, tmp
         ("nobody-at-all", {}),  # unknown user: 404 for that request only
         ("u2", {"rarity": 99.0}),  # a knob the re-ranker refuses
         ("batch-newcomer", {"n": 4}),  # folded in from the database
-        ("u1", {"diversity": 0.5}),  # MMR: one by one
+        ("u1", {"diversity": 0.5}),  # MMR
         ("u1", {"bogus": 1}),
     ]
     out = svc.recommend_batch(reqs)
@@ -208,6 +210,7 @@ QUERIES = [
     "n=3&n=4",
     "n=4&unknown=1",
     "diversity=0.3&n=5",
+    "diversity=1.5",
     "rarity=0.8&band=10:90&n=7&exclude_played=1&persona=0",
 ]
 
@@ -229,8 +232,8 @@ def test_fast_path_answers_like_the_full_route(als_service, user):
     # the fast path did answer the plain requests of a known user
     answered = fast.app.state.stats["fast_path"]
     if user == "u7":  # plain and answered with 200: "", n=3, n=200, rarity=0.5, rarity=-3,
-        assert answered == 10  # band=0:60, persona=0, exclude_played=false/False, the last
-    elif user == "fp-new":  # the same, but the first read the history from the database
-        assert answered == 9
+        assert answered == 11  # band=0:60, persona=0, exclude_played=false/False,
+    elif user == "fp-new":  # diversity=0.3&n=5, the last; for fp-new the first read the
+        assert answered == 10  # history from the database
     else:
         assert answered == 0 and full.app.state.stats["fast_path"] == 0

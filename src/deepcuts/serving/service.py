@@ -671,8 +671,8 @@ class RecommenderService:
         factors are read from memory once per group instead of once per request (for ALS on
         Last.fm 2K the single-user product is memory bound: ~170 us for one user, ~25 us per
         user in a group of 16). The results are the ones :meth:`recommend` gives. Requests
-        that need the database (folded-in users) or MMR diversity go through :meth:`recommend`
-        one by one.
+        of users scored from their history (folded-in users) go through :meth:`recommend` one
+        by one.
         """
         h = self.handle
         out: list = [None] * len(requests)
@@ -684,7 +684,7 @@ class RecommenderService:
                     bad = sorted(set(kw) - set(_RECOMMEND_DEFAULTS))
                     raise DeepcutsError(f"unknown recommendation argument(s) {bad}")
                 user = _check_user(user)
-                if kw["diversity"] is None and self._user_source(h, user)[0] == "model":
+                if self._user_source(h, user)[0] == "model":
                     if isinstance(kw["band"], list):
                         kw["band"] = tuple(kw["band"])
                     key = tuple(sorted(kw.items()))
@@ -697,7 +697,9 @@ class RecommenderService:
         for key, members in groups.items():
             kw = dict(key)
             try:
-                rerankers = _rerankers(rarity=kw["rarity"], band=kw["band"])
+                rerankers = _rerankers(
+                    rarity=kw["rarity"], band=kw["band"], diversity=kw["diversity"]
+                )
                 uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
                 idx, val, per = m.rank_index(
                     uidx,
