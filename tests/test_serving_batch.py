@@ -57,6 +57,8 @@ KNOBS = [
     {"band": "0:60"},
     {"band": (20.0, 90.0), "rarity": 0.8},
     {"persona": 0},
+    {"diversity": 0.5},
+    {"diversity": 0.2, "rarity": 0.8, "n": 6},
 ]
 
 
@@ -96,7 +98,7 @@ def test_batch_returns_errors_in_place_and_serves_other_sources(als_service, tmp
         ("nobody-at-all", {}),  # unknown user: 404 for that request only
         ("u2", {"rarity": 99.0}),  # a knob the re-ranker refuses
         ("batch-newcomer", {"n": 4}),  # folded in from the database
-        ("u1", {"diversity": 0.5}),  # MMR: one by one
+        ("u1", {"diversity": 0.5}),  # MMR
         ("u1", {"bogus": 1}),
     ]
     out = svc.recommend_batch(reqs)
@@ -109,7 +111,9 @@ def test_batch_returns_errors_in_place_and_serves_other_sources(als_service, tmp
     assert "bogus" in str(out[5])
 
 
-def _fresh_fold_in(svc, user, *, n=10, exclude_played=True, rarity=None, band=None, persona=None):
+def _fresh_fold_in(
+    svc, user, *, n=10, exclude_played=True, rarity=None, band=None, diversity=None, persona=None
+):
     """Reference: the user's stored history folded into the served model now (nothing cached),
     scored with ``item_factors_ @ x_u`` and ranked like ``Recommender.rank_index``; as
     (artist, score) pairs. ``persona`` is accepted and ignored (ALS: persona 0 only)."""
@@ -120,7 +124,7 @@ def _fresh_fold_in(svc, user, *, n=10, exclude_played=True, rarity=None, band=No
     scores[~np.isfinite(scores)] = -np.inf
     if exclude_played:
         scores[0, row.indices] = -np.inf
-    rerankers = _rerankers(rarity=rarity, band=band)
+    rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
     ctx = RankContext(m, np.array([-1], np.int32), row, n)
     for r in rerankers:
         scores = np.asarray(r.rerank(scores, ctx), np.float32)
@@ -169,10 +173,10 @@ def test_batched_folded_in_users_are_ranked_together_like_one_by_one(als_service
     folded = list(FOLDED)
     reqs = [(u, kw) for kw in KNOBS for u in folded + ["u5", "u17"]]  # mixed with model users
     reqs += [(u, {"persona": 1}) for u in folded[:2]]
-    reqs += [(folded[0], {"diversity": 0.4, "n": 6})]  # MMR: one by one
+    reqs += [(folded[0], {"diversity": 0.4, "n": 6})]  # knobs of its own: a group of one
     batched = svc.recommend_batch(reqs)
     assert len(batched) == len(reqs)
-    # each knob set was one group of all folded-in users (and MMR a group of one)
+    # each knob set was one group of all folded-in users
     assert sorted(sizes) == [1] + [len(folded)] * len(KNOBS)
     for (u, kw), got in zip(reqs, batched):
         try:
@@ -183,7 +187,7 @@ def test_batched_folded_in_users_are_ranked_together_like_one_by_one(als_service
         _assert_same_list(got, want["items"])
         assert got["source"] == want["source"] == ("history" if u in FOLDED else "model")
         assert got["model"] == want["model"] == svc.handle.model_id
-        if u in FOLDED and "diversity" not in kw:
+        if u in FOLDED:
             ref = _fresh_fold_in(svc, u, **kw)
             assert ref  # every knob set leaves something to recommend
             _assert_same_list(got, ref)
@@ -357,6 +361,7 @@ QUERIES = [
     "n=3&n=4",
     "n=4&unknown=1",
     "diversity=0.3&n=5",
+    "diversity=1.5",
     "rarity=0.8&band=10:90&n=7&exclude_played=1&persona=0",
 ]
 
@@ -378,8 +383,8 @@ def test_fast_path_answers_like_the_full_route(als_service, user):
     # the fast path did answer the plain requests of a known user
     answered = fast.app.state.stats["fast_path"]
     if user == "u7":  # plain and answered with 200: "", n=3, n=200, rarity=0.5, rarity=-3,
-        assert answered == 10  # band=0:60, persona=0, exclude_played=false/False, the last
-    elif user == "fp-new":  # the same, but the first read the history from the database
-        assert answered == 9
+        assert answered == 11  # band=0:60, persona=0, exclude_played=false/False,
+    elif user == "fp-new":  # diversity=0.3&n=5, the last; for fp-new the first read the
+        assert answered == 10  # history from the database
     else:
         assert answered == 0 and full.app.state.stats["fast_path"] == 0

@@ -708,8 +708,7 @@ class RecommenderService:
         user in a group of 16). So are the requests of an ALS model for users folded in from
         their stored history, from the user vectors kept with the histories
         (:meth:`_recommend_folded`). The results are the ones :meth:`recommend` gives.
-        Requests with MMR diversity, and folded-in users of other models, go through
-        :meth:`recommend` one by one.
+        Requests for folded-in users of other models go through :meth:`recommend` one by one.
         """
         h = self.handle
         out: list = [None] * len(requests)
@@ -723,7 +722,7 @@ class RecommenderService:
                     raise DeepcutsError(f"unknown recommendation argument(s) {bad}")
                 user = _check_user(user)
                 source, entry = self._user_entry(h, user)
-                if kw["diversity"] is not None or (source == "history" and h.fold is None):
+                if source == "history" and h.fold is None:
                     out[k] = self.recommend(user, **kw)
                     continue
                 if isinstance(kw["band"], list):
@@ -747,7 +746,9 @@ class RecommenderService:
         for key, members in groups.items():
             kw = dict(key)
             try:
-                rerankers = _rerankers(rarity=kw["rarity"], band=kw["band"])
+                rerankers = _rerankers(
+                    rarity=kw["rarity"], band=kw["band"], diversity=kw["diversity"]
+                )
                 uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
                 idx, val, per = m.rank_index(
                     uidx,
