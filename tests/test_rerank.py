@@ -142,6 +142,7 @@ def test_mmr_dense_kernel_matches_reference(lam):
     got = K.mmr_dense(cand, rel, v, np.float32(lam), 8)
     ref = K.mmr_reference(cand, rel, v.astype(np.float64) @ v.T.astype(np.float64), lam, 8)
     np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(K.mmr_dense_serial(cand, rel, v, np.float32(lam), 8), ref)
 
 
 @pytest.mark.parametrize("lam", [0.2, 0.6])
@@ -152,6 +153,8 @@ def test_mmr_sparse_kernel_matches_reference(lam):
     got = K.mmr_sparse(cand, rel, v.indptr, v.indices, v.data, np.float32(lam), 12)
     ref = K.mmr_reference(cand, rel, (v @ v.T).toarray().astype(np.float64), lam, 12)
     np.testing.assert_array_equal(got, ref)
+    serial = K.mmr_sparse_serial(cand, rel, v.indptr, v.indices, v.data, np.float32(lam), 12)
+    np.testing.assert_array_equal(serial, ref)
 
 
 def test_mmr_reduces_intra_list_similarity(als, data):

@@ -319,15 +319,16 @@ def test_fast_fold_in_matches_the_model(service):
     ALS.explain's contributions."""
     import numpy as np
 
-    from deepcuts.serving.service import _rank_scores, _rerankers
+    from deepcuts.serving.service import _rank_folded, _rerankers
 
-    m = service.handle.model
+    h = service.handle
+    m = h.model
     hist = {"artist 11": 3.0, "artist 12": 1.0, "artist 14": 7.0, "artist 2": 1.0}
     for kw in ({}, {"rarity": 0.5}, {"exclude_played": False}):
         row = m.history_row(hist)
-        scores = (m.item_factors_ @ service.handle.fold.solve(row)[0])[None, :]
         rr = _rerankers(rarity=kw.get("rarity"))
-        idx, _ = _rank_scores(m, scores, row, 8, kw.get("exclude_played", True), rr)
+        vec = h.fold.solve(row)[0][None, :]
+        idx, _ = _rank_folded(h, vec, [row], 8, kw.get("exclude_played", True), rr)
         ref = m.recommend_history(
             hist, n=8, filter_played=kw.get("exclude_played", True), rerankers=rr
         )

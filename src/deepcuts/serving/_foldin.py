@@ -9,6 +9,10 @@ small dense solve (Hu, Koren, Volinsky 2008, eq. 4):
 with ``Y^T Y + reg*I`` computed once per model. ``C_u`` comes from the model's own confidence
 transform, so the vector equals ``ALS.fold_in`` (tested). The same factorisation gives the
 exact per-artist decomposition of any score (``ALS.explain`` for a history).
+
+:meth:`ALSFoldIn.scores` scores a block of folded-in user vectors with the model's row-major
+copy of the item factors (the one ``ALS._score`` uses), so a group of folded-in users costs one
+matrix product, like a group of users of the training data.
 """
 
 from __future__ import annotations
@@ -32,12 +36,23 @@ class ALSFoldIn:
     >>> v = fold.solve(x.matrix[0])[0]
     >>> bool(np.allclose(v, m.fold_in(x.matrix[:1])[0], atol=1e-4))
     True
+    >>> fold.scores(v[None, :]).shape
+    (1, 30)
     """
 
     def __init__(self, model):
         self.model = model
         Y = np.asarray(model.item_factors_, np.float64)
         self.gram = Y.T @ Y + float(model.regularization) * np.eye(Y.shape[1])
+        Yt = getattr(model, "_item_factors_t", None)
+        if Yt is None:  # the copy ALS._score builds on first use: build it now, share it
+            Yt = model._item_factors_t = np.ascontiguousarray(model.item_factors_.T)
+        #: (f, n_items) row-major item factors: ``X @ Yt`` is a plain GEMM
+        self.item_factors_t = Yt
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Scores ``x_u . y_i`` of user vectors (b, f) for every item: (b, n_items) float32."""
+        return np.asarray(vectors, np.float32) @ self.item_factors_t
 
     def solve(self, row: sp.csr_matrix):
         """``(x_u float32 (f,), A_u (f, f), played item indices, c_ui, p_ui)`` of one row."""

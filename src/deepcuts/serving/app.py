@@ -143,7 +143,14 @@ def _plain_knobs(query: bytes) -> dict | None:
     """The recommendation knobs of a plain, valid query string; ``None`` for anything else
     (percent-encoding, repeated or unknown names, odd spellings, values out of range), which
     the full route then validates and words the error for."""
-    kw = {"n": 10, "rarity": None, "band": None, "persona": None, "exclude_played": True}
+    kw = {
+        "n": 10,
+        "rarity": None,
+        "band": None,
+        "diversity": None,
+        "persona": None,
+        "exclude_played": True,
+    }
     if not query:
         return kw
     seen = set()
@@ -162,7 +169,7 @@ def _plain_knobs(query: bytes) -> dict | None:
             if not _INT.match(value):
                 return None
             kw[name] = int(value)
-        elif name == "rarity":
+        elif name in ("rarity", "diversity"):
             if not _FLOAT.match(value):
                 return None
             kw[name] = float(value)
@@ -176,7 +183,8 @@ def _plain_knobs(query: bytes) -> dict | None:
             kw[name] = _BOOL[value.lower()]
     if not 1 <= kw["n"] <= 200 or (kw["rarity"] is not None and not -3 <= kw["rarity"] <= 3):
         return None
-    kw["diversity"] = None
+    if kw["diversity"] is not None and not 0 <= kw["diversity"] <= 1:
+        return None
     return kw
 
 
@@ -185,8 +193,8 @@ class FastRecommendations:
     framework's routing, parameter validation and response classes.
 
     It answers only requests the full route would answer with 200 from memory: a plain query
-    string of known knobs within their ranges (:func:`_plain_knobs`), no MMR diversity, a user
-    served from the model row, and a result without error. Everything else (bad or unusual
+    string of known knobs within their ranges (:func:`_plain_knobs`), a user answered from
+    memory (model row or cached history), and a result without error. Everything else (bad or unusual
     input, errors, users whose history is read from the database) goes on to the FastAPI route,
     which validates, words the errors and documents the endpoint in the OpenAPI spec; a test
     checks that both give the same responses. On Last.fm 2K this halves the CPU time per
@@ -424,7 +432,7 @@ def create_app(
         )
         # JSONResponse directly: the payload is plain JSON types already, and FastAPI's
         # generic encoder would cost more than computing the recommendations
-        if service.needs_store(user) or diversity is not None:
+        if service.needs_store(user):
             return _json(await run_in_threadpool(lambda: service.recommend(user, **kw)))
         # fast path (in memory, no I/O): concurrent requests are ranked together
         return _json(await batcher.submit((user, kw)))

@@ -13,8 +13,10 @@ Which history a user is scored from
   (posted listens, imported histories): their complete stored history, folded into the model
   without retraining (:meth:`Recommender.recommend_history`). The history read from the
   database is kept in memory until the user's next listen (at most :data:`HISTORY_CACHE`
-  users), which assumes that this process receives all listens (one server process per
-  database).
+  users), together with what the served model derives from it (the history row and, for
+  ALS, the folded-in user vector, recomputed when another model is served). This assumes
+  that this process learns of every listen: it receives them all, or reads the other
+  workers' through the event log.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter, OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -72,6 +75,34 @@ _RECOMMEND_DEFAULTS = {
     "diversity": None,
     "persona": None,
 }
+
+
+class _History:
+    """A folded-in user's stored history kept in memory, and what one model derived from it.
+
+    ``stamp`` is the user's dirty stamp when the history was read (a later listen makes the
+    entry stale); ``derived`` is ``(weak reference to the ModelHandle, history row, user
+    vector or None)``, replaced as one tuple so that concurrent requests never see a row of
+    one model with a vector of another, and a weak reference so that the cache does not keep
+    a swapped-out model alive.
+    """
+
+    __slots__ = ("derived", "plays", "stamp")
+
+    def __init__(self, stamp: float, plays: dict):
+        self.stamp = stamp
+        self.plays = plays
+        self.derived: tuple | None = None
+
+    def row_and_vector(self, h: ModelHandle) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """The history as a (1, n_items) row of ``h``'s model and, for ALS, its folded-in
+        user vector (``h.fold.solve``), computed once per served model."""
+        d = self.derived
+        if d is None or d[0]() is not h:
+            row = h.model.history_row(self.plays or {})
+            vec = h.fold.solve(row)[0] if h.fold is not None else None
+            d = self.derived = (weakref.ref(h), row, vec)
+        return d[1], d[2]
 
 
 class ConflictError(DeepcutsError):
@@ -275,8 +306,8 @@ class RecommenderService:
         self._handle: ModelHandle | None = None
         self._dirty: dict[str, float] = {}
         self._dirty_lock = threading.Lock()
-        # user -> (dirty stamp when read, history): stored histories of folded-in users
-        self._histories: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        # user -> stored history of a folded-in user (and its fold-in for the served model)
+        self._histories: OrderedDict[str, _History] = OrderedDict()
         self._job_lock = threading.RLock()
         self._job: dict | None = None
         self._thread: threading.Thread | None = None
@@ -552,29 +583,34 @@ class RecommenderService:
     # ------------------------------------------------------------------ queries
     def _user_source(self, h: ModelHandle, user: str) -> tuple[str, dict | None]:
         """("model", None) for the fast path, ("history", {artist: plays}) to fold in."""
+        source, entry = self._user_entry(h, user)
+        return source, None if entry is None else entry.plays
+
+    def _user_entry(self, h: ModelHandle, user: str) -> tuple[str, _History | None]:
+        """("model", None) for the fast path, ("history", the user's :class:`_History`)."""
         with self._dirty_lock:
             stamp = self._dirty.get(user, -1.0)
             cached = self._histories.get(user)
         in_model = user in h.user_pos
         if in_model and stamp < h.data_time:
             return "model", None
-        if cached is not None and cached[0] == stamp:
-            return "history", cached[1]
+        if cached is not None and cached.stamp == stamp:
+            return "history", cached
         hist = self.store.history(user)
-        if hist is not None:
-            with self._dirty_lock:
-                if self._dirty.get(user, -1.0) == stamp:  # no listen arrived meanwhile
-                    self._histories[user] = (stamp, hist)
-                    self._histories.move_to_end(user)
-                    while len(self._histories) > HISTORY_CACHE:
-                        self._histories.popitem(last=False)
         if hist is None:
             if in_model:  # trained on, then removed from the database: keep serving it
                 return "model", None
             raise UnknownIdError(
                 f"unknown user {user!r}; post listens for it or import a history first"
             )
-        return "history", hist
+        entry = _History(stamp, hist)
+        with self._dirty_lock:
+            if self._dirty.get(user, -1.0) == stamp:  # no listen arrived meanwhile
+                self._histories[user] = entry
+                self._histories.move_to_end(user)
+                while len(self._histories) > HISTORY_CACHE:
+                    self._histories.popitem(last=False)
+        return "history", entry
 
     def needs_store(self, user: str) -> bool:
         """True when recommending for ``user`` will read the database."""
@@ -587,7 +623,7 @@ class RecommenderService:
             cached = self._histories.get(user)
         if user in h.user_pos and stamp < h.data_time:
             return False  # the model row
-        return cached is None or cached[0] != stamp  # else: the history kept in memory
+        return cached is None or cached.stamp != stamp  # else: the history kept in memory
 
     def _persona_kw(self, h: ModelHandle, persona: int | None) -> dict:
         if persona is None:
@@ -619,28 +655,27 @@ class RecommenderService:
         """Top-``n`` artists for ``user`` with the knobs applied (see the HTTP API docs)."""
         h = self.handle
         user = _check_user(user)
-        source, hist = self._user_source(h, user)
-        rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
+        source, entry = self._user_entry(h, user)
+        knobs = dict(rarity=rarity, band=band, diversity=diversity)
+        if source == "history" and h.fold is not None:  # ALS: the cached folded-in vector
+            return self._recommend_folded(
+                h, [user], [entry], n=n, exclude_played=exclude_played, persona=persona, **knobs
+            )[0]
+        rerankers = _rerankers(**knobs)
         m = h.model
         if source == "model":
             u = h.user_pos[user]
             uidx, row = np.array([u], np.int32), m.interactions_.matrix[u : u + 1]
         else:
-            uidx, row = np.array([-1], np.int32), m.history_row(hist or {})
-        if source == "history" and h.fold is not None:
-            self._persona_kw(h, persona)  # validates the knob
-            scores = (m.item_factors_ @ h.fold.solve(row)[0])[None, :]
-            idx, val = _rank_scores(m, scores, row, int(n), exclude_played, rerankers)
-            per = None
-        else:
-            idx, val, per = m.rank_index(
-                uidx,
-                row,
-                int(n),
-                filter_played=exclude_played,
-                rerankers=rerankers,
-                **self._persona_kw(h, persona),
-            )
+            uidx, row = np.array([-1], np.int32), entry.row_and_vector(h)[0]
+        idx, val, per = m.rank_index(
+            uidx,
+            row,
+            int(n),
+            filter_played=exclude_played,
+            rerankers=rerankers,
+            **self._persona_kw(h, persona),
+        )
         keep = idx[0] >= 0
         return {
             "user": user,
@@ -670,13 +705,15 @@ class RecommenderService:
         same knobs are ranked together: one matrix product scores the whole group, so the item
         factors are read from memory once per group instead of once per request (for ALS on
         Last.fm 2K the single-user product is memory bound: ~170 us for one user, ~25 us per
-        user in a group of 16). The results are the ones :meth:`recommend` gives. Requests
-        that need the database (folded-in users) or MMR diversity go through :meth:`recommend`
-        one by one.
+        user in a group of 16). So are the requests of an ALS model for users folded in from
+        their stored history, from the user vectors kept with the histories
+        (:meth:`_recommend_folded`). The results are the ones :meth:`recommend` gives.
+        Requests for folded-in users of other models go through :meth:`recommend` one by one.
         """
         h = self.handle
         out: list = [None] * len(requests)
         groups: dict[tuple, list[tuple[int, str]]] = {}
+        folded: dict[tuple, list[tuple[int, str, _History]]] = {}
         for k, (user, kw) in enumerate(requests):
             try:
                 kw = {**_RECOMMEND_DEFAULTS, **kw}
@@ -684,20 +721,34 @@ class RecommenderService:
                     bad = sorted(set(kw) - set(_RECOMMEND_DEFAULTS))
                     raise DeepcutsError(f"unknown recommendation argument(s) {bad}")
                 user = _check_user(user)
-                if kw["diversity"] is None and self._user_source(h, user)[0] == "model":
-                    if isinstance(kw["band"], list):
-                        kw["band"] = tuple(kw["band"])
-                    key = tuple(sorted(kw.items()))
+                source, entry = self._user_entry(h, user)
+                if source == "history" and h.fold is None:
+                    out[k] = self.recommend(user, **kw)
+                    continue
+                if isinstance(kw["band"], list):
+                    kw["band"] = tuple(kw["band"])
+                key = tuple(sorted(kw.items()))
+                if source == "model":
                     groups.setdefault(key, []).append((k, user))
                 else:
-                    out[k] = self.recommend(user, **kw)
+                    folded.setdefault(key, []).append((k, user, entry))
             except Exception as e:  # noqa: BLE001 - handed back per request
                 out[k] = e
+        for key, members in folded.items():
+            try:
+                users = [u for _, u, _ in members]
+                res = self._recommend_folded(h, users, [e for _, _, e in members], **dict(key))
+            except Exception as e:  # noqa: BLE001
+                res = [e] * len(members)
+            for (k, _, _), r in zip(members, res):
+                out[k] = r
         m = h.model
         for key, members in groups.items():
             kw = dict(key)
             try:
-                rerankers = _rerankers(rarity=kw["rarity"], band=kw["band"])
+                rerankers = _rerankers(
+                    rarity=kw["rarity"], band=kw["band"], diversity=kw["diversity"]
+                )
                 uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
                 idx, val, per = m.rank_index(
                     uidx,
@@ -725,6 +776,37 @@ class RecommenderService:
                     ),
                 }
         return out
+
+    def _recommend_folded(
+        self,
+        h: ModelHandle,
+        users: list[str],
+        entries: list[_History],
+        *,
+        n: int,
+        exclude_played: bool,
+        rarity=None,
+        band=None,
+        diversity=None,
+        persona=None,
+    ) -> list[dict]:
+        """:meth:`recommend` for users of an ALS model folded in from their stored histories,
+        all with the same knobs: their cached user vectors are scored with one matrix product
+        and ranked together (:func:`_rank_folded`)."""
+        self._persona_kw(h, persona)  # validates the knob (ALS: persona 0 only)
+        rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
+        rows, vectors = zip(*(e.row_and_vector(h) for e in entries))
+        idx, val = _rank_folded(h, np.stack(vectors), rows, int(n), exclude_played, rerankers)
+        keep = idx >= 0
+        return [
+            {
+                "user": user,
+                "model": h.model_id,
+                "source": "history",
+                "items": self._items(h, idx[r][keep[r]], val[r][keep[r]]),
+            }
+            for r, user in enumerate(users)
+        ]
 
     def _items(self, h: ModelHandle, idx, scores=None, personas=None) -> list[dict]:
         out = []
@@ -917,14 +999,36 @@ class RecommenderService:
         }
 
 
-def _rank_scores(model, scores, row, n, filter_played, rerankers):
-    """Top ``n`` of a (1, n_items) score block: ``Recommender.rank_index`` after scoring."""
-    scores = np.array(scores, np.float32)
+def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rerankers):
+    """Top ``n`` items of folded-in ALS users: ``Recommender.rank_index`` for user vectors.
+
+    Parameters
+    ----------
+    h : ModelHandle
+        An ALS model (``h.fold`` set).
+    vectors : ndarray of shape (b, factors), b >= 1
+        The users' folded-in vectors (``h.fold.solve``).
+    rows : sequence of b csr_matrix of shape (1, n_items)
+        Their histories (``history_row``): masked when ``filter_played``, and the
+        ``user_items`` of the re-rankers' :class:`~deepcuts.models.RankContext`.
+
+    Returns
+    -------
+    idx : ndarray of shape (b, n) int64, -1 padded
+    val : ndarray of shape (b, n) float32
+    """
+    scores = h.fold.scores(vectors)  # (b, n_items): a new array, modified in place below
     scores[~np.isfinite(scores)] = -np.inf
+    lengths = np.fromiter((r.nnz for r in rows), np.int64, len(rows))
+    indices = np.concatenate([r.indices for r in rows])
     if filter_played:
-        scores[0, row.indices] = -np.inf
+        scores[np.repeat(np.arange(len(rows)), lengths), indices] = -np.inf
     if rerankers:
-        ctx = RankContext(model, np.array([-1], np.int32), sp.csr_matrix(row), n)
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        data = np.concatenate([r.data for r in rows])
+        user_items = sp.csr_matrix((data, indices, indptr), shape=(len(rows), scores.shape[1]))
+        ctx = RankContext(h.model, np.full(len(rows), -1, np.int32), user_items, n)
         for r in rerankers:
             scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
     return topk_rows(scores, n)
