@@ -19,7 +19,17 @@ from deepcuts.exceptions import DeepcutsError
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, in the order shown by ``deepcuts --help``
-COMMANDS = ["demo", "ingest", "train", "recommend", "personas", "evaluate", "features", "serve"]
+COMMANDS = [
+    "demo",
+    "ingest",
+    "train",
+    "recommend",
+    "personas",
+    "evaluate",
+    "features",
+    "serve",
+    "spark",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

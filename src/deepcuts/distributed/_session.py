@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deepcuts.exceptions import DataError, DeepcutsError
 
-__all__ = ["active_session", "local_session", "require_spark"]
+__all__ = ["active_session", "local_session", "require_spark", "session_for_master"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,36 @@ def active_session(spark=None):
         return active
     log.info("no active Spark session: starting a local one (pass spark= to use a cluster)")
     return local_session()
+
+
+def session_for_master(master: str, *, memory: str = "1g", app_name: str = "deepcuts"):
+    """A Spark session for a master URL: ``local[N]`` / ``local[*]`` via :func:`local_session`,
+    anything else (``spark://host:7077``, ``yarn``, ``k8s://https://...``) through Spark's
+    builder, so that ``spark-submit`` settings and ``spark-defaults.conf`` apply.
+
+    Returns ``(session, created)``: ``created`` is False when a session was already running
+    (it is then returned as is, and its owner stops it).
+    """
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    m = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master.strip())
+    if m is not None:
+        cores = m.group(1) or "1"
+        return local_session(cores if cores == "*" else int(cores), memory, app_name=app_name), True
+    if not re.match(r"^(spark|k8s|mesos)://|^yarn$", master.strip()):
+        raise DeepcutsError(
+            f"master {master!r} is not a Spark master URL; use local[N], spark://HOST:PORT, "
+            "yarn or k8s://https://HOST:PORT"
+        )
+    if find_java() is None:
+        raise DeepcutsError(f"Spark needs a Java runtime and none was found; {_INSTALL_HINT}")
+    spark = SparkSession.builder.master(master).appName(app_name).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark, True
 
 
 # ---------------------------------------------------------------------- errors from executors

@@ -17,7 +17,9 @@ al. 2008): user ``u``'s normal equations get ``regularization * n_u * I`` where 
 ``implicit``) adds an unscaled ``regularization * I``. ``SparkALS.regularization`` is Spark's
 ``regParam``; the exported model's ``regularization`` (used to fold in new users) is the
 equivalent unscaled value for a user of average activity, ``regParam * nnz / n_users``.
-The default 0.1 (Spark's own) was validated on Last.fm 2K (``benchmarks/spark_als.py``, docs/distributed.md).
+The default 0.3 was the best of 0.03, 0.1, 0.3 and 1 on Last.fm 2K and of 0.1 and 0.3 on a
+generated power-law matrix (``benchmarks/spark_als.py``, docs/distributed.md); Spark's own
+default is 0.1.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class SparkALS:
         Length of each vector (Spark's ``rank``).
     iterations : int, default=15
         Alternations (Spark's ``maxIter``).
-    regularization : float, default=0.1
+    regularization : float, default=0.3
         Spark's ``regParam``: scaled by each user's (item's) number of positive ratings, unlike
         deepcuts' ALS (see the module notes).
     alpha : float, default=1.0
@@ -105,7 +107,7 @@ class SparkALS:
         *,
         factors: int = 64,
         iterations: int = 15,
-        regularization: float = 0.1,
+        regularization: float = 0.3,
         alpha: float = 1.0,
         weighting: str = "log",
         nonnegative: bool = False,
@@ -312,7 +314,7 @@ class SparkALS:
         """A fitted :class:`deepcuts.models.ALS` holding Spark's factors and the training data.
 
         It saves and loads like any deepcuts model (``.npz`` + JSON manifest), recommends,
-        takes the re-rankers (rarity knob, band, MMR) and is served by ``deepcuts serve``; its
+        takes the re-rankers (rarity knob, band, MMR) and folds in new listeners; its
         ``regularization`` is :attr:`equivalent_regularization_` (used to fold in new users).
         Collects the factors and the play counts on the driver.
 
