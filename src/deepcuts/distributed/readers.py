@@ -385,7 +385,11 @@ def _aggregate(spark, rows, meta: dict, *, with_time: bool) -> SparkInteractions
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    checked(agg.count)  # reads the input once; bad lines surface here
+    try:
+        checked(agg.count)  # reads the input once; bad lines surface here
+    except BaseException:
+        agg.unpersist()
+        raise
     skipped = agg.filter(F.col("item").isNull()).agg(F.sum("count")).first()[0]
     pairs_all = agg.filter(F.col("item").isNotNull())
     users, n_users = _with_index(
@@ -471,7 +475,9 @@ def read_lastfm1k(
     )
     meta = {"source": "lastfm-1k", "path": p, "level": "artist", "credit": credit}
     meta["normalize"] = normalize
-    return _aggregate(spark, rows, meta, with_time=True)
+    out = _aggregate(spark, rows, meta, with_time=True)
+    out.meta.setdefault("skipped", 0)
+    return out
 
 
 def _try_cast(col, type_: str):
