@@ -118,9 +118,11 @@ def test_table_readers_equal_local(spark, tmp_path):
             "artist": ["Bach", "Bach", "Cage", "Satie", "Bach"],
             "plays": [3, 1, 2, 7, 4],
             "label": ["J.S. Bach", "Bach!", "John Cage", "Erik Satie", "x"],
+            "when": ["2009-05-04T23:08:57Z", "2009-05-05T00:00:00Z", "2009-05-01T00:00:00Z",
+                     "2009-05-02T10:00:00Z", "2009-05-06T00:00:00Z"],
         }
-    )
-    cols = "user=uid,item=artist,count=plays,name=label"
+    )  # fmt: skip
+    cols = "user=uid,item=artist,count=plays,name=label,time=when"
     csv = tmp_path / "plays.csv"
     df.to_csv(csv, index=False)
     pq = tmp_path / "plays.parquet"
@@ -147,6 +149,15 @@ def test_msd_reader_equals_local(spark, tmp_path):
     x = read_msd_taste_profile(trip, mapping, spark=spark).to_interactions()
     same_interactions(x, local_read_msd(trip, mapping))
     assert x.matrix[x.user_map.index(["u1"])[0]].sum() == 5  # S1 and S3
+
+
+def test_spark_dataframe_input(spark):
+    x = planted_blocks(30, 12, 3, random_state=2)
+    df = spark.createDataFrame(x.to_frame()[["user", "item", "count"]])
+    model = SparkALS(factors=2, iterations=1, random_state=0, spark=spark).fit(df)
+    als = model.to_deepcuts()
+    assert sorted(als.interactions_.item_map.ids) == sorted(x.item_map.ids)
+    assert als.interactions_.nnz == x.nnz and als.item_factors_.shape == (12, 2)
 
 
 def test_bad_input_names_file_and_line(spark, tmp_path):
@@ -184,6 +195,15 @@ def test_params_are_validated():
         SparkALS(weighting="bm25")._check_params()
     with pytest.raises(DeepcutsError, match="call fit first"):
         SparkALS().to_deepcuts()
+
+
+def test_spark_ratings_are_deepcuts_weights(fitted):
+    # Spark's c = 1 + alpha * r with r = w(count): deepcuts' log weighting, pair by pair
+    r = fitted.ratings_.toPandas()
+    np.testing.assert_allclose(r["rating"], np.log1p(r["count"]), rtol=1e-6)
+    assert fitted.equivalent_regularization_ == pytest.approx(
+        fitted.regularization * fitted.nnz_ / fitted.n_users_
+    )
 
 
 def test_export_round_trips_and_scores_like_spark_factors(fitted, tmp_path):

@@ -218,7 +218,11 @@ def bad_input(problem: str, *, path=None, field=None, text=None) -> RuntimeError
 
 
 def local_path(uri) -> str | None:
-    """The local file system path of ``uri`` (``file:`` URIs and plain paths), else None."""
+    """The local file system path of ``uri`` (``file:`` URIs and plain paths), else None.
+
+    >>> local_path("file:///data/my%20listens.tsv"), local_path("hdfs://nn/logs"), local_path("a.tsv")
+    ('/data/my listens.tsv', None, 'a.tsv')
+    """
     s = str(uri)
     if s.startswith("file:"):
         s = re.sub(r"^file:(//)?", "", s)

@@ -134,7 +134,15 @@ class SparkInteractions:
 def build_interactions(
     uidx, iidx, counts, timestamps, user_ids, item_ids, item_names, *, meta=None
 ) -> Interactions:
-    """A local :class:`Interactions` from collected pairs (any order) and ordered id arrays."""
+    """A local :class:`Interactions` from collected pairs (any order) and ordered id arrays.
+
+    >>> import numpy as np
+    >>> x = build_interactions(np.array([1, 0]), np.array([0, 1]), np.array([2.0, 3.0]), None,
+    ...                        np.array(["u0", "u1"], dtype=object), np.array(["a", "b"], dtype=object),
+    ...                        np.array(["A", None], dtype=object))
+    >>> x.matrix.toarray().tolist(), x.items["name"].tolist()
+    ([[0.0, 3.0], [2.0, 0.0]], ['A', 'b'])
+    """
     order = np.lexsort((iidx, uidx))
     uidx, iidx = uidx[order], iidx[order]
     n_users, n_items = len(user_ids), len(item_ids)
