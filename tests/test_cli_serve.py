@@ -49,3 +49,44 @@ def test_first_start_seeds_the_bundled_lastfm2k(tmp_path):
     again = RecommenderService(Store(default_url(tmp_path)), tmp_path, model="popularity")
     again.start()
     assert again.handle.model_id == svc.handle.model_id and store.counts()["models"] == 1
+
+
+def test_serving_a_model_trained_elsewhere(tmp_path, capsys):
+    """``--model-file``: a saved model (as ``deepcuts train`` or ``spark-train`` write it) is
+    registered, copied into the data dir and served; a running service swaps to it."""
+    from serving_helpers import planted_frames
+
+    from deepcuts.data import Interactions
+    from deepcuts.models import ALS
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Store, default_url
+
+    plays, artists = planted_frames()
+    x = Interactions.from_frame(plays)
+    external = ALS(factors=8, iterations=6, random_state=3).fit(x)
+    external.save(tmp_path / "elsewhere" / "als")
+
+    data = tmp_path / "served"
+    store = Store(default_url(data))
+    store.import_play_counts(plays, artists)
+    svc = RecommenderService(store, data, model="popularity", seed=False)
+    model_id = svc.import_model(tmp_path / "elsewhere" / "als.npz")
+    svc.start()  # loads the imported model instead of training one
+    assert svc.handle.model_id == model_id and svc.handle.kind == "als"
+    row = store.active_model()
+    assert row["id"] == model_id and row["status"] == "ready"
+    assert row["path"].startswith(str(data / "models"))
+    want = external.recommend(["u3"], n=5).items.tolist()
+    assert [it["artist"] for it in svc.recommend("u3", n=5)["items"]] == want
+    # a running service swaps at once
+    other = ALS(factors=8, iterations=6, random_state=4).fit(x)
+    other.save(tmp_path / "elsewhere" / "als2")
+    second = svc.import_model(tmp_path / "elsewhere" / "als2")
+    assert svc.handle.model_id == second != model_id
+    assert svc.recommend("u3", n=5)["model"] == second
+
+    # the command line: a missing file is a one-line error naming it
+    missing = tmp_path / "nothing-here"
+    assert main(["serve", "--data-dir", str(data), "--model-file", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing-here" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

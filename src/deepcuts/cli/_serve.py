@@ -70,6 +70,12 @@ def register(sub) -> None:
         help="hyperparameter of that model, repeatable (e.g. --param factors=64)",
     )
     p.add_argument(
+        "--model-file",
+        metavar="PATH",
+        help="serve this saved model (PATH.npz + PATH.json, e.g. from 'deepcuts train' or "
+        "'deepcuts spark-train'): it is copied into the registry and made the active model",
+    )
+    p.add_argument(
         "--no-seed",
         action="store_true",
         help="do not fill an empty database with the bundled Last.fm 2K plays",
@@ -137,6 +143,7 @@ def run_serve(args) -> int:
         freeze_gc=True,
     )
     print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
+    _import_model_file(service, args)
     print("loading the model (the first start seeds the database and trains it)...")
     service.start()
     h = service.handle
@@ -174,6 +181,7 @@ def _serve_workers(args, store, data_dir: Path, params) -> int:
         store, data_dir, model=args.model, model_params=params, seed=not args.no_seed
     )
     print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
+    _import_model_file(service, args)
     print("checking the model (the first start seeds the database and trains it)...")
     service.start(load=False)
     events = data_dir / "serve-events.jsonl"
@@ -205,3 +213,9 @@ def _serve_workers(args, store, data_dir: Path, params) -> int:
         log_level="warning",
     )
     return 0
+
+
+def _import_model_file(service, args) -> None:
+    if args.model_file:
+        model_id = service.import_model(args.model_file)
+        print(f"imported {args.model_file} as model {model_id}")

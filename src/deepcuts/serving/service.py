@@ -400,6 +400,46 @@ class RecommenderService:
         log.info("serving model %d (%s, %s users x %s items)", model_id, kind, *shape[:2])
         return handle
 
+    def import_model(self, path) -> int:
+        """Register a model trained elsewhere and serve it; returns its registry id.
+
+        ``path`` names a saved deepcuts model (``<path>.npz`` + ``<path>.json``: ``deepcuts
+        train``, ``Recommender.save``, or ``deepcuts spark-train`` on a cluster). The files are
+        validated by loading them, copied into the data directory's ``models/`` and the model
+        becomes the active one (for every worker of a running server). Its users are answered
+        from their model rows; users with listens posted after the import, and users the
+        model does not know, are folded in from their stored history as usual.
+        """
+        src = Path(str(path))
+        if src.suffix in (".npz", ".json"):
+            src = src.with_suffix("")
+        model = load_model(src)  # a missing or damaged file: a DeepcutsError naming it
+        kind = next((k for k, cls in MODELS.items() if type(model) is cls), None)
+        if kind is None:
+            raise DeepcutsError(
+                f"{src}: a {type(model).__name__} cannot be served; use one of {sorted(MODELS)}"
+            )
+        params = json.loads(json.dumps(model.get_params(), default=str))
+        model_id = self.store.register_model(kind, params)
+        dest = self.data_dir / "models" / f"model-{model_id}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            model.save(dest)
+        except Exception as e:
+            self.store.fail_model(model_id, f"{type(e).__name__}: {e}")
+            raise
+        x = model.interactions_
+        self.store.finish_model(
+            model_id, path=str(dest), n_users=x.n_users, n_items=x.n_items, nnz=x.nnz
+        )
+        self.store.activate_model(model_id)
+        if self._handle is not None:  # a running service swaps now; start() loads it
+            self._publish(ModelHandle.build(model, model_id, kind, time.time()))
+        if self.events is not None:
+            self.events.append({"kind": "model", "id": model_id})
+        log.info("imported %s as model %d (%s)", src, model_id, kind)
+        return model_id
+
     # ------------------------------------------------------------------ other workers
     def sync(self) -> None:
         """Apply what the other worker processes logged since the last call (no-op without
