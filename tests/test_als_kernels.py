@@ -23,7 +23,16 @@ def system():
 def test_cholesky_matches_exact_solve(system):
     m, X, Y, A0, _ = system
     out = X.copy()
-    K.cholesky_half_step(m.indptr, m.indices, m.data, out, Y, A0, np.zeros(80))
+    K.cholesky_half_step(
+        m.indptr,
+        m.indices,
+        m.data,
+        out,
+        Y,
+        A0,
+        np.zeros(len(m.indptr) - 1, np.float32),
+        np.zeros(80),
+    )
     ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0)
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
@@ -47,7 +56,17 @@ def test_cg_matches_reference_cg(system):
     m, X, Y, _, reg = system
     Xr, Yr, lam, _ = _rotated(X, Y, reg)
     out = Xr.copy()
-    K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
+    K.cg_half_step(
+        m.indptr,
+        m.indices,
+        m.data,
+        out,
+        Yr,
+        lam,
+        np.zeros(len(m.indptr) - 1, np.float32),
+        3,
+        np.zeros(80),
+    )
     ref = K.reference_cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, np.diag(lam), 3)
     np.testing.assert_allclose(out, ref, atol=1e-4)
 
@@ -57,7 +76,17 @@ def test_cg_in_eigenbasis_equals_plain_cg(system):
     m, X, Y, A0, reg = system
     Xr, Yr, lam, Q = _rotated(X, Y, reg)
     out = Xr.copy()
-    K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
+    K.cg_half_step(
+        m.indptr,
+        m.indices,
+        m.data,
+        out,
+        Yr,
+        lam,
+        np.zeros(len(m.indptr) - 1, np.float32),
+        3,
+        np.zeros(80),
+    )
     plain = K.reference_cg_half_step(m.indptr, m.indices, m.data, X, Y, A0, 3)
     np.testing.assert_allclose(out @ Q.T, plain, atol=1e-4)
 
@@ -67,12 +96,32 @@ def test_cg_converges_to_exact_solve(system):
     Xr, Yr, lam, Q = _rotated(X, Y, reg)
     out = Xr.copy()
     for _ in range(8):
-        K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, 3, np.zeros(80))
+        K.cg_half_step(
+            m.indptr,
+            m.indices,
+            m.data,
+            out,
+            Yr,
+            lam,
+            np.zeros(len(m.indptr) - 1, np.float32),
+            3,
+            np.zeros(80),
+        )
     ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0)
     np.testing.assert_allclose(out @ Q.T, ref, atol=1e-4)
     # a single step of 3 CG iterations is already much closer than the start
     one = Xr.copy()
-    K.cg_half_step(m.indptr, m.indices, m.data, one, Yr, lam, 3, np.zeros(80))
+    K.cg_half_step(
+        m.indptr,
+        m.indices,
+        m.data,
+        one,
+        Yr,
+        lam,
+        np.zeros(len(m.indptr) - 1, np.float32),
+        3,
+        np.zeros(80),
+    )
     assert np.abs(one @ Q.T - ref).max() < 0.5 * np.abs(X - ref).max()
 
 
@@ -83,11 +132,25 @@ def test_loss_matches_dense_reference(system, kernel):
     Xc = X.copy()
     Xr, Yr, lam, _ = _rotated(X, Y, reg)
     if kernel == "cg":
-        K.cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, lam, 3, loss)
+        K.cg_half_step(
+            m.indptr,
+            m.indices,
+            m.data,
+            Xr,
+            Yr,
+            lam,
+            np.zeros(len(m.indptr) - 1, np.float32),
+            3,
+            loss,
+        )
     elif kernel == "cholesky":
-        K.cholesky_half_step(m.indptr, m.indices, m.data, Xc, Y, A0, loss)
+        K.cholesky_half_step(
+            m.indptr, m.indices, m.data, Xc, Y, A0, np.zeros(len(m.indptr) - 1, np.float32), loss
+        )
     else:
-        K.row_loss(m.indptr, m.indices, m.data, Xr, Yr, lam, loss)
+        K.row_loss(
+            m.indptr, m.indices, m.data, Xr, Yr, lam, np.zeros(len(m.indptr) - 1, np.float32), loss
+        )
     ref = K.reference_row_loss(m.indptr, m.indices, m.data, X, Y, reg)
     np.testing.assert_allclose(loss, ref, rtol=1e-4)
 
@@ -97,11 +160,23 @@ def test_empty_rows_get_zero_vectors():
     Y = np.ones((4, 2), np.float32)
     A0 = (Y.T @ Y + 0.1 * np.eye(2)).astype(np.float32)
     X = np.full((3, 2), 0.5, np.float32)
-    K.cholesky_half_step(m.indptr, m.indices, m.data, X, Y, A0, np.zeros(3))
+    K.cholesky_half_step(
+        m.indptr, m.indices, m.data, X, Y, A0, np.zeros(len(m.indptr) - 1, np.float32), np.zeros(3)
+    )
     np.testing.assert_allclose(X, 0.0, atol=1e-7)
     # CG from a non-zero start moves towards zero (the exact solution) and never blows up
     Xr, Yr, lam, _ = _rotated(np.full((3, 2), 0.5, np.float32), Y, 0.1)
-    K.cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, lam, 5, np.zeros(3))
+    K.cg_half_step(
+        m.indptr,
+        m.indices,
+        m.data,
+        Xr,
+        Yr,
+        lam,
+        np.zeros(len(m.indptr) - 1, np.float32),
+        5,
+        np.zeros(3),
+    )
     np.testing.assert_allclose(Xr, 0.0, atol=1e-5)
 
 
@@ -118,7 +193,17 @@ def test_long_rows_share_a_block_with_short_ones():
     X = (rng.standard_normal((n, f)) * 0.1).astype(np.float32)
     Xr, Yr, lam, _ = _rotated(X, Y, 0.05)
     out = Xr.copy()
-    K.cg_half_step(c.indptr, c.indices, c.data, out, Yr, lam, 4, np.zeros(n))
+    K.cg_half_step(
+        c.indptr,
+        c.indices,
+        c.data,
+        out,
+        Yr,
+        lam,
+        np.zeros(len(c.indptr) - 1, np.float32),
+        4,
+        np.zeros(n),
+    )
     ref = K.reference_cg_half_step(c.indptr, c.indices, c.data, Xr, Yr, np.diag(lam), 4)
     np.testing.assert_allclose(out, ref, atol=2e-4)
 
@@ -128,3 +213,25 @@ def test_kernels_release_the_gil(kernel):
     # serving retrains in a background thread while request threads keep answering
     assert kernel.targetoptions.get("nogil") is True
     assert kernel.targetoptions.get("parallel") and kernel.targetoptions.get("fastmath")
+
+
+def test_kernels_with_a_per_row_penalty_match_the_references(system):
+    """ALS-WR: ``extra[u]`` is added to the diagonal of row ``u``'s system and loss."""
+    m, X, Y, A0, reg = system
+    n = len(m.indptr) - 1
+    extra = np.random.default_rng(5).uniform(0.0, 3.0, n).astype(np.float32)
+    out = X.copy()
+    K.cholesky_half_step(m.indptr, m.indices, m.data, out, Y, A0, extra, np.zeros(n))
+    ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0, extra)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert not np.allclose(ref, K.reference_half_step(m.indptr, m.indices, m.data, Y, A0))
+    Q, lam = K.diagonalise(Y, reg)
+    Xr, Yr = X @ Q, Y @ Q
+    out = Xr.copy()
+    K.cg_half_step(m.indptr, m.indices, m.data, out, Yr, lam, extra, 3, np.zeros(n))
+    ref = K.reference_cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, np.diag(lam), 3, extra)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    loss = np.zeros(n)
+    K.row_loss(m.indptr, m.indices, m.data, Xr, Yr, lam, extra, loss)
+    want = K.reference_row_loss(m.indptr, m.indices, m.data, X, Y, reg, extra)
+    np.testing.assert_allclose(loss, want, rtol=1e-4)

@@ -154,7 +154,9 @@ def _dot_rows(B, v, n, out, f):
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: no cover - numba
+def cg_half_step(
+    indptr, indices, conf, X, Y, lam, extra, cg_steps, loss
+):  # pragma: no cover - numba
     """Conjugate-gradient update of every row of ``X`` in place, in an eigenbasis of ``Y^T Y``.
 
     Parameters
@@ -170,6 +172,9 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
         :func:`diagonalise`; ``X`` must be in the same basis).
     lam : float32 array of shape (f,)
         The diagonal of ``Y^T Y + reg*I`` in that basis.
+    extra : float32 array of shape (n_rows,)
+        Per-row penalty added to ``reg`` (``A_u = ... + (reg + extra[u]) I``): zeros, or the
+        activity-scaled penalty of ALS-WR (see ``ALS(reg_scaling="activity")``).
     cg_steps : int
         Conjugate-gradient steps per row.
     loss : float64 array of shape (n_rows,)
@@ -204,10 +209,11 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
         for u in range(lo_u, hi_u):
             lo = indptr[u]
             nu = indptr[u + 1] - lo
-            # r = Y^T C_u p(u) - A_u x_u, starting with -diag(lam) x_u
+            # r = Y^T C_u p(u) - A_u x_u, starting with -(diag(lam) + extra_u I) x_u
+            eu = extra[u]
             for k in range(f):
                 x[k] = X[u, k]
-                ap[k] = lam[k] * x[k]
+                ap[k] = (lam[k] + eu) * x[k]
                 r[k] = -ap[k]
             dense = _dot(x, ap, f)  # x^T (Y^T Y + reg I) x
             # gather Y_u (the rows y_i of the row's entries) with s_ui = x_u . y_i
@@ -242,7 +248,7 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
                 for jj in range(nu):
                     s[jj] *= w[jj]
                 for k in range(f):
-                    ap[k] = lam[k] * p[k]
+                    ap[k] = (lam[k] + eu) * p[k]
                 _axpy_rows(Yu, s, nu, ap, f)
                 pap = _dot(p, ap, f)
                 if pap <= 0:
@@ -263,7 +269,7 @@ def cg_half_step(indptr, indices, conf, X, Y, lam, cg_steps, loss):  # pragma: n
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cover - numba
+def cholesky_half_step(indptr, indices, conf, X, Y, A0, extra, loss):  # pragma: no cover - numba
     """Exact update of every row of ``X`` in place: Cholesky solve of the normal equations.
 
     Same arguments as :func:`cg_half_step` (without ``cg_steps``). ``A_u`` and its Cholesky
@@ -282,11 +288,12 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cov
                 x[k] = X[u, k]
                 b[k] = 0.0
             _symv(A0, x, ax, f)
-            lu = float(_dot(x, ax, f))
+            lu = float(_dot(x, ax, f)) + float(extra[u]) * float(_dot(x, x, f))
             # A_u = Y^T Y + reg*I + sum_i (c_ui - 1) y_i y_i^T ; b_u = Y^T C_u p(u)
             for k in range(f):
                 for j in range(k + 1):
                     A[k, j] = A0[k, j]
+                A[k, k] += extra[u]
             for jj in range(indptr[u], indptr[u + 1]):
                 i = indices[jj]
                 c = np.float64(conf[jj])
@@ -311,7 +318,7 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, loss):  # pragma: no cov
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def row_loss(indptr, indices, conf, X, Y, lam, loss):  # pragma: no cover - numba
+def row_loss(indptr, indices, conf, X, Y, lam, extra, loss):  # pragma: no cover - numba
     """Each row's loss share (see :func:`cg_half_step`, same basis) without updating anything."""
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -319,7 +326,7 @@ def row_loss(indptr, indices, conf, X, Y, lam, loss):  # pragma: no cover - numb
         for u in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
             lu = 0.0
             for k in range(f):
-                lu += lam[k] * X[u, k] * X[u, k]
+                lu += (lam[k] + extra[u]) * X[u, k] * X[u, k]
             for jj in range(indptr[u], indptr[u + 1]):
                 c = conf[jj]
                 pu = 1.0
@@ -353,32 +360,34 @@ def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 4096) -> None:
 
 
 # ---------------------------------------------------------------------- NumPy references
-def _row_system(indptr, indices, conf, Y, A0, u):
+def _row_system(indptr, indices, conf, Y, A0, u, extra=None):
     lo, hi = indptr[u], indptr[u + 1]
     idx, c = indices[lo:hi], conf[lo:hi].astype(np.float64)
     pu = (c > 0).astype(np.float64)
     c = np.abs(c)
     Yu = Y[idx].astype(np.float64)
     A = A0.astype(np.float64) + (Yu * (c - 1.0)[:, None]).T @ Yu
+    if extra is not None:
+        A[np.diag_indices_from(A)] += float(extra[u])
     b = Yu.T @ (c * pu)
     return A, b
 
 
-def reference_half_step(indptr, indices, conf, Y, A0) -> np.ndarray:
-    """Exact ``x_u = (Y^T C_u Y + reg*I)^-1 Y^T C_u p(u)`` for every row, NumPy float64."""
+def reference_half_step(indptr, indices, conf, Y, A0, extra=None) -> np.ndarray:
+    """Exact ``x_u = (Y^T C_u Y + (reg + extra_u) I)^-1 Y^T C_u p(u)`` per row, NumPy float64."""
     n = len(indptr) - 1
     out = np.zeros((n, Y.shape[1]))
     for u in range(n):
-        A, b = _row_system(indptr, indices, conf, Y, A0, u)
+        A, b = _row_system(indptr, indices, conf, Y, A0, u, extra)
         out[u] = np.linalg.solve(A, b)
     return out
 
 
-def reference_cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps) -> np.ndarray:
+def reference_cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps, extra=None) -> np.ndarray:
     """``cg_steps`` plain conjugate-gradient steps per row from ``X``, NumPy float64."""
     out = np.array(X, dtype=np.float64)
     for u in range(len(indptr) - 1):
-        A, b = _row_system(indptr, indices, conf, Y, A0, u)
+        A, b = _row_system(indptr, indices, conf, Y, A0, u, extra)
         x = out[u]
         r = b - A @ x
         p = r.copy()
@@ -397,7 +406,7 @@ def reference_cg_half_step(indptr, indices, conf, X, Y, A0, cg_steps) -> np.ndar
     return out
 
 
-def reference_row_loss(indptr, indices, conf, X, Y, reg) -> np.ndarray:
+def reference_row_loss(indptr, indices, conf, X, Y, reg, extra=None) -> np.ndarray:
     """Dense NumPy loss share of every row: ``sum_i c_ui (p_ui - x_u.y_i)^2 + reg |x_u|^2``."""
     n, m = len(indptr) - 1, Y.shape[0]
     C = np.ones((n, m))
@@ -408,4 +417,5 @@ def reference_row_loss(indptr, indices, conf, X, Y, reg) -> np.ndarray:
         C[u, indices[lo:hi]] = np.abs(c)
         P[u, indices[lo:hi]] = (c > 0).astype(np.float64)
     S = X.astype(np.float64) @ Y.astype(np.float64).T
-    return (C * (P - S) ** 2).sum(axis=1) + reg * (X.astype(np.float64) ** 2).sum(axis=1)
+    pen = reg + (0.0 if extra is None else np.asarray(extra, np.float64))
+    return (C * (P - S) ** 2).sum(axis=1) + pen * (X.astype(np.float64) ** 2).sum(axis=1)

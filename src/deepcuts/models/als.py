@@ -114,7 +114,14 @@ class ALS(Recommender):
     iterations : int, default=15
         Alternations (each solves all users, then all items).
     regularization : float, default=0.01
-        L2 penalty ``reg`` on every vector (unscaled, as in ``implicit``).
+        L2 penalty ``reg`` on every vector (unscaled, as in ``implicit``; see
+        ``reg_scaling``).
+    reg_scaling : {"none", "activity"}, default="none"
+        ``"none"``: every vector gets ``reg |x|^2`` (Hu et al. 2008, ``implicit``).
+        ``"activity"``: each vector's penalty is scaled by its number of positive entries,
+        ``reg * n_u |x_u|^2`` and ``reg * n_i |y_i|^2`` (ALS-WR, Zhou et al. 2008; Spark
+        MLlib's convention), so heavy listeners and popular items are regularised more. Its
+        ``reg`` lives on another scale: ~0.1-1 rather than 0.01 (see docs/als.md).
     alpha : float, default=1.0
         Confidence slope: ``c_ui = 1 + alpha * w(x_ui)``.
     weighting : str or callable, default="log"
@@ -180,6 +187,7 @@ class ALS(Recommender):
         factors: int = 64,
         iterations: int = 15,
         regularization: float = 0.01,
+        reg_scaling: Literal["none", "activity"] = "none",
         alpha: float = 1.0,
         weighting="log",
         solver: Literal["cg", "cholesky"] = "cg",
@@ -192,6 +200,7 @@ class ALS(Recommender):
         self.factors = factors
         self.iterations = iterations
         self.regularization = regularization
+        self.reg_scaling = reg_scaling
         self.alpha = alpha
         self.weighting = weighting
         self.solver = solver
@@ -234,6 +243,10 @@ class ALS(Recommender):
                 raise DeepcutsError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.regularization == 0 and self.solver == "cholesky":
             log.debug("regularization=0 with the Cholesky solver may be ill-conditioned")
+        if self.reg_scaling not in ("none", "activity"):
+            raise DeepcutsError(
+                f"reg_scaling must be 'none' or 'activity', got {self.reg_scaling!r}"
+            )
         if self.solver not in ("cg", "cholesky"):
             raise DeepcutsError(f"solver must be 'cg' or 'cholesky', got {self.solver!r}")
         if self.early_stopping_rounds is not None:
@@ -293,10 +306,29 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ training
     def _gram(self, F: np.ndarray) -> np.ndarray:
-        """``F^T F + reg*I`` in float32 (BLAS, multi-threaded)."""
+        """``F^T F + reg*I`` in float32 (BLAS, multi-threaded); ``reg`` = :meth:`_base_reg`."""
         A = F.T @ F
-        A[np.diag_indices_from(A)] += np.float32(self.regularization)
+        A[np.diag_indices_from(A)] += np.float32(self._base_reg())
         return np.ascontiguousarray(A, dtype=np.float32)
+
+    def _base_reg(self) -> float:
+        """The penalty every vector shares (0 when it is scaled per vector)."""
+        return 0.0 if getattr(self, "reg_scaling", "none") == "activity" else self.regularization
+
+    def _row_reg(self, C: sp.csr_matrix) -> np.ndarray:
+        """Per-row penalty on top of :meth:`_base_reg`, float32 (n_rows,): zeros, or
+        ``reg * max(n_pos, 1)`` with ``n_pos`` the row's positive entries (ALS-WR)."""
+        n = C.shape[0]
+        if getattr(self, "reg_scaling", "none") != "activity":
+            return np.zeros(n, np.float32)
+        rows = np.repeat(np.arange(n), np.diff(C.indptr))
+        npos = np.bincount(rows[C.data > 0], minlength=n)
+        return (self.regularization * np.maximum(npos, 1)).astype(np.float32)
+
+    def _penalty(self, F: np.ndarray, C: sp.csr_matrix) -> float:
+        """``sum_r (base + extra_r) |f_r|^2`` of the side whose rows are ``C``'s rows."""
+        sq = np.einsum("ij,ij->i", F, F, dtype=np.float64)
+        return float(((self._base_reg() + self._row_reg(C).astype(np.float64)) * sq).sum())
 
     def _half_step(
         self,
@@ -313,16 +345,17 @@ class ALS(Recommender):
         ``Y^T Y`` (scores ``x_u . y_i`` do not change), where the kernel's dense products are
         diagonal; the exact solver leaves the basis alone.
         """
+        extra = self._row_reg(C)
         if exact or self.solver == "cholesky":
             A0 = self._gram(Y)
             with _single_threaded_blas():
-                K.cholesky_half_step(C.indptr, C.indices, C.data, X, Y, A0, loss)
+                K.cholesky_half_step(C.indptr, C.indices, C.data, X, Y, A0, extra, loss)
             return
-        Q, lam = K.diagonalise(Y, self.regularization)
+        Q, lam = K.diagonalise(Y, self._base_reg())
         K.rotate_(X, Q)
         K.rotate_(Y, Q)
         with _single_threaded_blas(), numba.parallel_chunksize(_CHUNK):
-            K.cg_half_step(C.indptr, C.indices, C.data, X, Y, lam, int(self.cg_steps), loss)
+            K.cg_half_step(C.indptr, C.indices, C.data, X, Y, lam, extra, int(self.cg_steps), loss)
 
     def _fit(self, interactions: Interactions) -> None:
         self._check_params()
@@ -345,7 +378,7 @@ class ALS(Recommender):
         it_range = range(int(self.iterations))
         bar = tqdm(it_range, desc="ALS", disable=not self.show_progress, leave=False)
         for it in bar:
-            y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
+            y_pen = self._penalty(Y, Ciu)
             self._half_step(Cui, X, Y, loss_u)
             if it > 0:  # the user step measured the loss of the previous iteration's model
                 losses.append((float(loss_u.sum()) + y_pen) / norm)
@@ -369,12 +402,12 @@ class ALS(Recommender):
             losses = losses[:n_run]
             scores = scores[:n_run]
         if n_run > 0 and len(losses) < n_run:
-            Q, lam = K.diagonalise(Y, self.regularization)
+            Q, lam = K.diagonalise(Y, self._base_reg())
             K.rotate_(X, Q)
             K.rotate_(Y, Q)
             with _single_threaded_blas():
-                K.row_loss(Cui.indptr, Cui.indices, Cui.data, X, Y, lam, loss_u)
-            y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
+                K.row_loss(Cui.indptr, Cui.indices, Cui.data, X, Y, lam, self._row_reg(Cui), loss_u)
+            y_pen = self._penalty(Y, Ciu)
             losses.append((float(loss_u.sum()) + y_pen) / norm)
         self.user_factors_ = X
         self.item_factors_ = Y
@@ -595,7 +628,8 @@ class ALS(Recommender):
         pu = (c > 0).astype(np.float64)
         c = np.abs(c)
         Yu = Y[C.indices]
-        A = Y.T @ Y + self.regularization * np.eye(Y.shape[1]) + (Yu * (c - 1.0)[:, None]).T @ Yu
+        reg = self._base_reg() + float(self._row_reg(C)[0])
+        A = Y.T @ Y + reg * np.eye(Y.shape[1]) + (Yu * (c - 1.0)[:, None]).T @ Yu
         w = np.linalg.solve(A, Y[i])  # W_u y_i
         contrib = c * pu * (Yu @ w)
         order = np.argsort(-contrib, kind="stable")[: max(int(n), 0)]

@@ -43,7 +43,7 @@ class ALSFoldIn:
     def __init__(self, model):
         self.model = model
         Y = np.asarray(model.item_factors_, np.float64)
-        self.gram = Y.T @ Y + float(model.regularization) * np.eye(Y.shape[1])
+        self.gram = Y.T @ Y + float(model._base_reg()) * np.eye(Y.shape[1])
         Yt = getattr(model, "_item_factors_t", None)
         if Yt is None:  # the copy ALS._score builds on first use: build it now, share it
             Yt = model._item_factors_t = np.ascontiguousarray(model.item_factors_.T)
@@ -63,6 +63,7 @@ class ALSFoldIn:
         c = np.abs(c)
         Yu = np.asarray(self.model.item_factors_[idx], np.float64)
         A = self.gram + (Yu * (c - 1.0)[:, None]).T @ Yu
+        A[np.diag_indices_from(A)] += float(self.model._row_reg(C)[0])  # ALS-WR: reg * n_u
         x = np.linalg.solve(A, Yu.T @ (c * p)) if len(idx) else np.zeros(len(A))
         return x.astype(np.float32), A, idx, c, p
 
