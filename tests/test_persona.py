@@ -498,3 +498,25 @@ def test_hybrid_places_new_items_into_personas(fitted2, two_taste):
     assert sorted(p[0].tolist()) == [0, 1]  # each taste goes to a different persona
     for k, b in enumerate(tastes["u0"]):
         assert np.bincount(blocks[a == p[0, k]]).argmax() == b
+
+
+class TestPersonaActivityRegContract(RecommenderContract):
+    def make_model(self):
+        return PersonaALS(
+            factors=8, n_personas=2, iterations=4, regularization=0.1,
+            reg_scaling="activity", random_state=0,
+        )  # fmt: skip
+
+
+def test_activity_scaled_reg_per_row(tmp_path):
+    import scipy.sparse as sp
+
+    C = sp.csr_matrix(np.array([[2, 0, -1, 3], [0, 0, 0, 0], [1, 1, 1, 1]], np.float32))
+    m = PersonaALS(regularization=0.5, reg_scaling="activity")
+    np.testing.assert_allclose(m._scaled_reg(C), [1.0, 0.5, 2.0])  # 2, 0 (floor 1), 4 positives
+    tie = np.array([0.5 + 3, 0.5, 0.5 + 3], np.float32)  # a tie term on top of the shared reg
+    np.testing.assert_allclose(m._scaled_reg(C, tie), [4.0, 0.5, 5.0])
+    plain = PersonaALS(regularization=0.5)
+    np.testing.assert_allclose(plain._scaled_reg(C, tie), tie)
+    with pytest.raises(DeepcutsError, match="reg_scaling"):
+        PersonaALS(reg_scaling="users")._check_params()

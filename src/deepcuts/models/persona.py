@@ -84,6 +84,10 @@ class PersonaALS(Recommender):
         Alternations of assign / personas / items.
     regularization : float, default=0.01
         L2 weight on persona and item vectors.
+    reg_scaling : {"none", "activity"}, default="none"
+        ``"activity"``: each persona vector's penalty is ``regularization`` times the number
+        of the user's artists assigned to that persona, each item vector's times its number of
+        listeners (ALS-WR, as :class:`~deepcuts.models.ALS` ``reg_scaling``).
     alpha : float, default=1.0
         Confidence slope, ``c_ui = 1 + alpha * w(x_ui)`` as in :class:`~deepcuts.models.ALS`.
     weighting : str, default="log"
@@ -179,6 +183,7 @@ class PersonaALS(Recommender):
         min_items_per_persona: int = 10,
         iterations: int = 10,
         regularization: float = 0.01,
+        reg_scaling: Literal["none", "activity"] = "none",
         alpha: float = 1.0,
         weighting="log",
         distinct_weight: float = 0.0,
@@ -205,6 +210,7 @@ class PersonaALS(Recommender):
         self.min_items_per_persona = min_items_per_persona
         self.iterations = iterations
         self.regularization = regularization
+        self.reg_scaling = reg_scaling
         self.alpha = alpha
         self.weighting = weighting
         self.distinct_weight = distinct_weight
@@ -232,6 +238,10 @@ class PersonaALS(Recommender):
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < minimum:
                 raise DeepcutsError(f"{name} must be an integer >= {minimum}, got {v!r}")
 
+        if self.reg_scaling not in ("none", "activity"):
+            raise DeepcutsError(
+                f"reg_scaling must be 'none' or 'activity', got {self.reg_scaling!r}"
+            )
         integer("factors", 1)
         integer("n_personas", 1)
         integer("min_items_per_persona", 1)
@@ -342,7 +352,7 @@ class PersonaALS(Recommender):
                 X,
                 Y,
                 A0,
-                np.full(n, self.regularization, np.float32) if reg is None else reg,
+                self._scaled_reg(C, reg),
                 rw,
                 cw,
                 extra,
@@ -353,6 +363,18 @@ class PersonaALS(Recommender):
                 loss,
             )
         return loss
+
+    def _scaled_reg(self, C, reg=None) -> np.ndarray:
+        """Per-row L2 weight of a solve: ``reg`` (default ``regularization``), whose shared
+        ``regularization`` becomes ``regularization * max(n_pos, 1)`` under
+        ``reg_scaling="activity"`` (``n_pos``: the row's positive entries)."""
+        n = C.shape[0]
+        out = np.full(n, self.regularization, np.float32) if reg is None else reg
+        if getattr(self, "reg_scaling", "none") == "activity":
+            rows = np.repeat(np.arange(n), np.diff(C.indptr))
+            npos = np.bincount(rows[C.data > 0], minlength=n)
+            out = out + np.float32(self.regularization) * (np.maximum(npos, 1) - 1)
+        return np.ascontiguousarray(out, np.float32)
 
     def _assign(self, C, U, Y, n_act, collapse_weight=None) -> np.ndarray:
         out = np.zeros(C.nnz, np.int32)
@@ -533,7 +555,9 @@ class PersonaALS(Recommender):
             )  # fmt: skip
             item_rows = self._item_rows(Ct, ct_user, to_c, a, P, n_act, rw_p)
             self._solve(item_rows, Y, U.reshape(-1, f), loss=loss_i, cw=rw_p)
-            y_pen = self.regularization * float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))
+            y_pen = float(
+                (self._scaled_reg(item_rows) * np.einsum("ij,ij->i", Y, Y, dtype=np.float64)).sum()
+            )
             losses.append(
                 (float(loss_p.sum()) + y_pen + pen_d + self._collapse_penalty(C, a, n_act)) / norm
             )
