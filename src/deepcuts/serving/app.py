@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError, UnknownIdError
 from deepcuts.serving._batch import Batcher
-from deepcuts.serving.service import ConflictError, RecommenderService
+from deepcuts.serving.service import RECOMMEND_DEFAULTS, ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
 __all__ = ["MAX_BATCH", "create_app", "worker_app"]
@@ -143,14 +143,7 @@ def _plain_knobs(query: bytes) -> dict | None:
     """The recommendation knobs of a plain, valid query string; ``None`` for anything else
     (percent-encoding, repeated or unknown names, odd spellings, values out of range), which
     the full route then validates and words the error for."""
-    kw = {
-        "n": 10,
-        "rarity": None,
-        "band": None,
-        "diversity": None,
-        "persona": None,
-        "exclude_played": True,
-    }
+    kw = dict(RECOMMEND_DEFAULTS)
     if not query:
         return kw
     seen = set()

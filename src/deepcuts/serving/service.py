@@ -22,6 +22,7 @@ Which history a user is scored from
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import logging
 import os
@@ -73,15 +74,6 @@ DEFAULT_MODEL = (
 HISTORY_CACHE = 10_000
 #: points of the popularity curve sent to the web page
 CURVE_POINTS = 200
-#: the keyword arguments of RecommenderService.recommend and their defaults
-_RECOMMEND_DEFAULTS = {
-    "n": 10,
-    "exclude_played": True,
-    "rarity": None,
-    "band": None,
-    "diversity": None,
-    "persona": None,
-}
 
 
 class _History:
@@ -633,19 +625,29 @@ class RecommenderService:
         source, entry = self._user_entry(h, user)
         return source, None if entry is None else entry.plays
 
-    def _user_entry(self, h: ModelHandle, user: str) -> tuple[str, _History | None]:
-        """("model", None) for the fast path, ("history", the user's :class:`_History`)."""
+    def _memory_source(
+        self, h: ModelHandle, user: str
+    ) -> tuple[str | None, _History | None, float]:
+        """Where ``user`` is answered from without the database: ("model", None), ("history",
+        the cached :class:`_History`), or (None, None) when its history must be read; and the
+        user's dirty stamp."""
         with self._dirty_lock:
             stamp = self._dirty.get(user, -1.0)
             cached = self._histories.get(user)
-        in_model = user in h.user_pos
-        if in_model and stamp < h.data_time:
-            return "model", None
+        if user in h.user_pos and stamp < h.data_time:
+            return "model", None, stamp
         if cached is not None and cached.stamp == stamp:
-            return "history", cached
+            return "history", cached, stamp
+        return None, None, stamp
+
+    def _user_entry(self, h: ModelHandle, user: str) -> tuple[str, _History | None]:
+        """("model", None) for the fast path, ("history", the user's :class:`_History`)."""
+        source, cached, stamp = self._memory_source(h, user)
+        if source is not None:
+            return source, cached
         hist = self.store.history(user)
         if hist is None:
-            if in_model:  # trained on, then removed from the database: keep serving it
+            if user in h.user_pos:  # trained on, then removed from the database: keep serving it
                 return "model", None
             raise UnknownIdError(
                 f"unknown user {user!r}; post listens for it or import a history first"
@@ -663,14 +665,7 @@ class RecommenderService:
         """True when recommending for ``user`` will read the database."""
         self.sync()
         h = self._handle
-        if h is None:
-            return True
-        with self._dirty_lock:
-            stamp = self._dirty.get(user, -1.0)
-            cached = self._histories.get(user)
-        if user in h.user_pos and stamp < h.data_time:
-            return False  # the model row
-        return cached is None or cached.stamp != stamp  # else: the history kept in memory
+        return h is None or self._memory_source(h, user)[0] is None
 
     def _persona_kw(self, h: ModelHandle, persona: int | None) -> dict:
         if persona is None:
@@ -763,9 +758,9 @@ class RecommenderService:
         folded: dict[tuple, list[tuple[int, str, _History]]] = {}
         for k, (user, kw) in enumerate(requests):
             try:
-                kw = {**_RECOMMEND_DEFAULTS, **kw}
-                if set(kw) != set(_RECOMMEND_DEFAULTS):
-                    bad = sorted(set(kw) - set(_RECOMMEND_DEFAULTS))
+                kw = {**RECOMMEND_DEFAULTS, **kw}
+                if set(kw) != set(RECOMMEND_DEFAULTS):
+                    bad = sorted(set(kw) - set(RECOMMEND_DEFAULTS))
                     raise DeepcutsError(f"unknown recommendation argument(s) {bad}")
                 user = _check_user(user)
                 source, entry = self._user_entry(h, user)
@@ -1104,6 +1099,14 @@ def _fit_in_child(store: Store, kind: str, params: dict, path: Path) -> tuple[in
     if "error" in out:
         raise DeepcutsError(out["error"])
     return tuple(out["shape"])
+
+
+#: the keyword arguments of RecommenderService.recommend and their defaults
+RECOMMEND_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(RecommenderService.recommend).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
 
 
 def _alive(pid: int) -> bool:
