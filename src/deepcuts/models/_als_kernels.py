@@ -70,6 +70,27 @@ def _dot(a, b, f):
 
 
 @njit(inline="always", fastmath=True)
+def _cg_advance(x, r, p, ap, rsold, f):
+    """One conjugate-gradient update once ``ap = A p`` is known: moves ``x``, ``r`` and ``p``
+    in place and returns the new ``r . r``, or -1 when the search stops (``p^T A p <= 0`` or
+    the residual vanished)."""
+    pap = _dot(p, ap, f)
+    if pap <= 0:
+        return np.float32(-1.0)
+    a = rsold / pap
+    for k in range(f):
+        x[k] += a * p[k]
+        r[k] -= a * ap[k]
+    rsnew = _dot(r, r, f)
+    if rsnew < 1e-20:
+        return np.float32(-1.0)
+    beta = rsnew / rsold
+    for k in range(f):
+        p[k] = r[k] + beta * p[k]
+    return rsnew
+
+
+@njit(inline="always", fastmath=True)
 def _symv(A, v, out, f):
     # out = A v  (A symmetric f x f, float32)
     for k in range(f):
@@ -250,20 +271,9 @@ def cg_half_step(
                 for k in range(f):
                     ap[k] = (lam[k] + eu) * p[k]
                 _axpy_rows(Yu, s, nu, ap, f)
-                pap = _dot(p, ap, f)
-                if pap <= 0:
+                rsold = _cg_advance(x, r, p, ap, rsold, f)
+                if rsold < 0:
                     break
-                a = rsold / pap
-                for k in range(f):
-                    x[k] += a * p[k]
-                    r[k] -= a * ap[k]
-                rsnew = _dot(r, r, f)
-                if rsnew < 1e-20:
-                    break
-                beta = rsnew / rsold
-                for k in range(f):
-                    p[k] = r[k] + beta * p[k]
-                rsold = rsnew
             for k in range(f):
                 X[u, k] = x[k]
 

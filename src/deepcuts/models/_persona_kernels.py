@@ -32,7 +32,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from deepcuts.models._als_kernels import _cholesky_solve, _dot, _symv  # shared inline helpers
+from deepcuts.models._als_kernels import (  # shared inline helpers
+    _cg_advance,
+    _cholesky_solve,
+    _dot,
+    _symv,
+)
 
 __all__ = [
     "BLOCK",
@@ -196,20 +201,9 @@ def solve_rows(
                             coef = (c - wr * cw[i]) * s[jj - lo]
                             for k in range(f):
                                 ap[k] += coef * Y[i, k]
-                        pap = _dot(p, ap, f)
-                        if pap <= 0:
+                        rsold = _cg_advance(x, r, p, ap, rsold, f)
+                        if rsold < 0:
                             break
-                        a = rsold / pap
-                        for k in range(f):
-                            x[k] += a * p[k]
-                            r[k] -= a * ap[k]
-                        rsnew = _dot(r, r, f)
-                        if rsnew < 1e-20:
-                            break
-                        beta = rsnew / rsold
-                        for k in range(f):
-                            p[k] = r[k] + beta * p[k]
-                        rsold = rsnew
             for k in range(f):
                 v = x[k]
                 if nonneg and v < 0:
