@@ -139,10 +139,11 @@ def test_mmr_dense_kernel_matches_reference(lam):
     rng = np.random.default_rng(1)
     _, cand, rel = _random_pool(rng)
     v = _normalised_dense(rng.normal(size=(40, 5)))
-    got = K.mmr_dense(cand, rel, v, np.float32(lam), 8)
+    got = K.mmr_dense(cand, rel, v, np.float32(lam), 8, parallel=True)
     ref = K.mmr_reference(cand, rel, v.astype(np.float64) @ v.T.astype(np.float64), lam, 8)
     np.testing.assert_array_equal(got, ref)
-    np.testing.assert_array_equal(K.mmr_dense_serial(cand, rel, v, np.float32(lam), 8), ref)
+    serial = K.mmr_dense(cand, rel, v, np.float32(lam), 8, parallel=False)
+    np.testing.assert_array_equal(serial, ref)
 
 
 @pytest.mark.parametrize("lam", [0.2, 0.6])
@@ -150,10 +151,11 @@ def test_mmr_sparse_kernel_matches_reference(lam):
     rng = np.random.default_rng(2)
     _, cand, rel = _random_pool(rng)
     v = _normalised_sparse(sp.random(40, 30, density=0.3, random_state=2, format="csr"))
-    got = K.mmr_sparse(cand, rel, v.indptr, v.indices, v.data, np.float32(lam), 12)
+    args = (cand, rel, v.indptr, v.indices, v.data, np.float32(lam), 12)
+    got = K.mmr_sparse(*args, parallel=True)
     ref = K.mmr_reference(cand, rel, (v @ v.T).toarray().astype(np.float64), lam, 12)
     np.testing.assert_array_equal(got, ref)
-    serial = K.mmr_sparse_serial(cand, rel, v.indptr, v.indices, v.data, np.float32(lam), 12)
+    serial = K.mmr_sparse(*args, parallel=False)
     np.testing.assert_array_equal(serial, ref)
 
 

@@ -9,10 +9,12 @@ where ``S`` holds the items picked so far (the max is 0 while ``S`` is empty) an
 cosine of item vectors. ``max_{j in S} sim(i, j)`` is kept per candidate and updated with the
 last pick only, so one user costs ``m * P`` similarities for ``m`` picks from ``P`` candidates.
 
-Two kernels, one per item representation: :func:`mmr_dense` (rows of an L2-normalised dense
+One kernel, two item representations: :func:`mmr_dense` (rows of an L2-normalised dense
 matrix, e.g. ALS item factors) and :func:`mmr_sparse` (L2-normalised sparse item columns of the
-interaction matrix, as CSR arrays with sorted indices). Both are ``njit(parallel=True,
-cache=True, fastmath=True)`` over users, with serial twins (``*_serial``) for small batches. :func:`mmr_reference` is the plain NumPy oracle.
+interaction matrix, as CSR arrays with sorted indices) share the greedy loop and differ only in
+the similarity (:func:`_similarity`). It is compiled ``njit(cache=True, fastmath=True)`` twice:
+parallel over users for batches, serial for a request's few users. :func:`mmr_reference` is
+the plain NumPy oracle.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["mmr_dense", "mmr_dense_serial", "mmr_reference", "mmr_sparse", "mmr_sparse_serial"]
+__all__ = ["mmr_dense", "mmr_reference", "mmr_sparse"]
 
 
 @njit(inline="always", fastmath=True)
@@ -58,7 +60,57 @@ def _argbest(cand, rel, maxsim, taken, lam, P):
     return best
 
 
-def _mmr_dense(cand, rel, vectors, lam, m):
+@njit(inline="always", fastmath=True)
+def _similarity(vectors, indptr, indices, data, a, b):
+    """Cosine of items ``a`` and ``b``: dense rows of ``vectors``, or sparse CSR rows when
+    ``indptr`` is not empty."""
+    if len(indptr):
+        return _sparse_dot(indptr, indices, data, a, b)
+    s = np.float32(0.0)
+    for k in range(vectors.shape[1]):
+        s += vectors[a, k] * vectors[b, k]
+    return s
+
+
+def _mmr(cand, rel, vectors, indptr, indices, data, lam, m):
+    b, P = cand.shape
+    out = np.full((b, m), -1, np.int64)
+    for u in prange(b):
+        maxsim = np.zeros(P, np.float32)
+        taken = np.zeros(P, np.bool_)
+        for t in range(m):
+            c = _argbest(cand[u], rel[u], maxsim, taken, lam, P)
+            if c < 0:
+                break
+            out[u, t] = c
+            taken[c] = True
+            last = cand[u, c]
+            for o in range(P):
+                if taken[o] or cand[u, o] < 0:
+                    continue
+                s = _similarity(vectors, indptr, indices, data, last, cand[u, o])
+                if s > maxsim[o] or t == 0:
+                    maxsim[o] = s
+    return out
+
+
+# The kernel twice: parallel over users for batches, serial for a request's few users
+# (starting the thread pool for one user cost more than the picks: ~3 ms against ~0.1 ms).
+_mmr_parallel = njit(parallel=True, cache=True, fastmath=True)(_mmr)
+_mmr_serial = njit(cache=True, fastmath=True)(_mmr)
+#: batches with fewer users than this run the serial kernel (``parallel=None``)
+SERIAL_BELOW = 8
+_NO_DENSE = np.zeros((0, 0), np.float32)
+_NO_SPARSE = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+
+
+def _kernel(b, parallel):
+    if parallel is None:
+        parallel = b >= SERIAL_BELOW
+    return _mmr_parallel if parallel else _mmr_serial
+
+
+def mmr_dense(cand, rel, vectors, lam, m, *, parallel=None):
     """Greedy MMR picks over dense item vectors.
 
     Parameters
@@ -73,67 +125,20 @@ def _mmr_dense(cand, rel, vectors, lam, m):
         Diversity weight ``lambda`` in [0, 1].
     m : int
         Picks per user.
+    parallel : bool or None
+        Users in parallel threads; ``None``: when there are at least :data:`SERIAL_BELOW`.
 
     Returns
     -------
     int64 (b, m): picked candidate *positions* (columns of ``cand``) in order, ``-1`` padded.
     """
-    b, P = cand.shape
-    d = vectors.shape[1]
-    out = np.full((b, m), -1, np.int64)
-    for u in prange(b):
-        maxsim = np.zeros(P, np.float32)
-        taken = np.zeros(P, np.bool_)
-        for t in range(m):
-            c = _argbest(cand[u], rel[u], maxsim, taken, lam, P)
-            if c < 0:
-                break
-            out[u, t] = c
-            taken[c] = True
-            last = cand[u, c]
-            for o in range(P):
-                if taken[o] or cand[u, o] < 0:
-                    continue
-                other = cand[u, o]
-                s = np.float32(0.0)
-                for k in range(d):
-                    s += vectors[last, k] * vectors[other, k]
-                if s > maxsim[o] or t == 0:
-                    maxsim[o] = s
-    return out
+    return _kernel(len(cand), parallel)(cand, rel, vectors, *_NO_SPARSE, lam, m)
 
 
-def _mmr_sparse(cand, rel, indptr, indices, data, lam, m):
-    """Greedy MMR picks over sparse item vectors (CSR rows = items); as :func:`mmr_dense`."""
-    b, P = cand.shape
-    out = np.full((b, m), -1, np.int64)
-    for u in prange(b):
-        maxsim = np.zeros(P, np.float32)
-        taken = np.zeros(P, np.bool_)
-        for t in range(m):
-            c = _argbest(cand[u], rel[u], maxsim, taken, lam, P)
-            if c < 0:
-                break
-            out[u, t] = c
-            taken[c] = True
-            last = cand[u, c]
-            for o in range(P):
-                if taken[o] or cand[u, o] < 0:
-                    continue
-                s = _sparse_dot(indptr, indices, data, last, cand[u, o])
-                if s > maxsim[o] or t == 0:
-                    maxsim[o] = s
-    return out
-
-
-# Each kernel twice: parallel over users for batches, serial for a request's few users (starting
-# the thread pool for one user cost more than the picks: ~3 ms against ~0.1 ms).
-mmr_dense = njit(parallel=True, cache=True, fastmath=True)(_mmr_dense)
-mmr_dense_serial = njit(cache=True, fastmath=True)(_mmr_dense)
-mmr_sparse = njit(parallel=True, cache=True, fastmath=True)(_mmr_sparse)
-mmr_sparse_serial = njit(cache=True, fastmath=True)(_mmr_sparse)
-#: batches with fewer users than this run the serial kernels
-SERIAL_BELOW = 8
+def mmr_sparse(cand, rel, indptr, indices, data, lam, m, *, parallel=None):
+    """Greedy MMR picks over sparse item vectors (CSR rows = items, sorted indices, L2
+    normalised); as :func:`mmr_dense`."""
+    return _kernel(len(cand), parallel)(cand, rel, _NO_DENSE, indptr, indices, data, lam, m)
 
 
 def mmr_reference(cand, rel, sim, lam, m):

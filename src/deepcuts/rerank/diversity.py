@@ -145,10 +145,8 @@ class MMR:
         cand = np.ascontiguousarray(cand, dtype=np.int64)
         lam = np.float32(self.diversity)
         if sp.issparse(vectors):
-            kernel = K.mmr_sparse_serial if len(cand) < K.SERIAL_BELOW else K.mmr_sparse
-            picks = kernel(cand, rel, vectors.indptr, vectors.indices, vectors.data, lam, m)
+            picks = K.mmr_sparse(cand, rel, vectors.indptr, vectors.indices, vectors.data, lam, m)
         else:
-            kernel = K.mmr_dense_serial if len(cand) < K.SERIAL_BELOW else K.mmr_dense
-            picks = kernel(cand, rel, vectors, lam, m)
+            picks = K.mmr_dense(cand, rel, vectors, lam, m)
         items = np.where(picks >= 0, np.take_along_axis(cand, np.maximum(picks, 0), axis=1), -1)
         return promote(scores, np.arange(b), items)
