@@ -31,6 +31,7 @@ from deepcuts.data.readers import parse_columns, read_msd_mapping
 from deepcuts.data.readers._stream import require_nonempty, to_count, to_unix_seconds
 from deepcuts.data.readers.listens import LASTFM1K_COLUMNS
 from deepcuts.data.readers.table import _kind as _table_kind
+from deepcuts.data.readers.table import resolve_columns
 from deepcuts.distributed._session import (
     _END,
     _MARK,
@@ -564,27 +565,13 @@ def read_table(
             path=p,
         )
     cols = parse_columns(columns)
-    explicit = dict(cols)
-    cols.setdefault("user", "user")
-    cols.setdefault("item", "item")
     if kind == "parquet":
         df = checked(lambda: spark.read.parquet(p))
     else:
         sep = "," if kind == "csv" else "\t"
         df = spark.read.options(header=True, sep=sep, quote='"', escape='"').csv(p)
     header = list(df.columns)
-    for role in ("count", "time", "name"):
-        if role not in cols and role in header:
-            cols[role] = role
-    for role, col in cols.items():
-        if col not in header:
-            hint = "" if role in explicit else f" (map it with columns='{role}=YOUR_COLUMN')"
-            raise DataError(
-                f"column {col!r} for {role} not found; the table has {header}{hint}",
-                path=p,
-                line=1 if kind != "parquet" else None,
-                field=col,
-            )
+    cols = resolve_columns(cols, header, path=p, kind=kind)
     file_col = F.input_file_name()
     text = (
         None

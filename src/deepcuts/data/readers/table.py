@@ -24,7 +24,7 @@ from deepcuts.data.readers._stream import (
 )
 from deepcuts.exceptions import DataError
 
-__all__ = ["TABLE_ROLES", "parse_columns", "read_table"]
+__all__ = ["TABLE_ROLES", "parse_columns", "read_table", "resolve_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,34 @@ def _kind(p: Path, format: str | None) -> str:
     )
 
 
+def resolve_columns(cols: dict[str, str], header: list, *, path, kind: str) -> dict[str, str]:
+    """Complete a parsed column mapping against a table's ``header``: ``user`` and ``item``
+    default to columns of those names, ``count``/``time``/``name`` are taken when a column of
+    that name exists, and a mapped column that is missing is a :class:`DataError` naming it
+    (line 1 for text tables, whose header is their first line).
+
+    >>> resolve_columns({"item": "artist"}, ["user", "artist", "count"], path="t.csv", kind="csv")
+    {'item': 'artist', 'user': 'user', 'count': 'count'}
+    """
+    explicit = dict(cols)
+    cols = dict(cols)
+    cols.setdefault("user", "user")
+    cols.setdefault("item", "item")
+    for role in ("count", "time", "name"):
+        if role not in cols and role in header:
+            cols[role] = role
+    for role, col in cols.items():
+        if col not in header:
+            hint = "" if role in explicit else f" (map it with columns='{role}=YOUR_COLUMN')"
+            raise DataError(
+                f"column {col!r} for {role} not found; the table has {header}{hint}",
+                path=path,
+                line=1 if kind != "parquet" else None,
+                field=col,
+            )
+    return cols
+
+
 def read_table(
     path,
     *,
@@ -132,25 +160,11 @@ def read_table(
     p = check_file(path)
     kind = _kind(p, format)
     cols = parse_columns(columns)
-    explicit = dict(cols)
-    cols.setdefault("user", "user")
-    cols.setdefault("item", "item")
     if kind == "parquet":
         batches, header = _parquet_batches(p, block_bytes)
     else:
         batches, header = _text_batches(p, kind, encoding, block_bytes, show_progress)
-    for role in ("count", "time", "name"):
-        if role not in cols and role in header:
-            cols[role] = role
-    for role, col in cols.items():
-        if col not in header:
-            hint = "" if role in explicit else f" (map it with columns='{role}=YOUR_COLUMN')"
-            raise DataError(
-                f"column {col!r} for {role} not found; the table has {header}{hint}",
-                path=p,
-                line=1 if kind != "parquet" else None,
-                field=col,
-            )
+    cols = resolve_columns(cols, header, path=p, kind=kind)
     with_time = "time" in cols
     users, items = Vocab(), Vocab()
     acc = PairAccumulator(with_time=with_time)
