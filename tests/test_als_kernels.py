@@ -7,6 +7,23 @@ import scipy.sparse as sp
 from deepcuts.models import _als_kernels as K
 
 
+def _no_extra(m):
+    """No per-row penalty (the kernels' ``extra`` argument) for the rows of ``m``."""
+    return np.zeros(len(m.indptr) - 1, np.float32)
+
+
+def _cg(m, X, Y, lam, steps, loss=None):
+    """``cg_half_step`` on ``m``, in place on ``X``, without a per-row penalty."""
+    loss = np.zeros(len(m.indptr) - 1) if loss is None else loss
+    K.cg_half_step(m.indptr, m.indices, m.data, X, Y, lam, _no_extra(m), steps, loss)
+
+
+def _chol(m, X, Y, A0, loss=None):
+    """``cholesky_half_step`` on ``m``, in place on ``X``, without a per-row penalty."""
+    loss = np.zeros(len(m.indptr) - 1) if loss is None else loss
+    K.cholesky_half_step(m.indptr, m.indices, m.data, X, Y, A0, _no_extra(m), loss)
+
+
 @pytest.fixture(scope="module")
 def system():
     rng = np.random.default_rng(0)
@@ -23,16 +40,7 @@ def system():
 def test_cholesky_matches_exact_solve(system):
     m, X, Y, A0, _ = system
     out = X.copy()
-    K.cholesky_half_step(
-        m.indptr,
-        m.indices,
-        m.data,
-        out,
-        Y,
-        A0,
-        np.zeros(len(m.indptr) - 1, np.float32),
-        np.zeros(80),
-    )
+    _chol(m, out, Y, A0)
     ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0)
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
@@ -56,17 +64,7 @@ def test_cg_matches_reference_cg(system):
     m, X, Y, _, reg = system
     Xr, Yr, lam, _ = _rotated(X, Y, reg)
     out = Xr.copy()
-    K.cg_half_step(
-        m.indptr,
-        m.indices,
-        m.data,
-        out,
-        Yr,
-        lam,
-        np.zeros(len(m.indptr) - 1, np.float32),
-        3,
-        np.zeros(80),
-    )
+    _cg(m, out, Yr, lam, 3)
     ref = K.reference_cg_half_step(m.indptr, m.indices, m.data, Xr, Yr, np.diag(lam), 3)
     np.testing.assert_allclose(out, ref, atol=1e-4)
 
@@ -76,17 +74,7 @@ def test_cg_in_eigenbasis_equals_plain_cg(system):
     m, X, Y, A0, reg = system
     Xr, Yr, lam, Q = _rotated(X, Y, reg)
     out = Xr.copy()
-    K.cg_half_step(
-        m.indptr,
-        m.indices,
-        m.data,
-        out,
-        Yr,
-        lam,
-        np.zeros(len(m.indptr) - 1, np.float32),
-        3,
-        np.zeros(80),
-    )
+    _cg(m, out, Yr, lam, 3)
     plain = K.reference_cg_half_step(m.indptr, m.indices, m.data, X, Y, A0, 3)
     np.testing.assert_allclose(out @ Q.T, plain, atol=1e-4)
 
@@ -96,32 +84,12 @@ def test_cg_converges_to_exact_solve(system):
     Xr, Yr, lam, Q = _rotated(X, Y, reg)
     out = Xr.copy()
     for _ in range(8):
-        K.cg_half_step(
-            m.indptr,
-            m.indices,
-            m.data,
-            out,
-            Yr,
-            lam,
-            np.zeros(len(m.indptr) - 1, np.float32),
-            3,
-            np.zeros(80),
-        )
+        _cg(m, out, Yr, lam, 3)
     ref = K.reference_half_step(m.indptr, m.indices, m.data, Y, A0)
     np.testing.assert_allclose(out @ Q.T, ref, atol=1e-4)
     # a single step of 3 CG iterations is already much closer than the start
     one = Xr.copy()
-    K.cg_half_step(
-        m.indptr,
-        m.indices,
-        m.data,
-        one,
-        Yr,
-        lam,
-        np.zeros(len(m.indptr) - 1, np.float32),
-        3,
-        np.zeros(80),
-    )
+    _cg(m, one, Yr, lam, 3)
     assert np.abs(one @ Q.T - ref).max() < 0.5 * np.abs(X - ref).max()
 
 
@@ -132,25 +100,11 @@ def test_loss_matches_dense_reference(system, kernel):
     Xc = X.copy()
     Xr, Yr, lam, _ = _rotated(X, Y, reg)
     if kernel == "cg":
-        K.cg_half_step(
-            m.indptr,
-            m.indices,
-            m.data,
-            Xr,
-            Yr,
-            lam,
-            np.zeros(len(m.indptr) - 1, np.float32),
-            3,
-            loss,
-        )
+        _cg(m, Xr, Yr, lam, 3, loss=loss)
     elif kernel == "cholesky":
-        K.cholesky_half_step(
-            m.indptr, m.indices, m.data, Xc, Y, A0, np.zeros(len(m.indptr) - 1, np.float32), loss
-        )
+        _chol(m, Xc, Y, A0, loss=loss)
     else:
-        K.row_loss(
-            m.indptr, m.indices, m.data, Xr, Yr, lam, np.zeros(len(m.indptr) - 1, np.float32), loss
-        )
+        K.row_loss(m.indptr, m.indices, m.data, Xr, Yr, lam, _no_extra(m), loss)
     ref = K.reference_row_loss(m.indptr, m.indices, m.data, X, Y, reg)
     np.testing.assert_allclose(loss, ref, rtol=1e-4)
 
@@ -160,23 +114,11 @@ def test_empty_rows_get_zero_vectors():
     Y = np.ones((4, 2), np.float32)
     A0 = (Y.T @ Y + 0.1 * np.eye(2)).astype(np.float32)
     X = np.full((3, 2), 0.5, np.float32)
-    K.cholesky_half_step(
-        m.indptr, m.indices, m.data, X, Y, A0, np.zeros(len(m.indptr) - 1, np.float32), np.zeros(3)
-    )
+    _chol(m, X, Y, A0)
     np.testing.assert_allclose(X, 0.0, atol=1e-7)
     # CG from a non-zero start moves towards zero (the exact solution) and never blows up
     Xr, Yr, lam, _ = _rotated(np.full((3, 2), 0.5, np.float32), Y, 0.1)
-    K.cg_half_step(
-        m.indptr,
-        m.indices,
-        m.data,
-        Xr,
-        Yr,
-        lam,
-        np.zeros(len(m.indptr) - 1, np.float32),
-        5,
-        np.zeros(3),
-    )
+    _cg(m, Xr, Yr, lam, 5)
     np.testing.assert_allclose(Xr, 0.0, atol=1e-5)
 
 
@@ -193,17 +135,7 @@ def test_long_rows_share_a_block_with_short_ones():
     X = (rng.standard_normal((n, f)) * 0.1).astype(np.float32)
     Xr, Yr, lam, _ = _rotated(X, Y, 0.05)
     out = Xr.copy()
-    K.cg_half_step(
-        c.indptr,
-        c.indices,
-        c.data,
-        out,
-        Yr,
-        lam,
-        np.zeros(len(c.indptr) - 1, np.float32),
-        4,
-        np.zeros(n),
-    )
+    _cg(c, out, Yr, lam, 4)
     ref = K.reference_cg_half_step(c.indptr, c.indices, c.data, Xr, Yr, np.diag(lam), 4)
     np.testing.assert_allclose(out, ref, atol=2e-4)
 
