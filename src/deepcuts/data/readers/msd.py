@@ -155,8 +155,8 @@ def _parse_triplets_fast(block: Block):
                 strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the validated parser says where
-        return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a malformed block: the validated parser re-reads it and names the line
     col = table.column("count")
     if col.null_count:
         return None
