@@ -202,8 +202,7 @@ def _serve_workers(args, store, data_dir: Path, params) -> int:
     # (a multi-threaded OpenBLAS keeps a spinning thread per process even when limited later)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    row_hint = f"{args.workers} worker processes"
-    print(f"serving at http://{args.host}:{args.port}/ with {row_hint}")
+    print(f"serving at http://{args.host}:{args.port}/ with {args.workers} worker processes")
     uvicorn.run(
         "deepcuts.serving.app:worker_app",
         factory=True,

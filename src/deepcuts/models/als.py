@@ -313,13 +313,13 @@ class ALS(Recommender):
 
     def _base_reg(self) -> float:
         """The penalty every vector shares (0 when it is scaled per vector)."""
-        return 0.0 if getattr(self, "reg_scaling", "none") == "activity" else self.regularization
+        return 0.0 if self.reg_scaling == "activity" else self.regularization
 
     def _row_reg(self, C: sp.csr_matrix) -> np.ndarray:
         """Per-row penalty on top of :meth:`_base_reg`, float32 (n_rows,): zeros, or
         ``reg * max(n_pos, 1)`` with ``n_pos`` the row's positive entries (ALS-WR)."""
         n = C.shape[0]
-        if getattr(self, "reg_scaling", "none") != "activity":
+        if self.reg_scaling != "activity":
             return np.zeros(n, np.float32)
         rows = np.repeat(np.arange(n), np.diff(C.indptr))
         npos = np.bincount(rows[C.data > 0], minlength=n)

@@ -370,7 +370,7 @@ class PersonaALS(Recommender):
         ``reg_scaling="activity"`` (``n_pos``: the row's positive entries)."""
         n = C.shape[0]
         out = np.full(n, self.regularization, np.float32) if reg is None else reg
-        if getattr(self, "reg_scaling", "none") == "activity":
+        if self.reg_scaling == "activity":
             rows = np.repeat(np.arange(n), np.diff(C.indptr))
             npos = np.bincount(rows[C.data > 0], minlength=n)
             out = out + np.float32(self.regularization) * (np.maximum(npos, 1) - 1)
