@@ -6,6 +6,7 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.data.filters import filter_interactions
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions
+from deepcuts.data.synthetic import SyntheticListening, generate_listening
 from deepcuts.data.readers import (
     read_hetrec_lastfm,
     read_interactions,
@@ -18,10 +19,12 @@ from deepcuts.data.readers import (
 
 __all__ = [
     "IdMap",
+    "SyntheticListening",
     "Interactions",
     "aggregate_to_artists",
     "artist_key",
     "filter_interactions",
+    "generate_listening",
     "load_lastfm2k",
     "normalize_artists",
     "primary_artist",
