@@ -6,7 +6,6 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.data.filters import filter_interactions
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions
-from deepcuts.data.synthetic import SyntheticListening, generate_listening
 from deepcuts.data.readers import (
     read_hetrec_lastfm,
     read_interactions,
@@ -16,6 +15,7 @@ from deepcuts.data.readers import (
     read_msd_taste_profile,
     read_table,
 )
+from deepcuts.data.synthetic import SyntheticListening, generate_listening
 
 __all__ = [
     "IdMap",
