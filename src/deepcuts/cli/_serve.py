@@ -81,7 +81,24 @@ def register(sub) -> None:
         help="do not fill an empty database with the bundled Last.fm 2K plays",
     )
     p.add_argument(
-        "--max-upload-mb", type=float, default=64, help="history upload limit (default: 64)"
+        "--max-upload-mb",
+        type=_upload_mb,
+        default=64,
+        help="history upload limit, compressed or not (default: 64)",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token needed by writes and admin endpoints (default: $DEEPCUTS_API_TOKEN;"
+        " required when --host is not a loopback address)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="host name clients may use in the Host header, repeatable (default: localhost, "
+        "127.0.0.1, ::1 and --host; every name when --host is 0.0.0.0)",
     )
     p.add_argument(
         "--workers",
@@ -110,10 +127,37 @@ def run_db(args) -> int:
         if args.action == "upgrade":
             print(f"{store!r}: schema at revision {store.upgrade()}")
         else:
-            print(f"{store!r}: schema at revision {store.revision() or 'none (run upgrade)'}")
+            try:
+                rev = store.revision()
+            except Exception as e:  # noqa: BLE001 - unreachable server, not a database file
+                from sqlalchemy.exc import SQLAlchemyError
+
+                if not isinstance(e, SQLAlchemyError):
+                    raise
+                reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+                raise DeepcutsError(
+                    f"cannot read the database {store!r}: {reason}; check --db (is the server "
+                    "running, is the file a deepcuts SQLite database?)"
+                ) from None
+            print(f"{store!r}: schema at revision {rev or 'none (run upgrade)'}")
     finally:
         store.close()
     return 0
+
+
+def _security(args):
+    """The token and allowed hosts of ``deepcuts serve`` (deepcuts.serving._security)."""
+    from deepcuts.serving._security import TOKEN_ENV, Security, is_loopback
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if token is not None and len(token) < 16:
+        raise DeepcutsError("--token must have at least 16 characters (use a random string)")
+    if token is None and not is_loopback(args.host):
+        raise DeepcutsError(
+            f"--host {args.host} listens beyond this machine: set a token for writes and admin "
+            f"endpoints with --token TOKEN or ${TOKEN_ENV} (e.g. a random 32-character string)"
+        )
+    return Security.for_listener(args.host, token=token, allowed_hosts=args.allowed_host)
 
 
 def run_serve(args) -> int:
@@ -126,8 +170,9 @@ def run_serve(args) -> int:
     except ImportError as e:
         raise _missing_serve_extra(e) from None
     params = parse_assignments(args.param, option="--param") or None
+    security = _security(args)
     if args.workers > 1:
-        return _serve_workers(args, store, data_dir, params)
+        return _serve_workers(args, store, data_dir, params, security)
     # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
     # answering many small products at once mostly spins (see docs/serving.md)
     from threadpoolctl import threadpool_limits
@@ -148,7 +193,7 @@ def run_serve(args) -> int:
     service.start()
     h = service.handle
     print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
-    app = create_app(service, max_upload=int(args.max_upload_mb * 2**20))
+    app = create_app(service, max_upload=int(args.max_upload_mb * 2**20), security=security)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -165,7 +210,20 @@ def _workers(value: str) -> int:
     return n
 
 
-def _serve_workers(args, store, data_dir: Path, params) -> int:
+def _upload_mb(value: str) -> float:
+    import argparse
+    import math
+
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = -1.0
+    if not (math.isfinite(mb) and 0 < mb <= 4096):
+        raise argparse.ArgumentTypeError(f"must be a number of MiB in (0, 4096], got {value!r}")
+    return mb
+
+
+def _serve_workers(args, store, data_dir: Path, params, security) -> int:
     """``--workers N``: prepare the database and model here, then run N uvicorn worker
     processes (``deepcuts.serving.app:worker_app``) that share the port and an event log."""
     import json
@@ -194,6 +252,8 @@ def _serve_workers(args, store, data_dir: Path, params) -> int:
             "params": service.model_params,
             "events": str(events),
             "max_upload": int(args.max_upload_mb * 2**20),
+            "token": security.token,
+            "allowed_hosts": security.allowed_hosts,
         }
     )
     store.close()

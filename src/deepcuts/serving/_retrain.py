@@ -5,16 +5,51 @@ variable, so a password never shows in the process list), fits the model and sav
 ``PATH``. It lowers its own CPU priority before importing anything heavy, so the serving
 process keeps answering. Prints one JSON line: ``{"shape": [n_users, n_items, nnz]}`` or
 ``{"error": "..."}``.
+
+It dies with the server that started it (``$DEEPCUTS_RETRAIN_PARENT``, that process's id):
+on Linux the kernel kills it when its parent exits (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and
+elsewhere a watcher thread exits once the parent is gone; a parent already gone at start ends
+it at once. So a killed server leaves no training process behind to write orphan model files.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
+
+#: prctl option: signal sent to this process when its parent exits (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when process ``parent`` exits (see the module docstring)."""
+    if parent <= 0:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:  # the parent died before the prctl: nothing would signal us
+        os._exit(3)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="deepcuts-parent-watch", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent(int(os.environ.get("DEEPCUTS_RETRAIN_PARENT", "0") or 0))
     try:
         os.nice(10)
     except (AttributeError, OSError):  # pragma: no cover - not POSIX

@@ -2,7 +2,8 @@
 
 Errors are JSON objects ``{"error": "<one clear sentence>"}`` (plus ``"detail"`` for
 validation errors) with a 4xx status: 400 bad value or knob, 404 unknown user or artist, 409
-conflict (user exists, retrain running), 413 body too large, 422 invalid request fields.
+conflict (user exists, retrain running), 413 body too large, 422 invalid request fields;
+401/403/415 from :mod:`deepcuts.serving._security` (token, cross-origin writes, body types).
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deepcuts._version import __version__
 from deepcuts.exceptions import DeepcutsError, UnknownIdError
 from deepcuts.serving._batch import Batcher
+from deepcuts.serving._docs import document_errors, mount_docs
+from deepcuts.serving._limits import MAX_OFFSET, check_retrain_params, check_upload
+from deepcuts.serving._security import Guard, Security, scrub
+from deepcuts.serving._validate import check_id, check_name, no_bool
 from deepcuts.serving.service import RECOMMEND_DEFAULTS, ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
@@ -42,6 +47,17 @@ MAX_BATCH = 10_000
 #: default size limit of JSON request bodies and of history uploads, in bytes
 MAX_BODY = 8 * 2**20
 MAX_UPLOAD = 64 * 2**20
+
+
+def _rule(check, **kw):
+    """An AfterValidator applying ``check`` to a value as given (stripping happens later)."""
+
+    def validate(value):
+        if value is not None and (check is check_id or value.strip()):
+            check(value, **kw)
+        return value
+
+    return validate
 
 
 class ListenIn(BaseModel):
@@ -61,13 +77,20 @@ class ListenIn(BaseModel):
             ]
         },
     )
-    user: str = Field(min_length=1, max_length=MAX_ID, description="external user id")
-    artist: str = Field(min_length=1, max_length=MAX_NAME, description="artist credit as written")
-    track: str | None = Field(None, max_length=MAX_NAME, description="track title")
-    listened_at: int | None = Field(
-        None, ge=0, le=2**42, description="unix seconds (UTC); default: now"
+    # the one rule for ids and names (deepcuts.serving._validate), worded in the 422
+    user: Annotated[str, AfterValidator(_rule(check_id))] = Field(
+        min_length=1, max_length=MAX_ID, description="external user id"
     )
-    fraction: float | None = Field(
+    artist: Annotated[str, AfterValidator(_rule(check_name))] = Field(
+        min_length=1, max_length=MAX_NAME, description="artist credit as written"
+    )
+    track: Annotated[
+        str | None, AfterValidator(_rule(check_name, what="track title", field="track"))
+    ] = Field(None, max_length=MAX_NAME, description="track title")
+    listened_at: Annotated[int | None, BeforeValidator(no_bool)] = Field(
+        None, ge=0, lt=2**42, description="unix seconds (UTC); default: now"
+    )
+    fraction: Annotated[float | None, BeforeValidator(no_bool)] = Field(
         None, ge=0.0, le=1.0, description="part of the track listened; default: unknown (= 1)"
     )
 
@@ -268,6 +291,7 @@ def create_app(
     max_upload: int = MAX_UPLOAD,
     start: bool = False,
     fast_path: bool = True,
+    security: Security | None = None,
 ) -> FastAPI:
     """The FastAPI application serving ``service`` (API under ``/``, web page at ``/``).
 
@@ -281,6 +305,9 @@ def create_app(
     fast_path : bool, default=True
         Answer plain recommendation requests in :class:`FastRecommendations` (same responses,
         about half the CPU time); ``False`` sends every request through the FastAPI routes.
+    security : Security, optional
+        Token, allowed hosts (:mod:`deepcuts.serving._security`); default: no token and no
+        Host check. Cross-origin and non-JSON writes are refused in every case.
     """
     from contextlib import asynccontextmanager
 
@@ -296,7 +323,12 @@ def create_app(
         description="Music recommendations beyond the hits: listens in, recommendations out, "
         "with a rarity knob, personas and explanations.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)  # Swagger UI without a CDN
+    document_errors(app)  # every error status in the spec
+    hide = (str(service.data_dir.resolve()), str(service.data_dir))
     app.state.service = service
     batcher = Batcher(service.recommend_batch)
     app.state.batcher = batcher
@@ -304,12 +336,12 @@ def create_app(
 
     @app.exception_handler(DeepcutsError)
     async def _deepcuts_error(request: Request, exc: DeepcutsError):
-        status = 400
+        status = getattr(exc, "http_status", 400)
         if isinstance(exc, UnknownIdError):
             status = 404
         elif isinstance(exc, ConflictError):
             status = 409
-        return JSONResponse({"error": str(exc)}, status_code=status)
+        return JSONResponse({"error": scrub(str(exc), *hide)}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -339,20 +371,33 @@ def create_app(
 
     @app.get("/models", tags=["system"], summary="The model registry, newest first")
     def models():
-        return {"models": service.store.models()}
+        rows = service.store.models()
+        for r in rows:  # no server paths: model files are named relative to the data dir
+            for k in ("path", "error"):
+                if r.get(k):
+                    r[k] = scrub(r[k], *hide)
+        return {"models": rows}
 
     @app.post("/retrain", tags=["system"], status_code=202, summary="Train a new model")
     def retrain(body: RetrainIn | None = None):
         """Start training on everything stored, in the background; the new model replaces the
         served one when ready (no request fails during the swap). 409 while one runs."""
         body = body or RetrainIn()
-        return service.retrain(body.model, body.params)
+        return service.retrain(body.model, check_retrain_params(body.params))
+
+    @app.delete("/retrain", tags=["system"], summary="Cancel the running retrain")
+    def retrain_cancel():
+        """Stops the running retrain job (its training process is killed, its registry row
+        marked failed); the served model stays. 409 when no retrain runs."""
+        return service.cancel()
 
     @app.get("/retrain", tags=["system"], summary="Status of the latest retrain job")
     def retrain_status():
         job = service.job()
         if job is None:
             return JSONResponse({"error": "no retrain job was started"}, status_code=404)
+        if job.get("error"):
+            job["error"] = scrub(job["error"], *hide)
         return job
 
     # ------------------------------------------------------------------ listens
@@ -385,12 +430,15 @@ def create_app(
             path = Path(tmp) / f"history{suffix if len(suffix) < 20 else ''}"
             with open(path, "wb") as out:
                 shutil.copyfileobj(file.file, out)
+            # the wire limit does not bound a .gz/.zip: inflate once, capped (413 over it)
+            check_upload(path, max_upload, name=path.name)
             return service.import_history(user, path, format)
 
     # ------------------------------------------------------------------ users
     @app.get("/users", tags=["users"], summary="User ids (for choosing one)")
     def users(
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ):
         return {"users": service.users(limit=limit, offset=offset)}
 
@@ -465,6 +513,7 @@ def create_app(
         app.add_middleware(
             FastRecommendations, service=service, batcher=batcher, stats=app.state.stats
         )
+    app.add_middleware(Guard, security=security or Security())  # outermost: before anything
     return app
 
 
@@ -496,4 +545,8 @@ def worker_app() -> FastAPI:
         events=EventLog(cfg["events"]),
     )
     service.start()
-    return create_app(service, max_upload=int(cfg["max_upload"]))
+    security = Security(
+        token=cfg.get("token"),
+        allowed_hosts=None if cfg.get("allowed_hosts") is None else tuple(cfg["allowed_hosts"]),
+    )
+    return create_app(service, max_upload=int(cfg["max_upload"]), security=security)

@@ -46,7 +46,8 @@ from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
-from deepcuts.serving.store import MAX_ID, Listen, Store
+from deepcuts.serving._validate import check_id
+from deepcuts.serving.store import Listen, Store
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -54,6 +55,7 @@ __all__ = [
     "ModelHandle",
     "RecommenderService",
     "RetrainBusyError",
+    "ServiceUnavailable",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,16 @@ class ConflictError(DeepcutsError):
 
 class RetrainBusyError(ConflictError):
     """A retrain is already running."""
+
+
+class ServiceUnavailable(DeepcutsError):
+    """No model to answer with yet (HTTP 503): starting, or loading a newer model."""
+
+    http_status = 503
+
+
+#: longest a worker waits for the newest model before answering 503
+MODEL_WAIT_S = 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,6 +312,13 @@ class RecommenderService:
         self.freeze_gc = bool(freeze_gc)
         self.events = events
         self._job_pid: int | None = None  # process running the latest job (from the log)
+        self._running: dict | None = None  # the job dict a retrain thread of this process runs
+        self._child = None  # its training process (Popen), while one runs
+        # newest model id activated by any worker (the event log); never answer with older
+        self._newest = -1
+        self._own: set[int] = set()  # model ids this process publishes itself
+        self._published = threading.Condition()
+        self._reload_after = 0.0
         self._reload_lock = threading.Lock()
         self._poller: threading.Thread | None = None
         self._handle: ModelHandle | None = None
@@ -321,6 +340,10 @@ class RecommenderService:
         ``deepcuts serve --workers N`` does before its workers load it.
         """
         self._schema = self.store.revision()
+        if self.events is None:  # the one process of this server, or the parent of workers
+            from deepcuts.serving._recovery import recover
+
+            recover(self.store, self.data_dir)
         if self.events is not None and self._poller is None and load:
             self._poller = threading.Thread(
                 target=self._poll_events, name="deepcuts-events", daemon=True
@@ -349,15 +372,38 @@ class RecommenderService:
 
     @property
     def handle(self) -> ModelHandle:
+        h = self._handle
         if self.events is not None:
             self.sync()
-        h = self._handle
+            h = self._handle
+            if h is not None and self._newest > (h.model_id or -1):
+                h = self._wait_newest()
         if h is None:
-            raise DeepcutsError("no model is loaded yet; the service is starting")
+            raise ServiceUnavailable("no model is loaded yet; the service is starting")
         return h
 
+    def _wait_newest(self) -> ModelHandle:
+        """Another worker activated a newer model: wait for its load here, so that a client
+        that saw the newer model never gets an answer from an older one (503 after
+        :data:`MODEL_WAIT_S`)."""
+        deadline = time.monotonic() + MODEL_WAIT_S
+        with self._published:
+            while True:
+                h = self._handle
+                if (h.model_id or -1) >= self._newest:
+                    return h
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServiceUnavailable(
+                        f"this worker is still loading model {self._newest}; retry shortly"
+                    )
+                self._published.wait(min(left, 0.5))
+                self.sync()
+
     def _publish(self, handle: ModelHandle) -> None:
-        self._handle = handle  # the atomic swap
+        with self._published:
+            self._handle = handle  # the atomic swap
+            self._published.notify_all()
         with self._dirty_lock:
             self._dirty = {u: t for u, t in self._dirty.items() if t >= handle.data_time}
         if self.freeze_gc:
@@ -378,7 +424,9 @@ class RecommenderService:
             if job is not None and self.retrain_in == "process":
                 # a child process: the compiled training kernels hold the GIL while they run,
                 # which would stall every request of this process for seconds
-                shape = _fit_in_child(self.store, kind, params, path)
+                shape = _fit_in_child(self.store, kind, params, path, self._set_child)
+                if job.get("cancelled"):
+                    raise DeepcutsError("cancelled")
                 model = load_model(path)
             else:
                 x = self.store.interactions()
@@ -390,12 +438,14 @@ class RecommenderService:
             )
         except Exception as e:
             self.store.fail_model(model_id, f"{type(e).__name__}: {e}")
+            _remove_model_files(path)
             raise
         handle = ModelHandle.build(model, model_id, kind, data_time)
-        self._publish(handle)
-        self.store.activate_model(model_id)
-        if self.events is not None:
-            self.events.append({"kind": "model", "id": model_id})
+        if job is not None and job.get("cancelled"):  # thread mode: cannot stop the fit
+            self.store.fail_model(model_id, "cancelled")
+            _remove_model_files(path)
+            raise DeepcutsError("cancelled")
+        self._activate(handle)
         log.info("serving model %d (%s, %s users x %s items)", model_id, kind, *shape[:2])
         return handle
 
@@ -431,13 +481,26 @@ class RecommenderService:
         self.store.finish_model(
             model_id, path=str(dest), n_users=x.n_users, n_items=x.n_items, nnz=x.nnz
         )
-        self.store.activate_model(model_id)
         if self._handle is not None:  # a running service swaps now; start() loads it
-            self._publish(ModelHandle.build(model, model_id, kind, time.time()))
-        if self.events is not None:
-            self.events.append({"kind": "model", "id": model_id})
+            self._activate(ModelHandle.build(model, model_id, kind, time.time()))
+        else:
+            self.store.activate_model(model_id)
+            if self.events is not None:
+                self.events.append({"kind": "model", "id": model_id})
         log.info("imported %s as model %d (%s)", src, model_id, kind)
         return model_id
+
+    def _activate(self, handle: ModelHandle) -> None:
+        """Make ``handle`` the active model: registry, then event log, then this process.
+
+        In this order a client can only get an answer from the new model after the other
+        workers can learn of it (they sync before answering and then wait for it)."""
+        self._own.add(handle.model_id)
+        self.store.activate_model(handle.model_id)
+        if self.events is not None:
+            self.events.append({"kind": "model", "id": handle.model_id})
+        self._newest = max(self._newest, handle.model_id)
+        self._publish(handle)
 
     # ------------------------------------------------------------------ other workers
     def sync(self) -> None:
@@ -463,7 +526,14 @@ class RecommenderService:
                         self._job, self._job_pid = dict(job), ev.get("pid")
             elif kind == "model":
                 h = self._handle
-                reload = reload or h is None or ev.get("id") != h.model_id
+                mid = int(ev.get("id") or -1)
+                self._newest = max(self._newest, mid)
+                reload = reload or (mid not in self._own and (h is None or mid != h.model_id))
+            elif kind == "cancel":
+                self._cancel_local(int(ev["job"]))
+        h = self._handle
+        if h is not None and self._newest > (h.model_id or -1) and self._newest not in self._own:
+            reload = reload or time.monotonic() >= self._reload_after  # retry a failed load
         if reload and self._reload_lock.acquire(blocking=False):
             # load in the background: this worker answers from its current model meanwhile
             threading.Thread(target=self._reload_active, daemon=True).start()
@@ -481,6 +551,7 @@ class RecommenderService:
             log.info("worker %d now serves model %s", os.getpid(), row["id"])
         except Exception:  # a damaged model file: keep serving the current one
             log.exception("could not load the newly activated model")
+            self._reload_after = time.monotonic() + 5.0
         finally:
             self._reload_lock.release()
 
@@ -520,8 +591,10 @@ class RecommenderService:
                     f"retrain job {current['job']} is still running; wait for it "
                     "(GET /retrain) before starting another"
                 )
+            # job numbers rise across restarts: each job registers a model row
+            last = max(self._job["job"] if self._job else 0, self.store.last_model_id())
             job = {
-                "job": (self._job["job"] + 1) if self._job else 1,
+                "job": last + 1,
                 "status": "running",
                 "kind": kind,
                 "params": params,
@@ -530,7 +603,7 @@ class RecommenderService:
                 "finished_at": None,
                 "error": None,
             }
-            self._job, self._job_pid = job, os.getpid()
+            self._job, self._job_pid, self._running = job, os.getpid(), job
             self._log_job(job)
         self._thread = threading.Thread(
             target=self._run_job, args=(job, kind, params), name="deepcuts-retrain", daemon=True
@@ -543,12 +616,59 @@ class RecommenderService:
             self._train(kind, params, job)
             job["status"] = "done"
         except Exception as e:  # reported through the job, never raised into the server
-            log.exception("retrain job %s failed", job["job"])
-            job["status"] = "failed"
-            job["error"] = f"{type(e).__name__}: {e}"
+            if job.get("cancelled"):
+                job["status"], job["error"] = "cancelled", "cancelled by DELETE /retrain"
+            else:
+                log.exception("retrain job %s failed", job["job"])
+                job["status"] = "failed"
+                job["error"] = f"{type(e).__name__}: {e}"
         finally:
             job["finished_at"] = time.time()
+            job.pop("cancelled", None)
+            with self._job_lock:
+                if self._running is job:
+                    self._running = None
             self._log_job(job)
+
+    def _set_child(self, proc) -> None:
+        self._child = proc
+        job = self._running
+        if proc is not None and job is not None and job.get("cancelled"):
+            proc.kill()  # cancelled while the process was starting
+
+    def _cancel_local(self, job_id: int) -> bool:
+        """Stop this process's retrain ``job_id`` if it runs here: kill its training process
+        (process mode) or drop its result when the fit ends (thread mode)."""
+        with self._job_lock:
+            job = self._running
+            if job is None or job["job"] != job_id:
+                return False
+            job["cancelled"] = True
+            proc = self._child
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        return True
+
+    def cancel(self) -> dict:
+        """Cancel the running retrain (run by any worker); returns the job, now
+        ``"cancelled"``. Raises :class:`ConflictError` when none runs.
+
+        The training process is killed at once; a retrain in a thread (in-memory databases)
+        cannot be interrupted, so its result is thrown away when the fit ends.
+        """
+        with self.events.exclusive() if self.events is not None else nullcontext():
+            self.sync()
+            with self._job_lock:
+                current = self.job()
+                if current is None or current["status"] != "running":
+                    raise ConflictError("no retrain job is running; nothing to cancel")
+                if not self._cancel_local(current["job"]) and self.events is not None:
+                    self.events.append({"kind": "cancel", "job": current["job"]})
+                job = dict(current, status="cancelled", error="cancelled by DELETE /retrain")
+                job["finished_at"] = time.time()
+                self._job = job
+                self._log_job(job)
+        return dict(job)
 
     def job(self) -> dict | None:
         """The latest retrain job (``None`` if none was started), started by any worker."""
@@ -1076,23 +1196,37 @@ def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rer
     return topk_rows(scores, n)
 
 
-def _fit_in_child(store: Store, kind: str, params: dict, path: Path) -> tuple[int, int, int]:
+def _fit_in_child(
+    store: Store, kind: str, params: dict, path: Path, on_start=None
+) -> tuple[int, int, int]:
     """Fit and save a model in ``python -m deepcuts.serving._retrain`` (lower priority, one
-    core fewer for numba than the machine has); returns (n_users, n_items, nnz)."""
+    core fewer for numba than the machine has); returns (n_users, n_items, nnz).
+
+    The child dies with this process (``$DEEPCUTS_RETRAIN_PARENT``, see
+    :mod:`deepcuts.serving._retrain`); ``on_start(proc)`` is called with the running
+    :class:`subprocess.Popen` (and ``None`` when it ended), so that it can be killed."""
     import subprocess
     import sys
 
     env = dict(os.environ)
     env["DEEPCUTS_RETRAIN_URL"] = store.url.render_as_string(hide_password=False)
+    env["DEEPCUTS_RETRAIN_PARENT"] = str(os.getpid())
     env.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     cmd = [sys.executable, "-m", "deepcuts.serving._retrain", kind]
     cmd += [json.dumps(params, default=str), str(path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if on_start is not None:
+        on_start(proc)
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        if on_start is not None:
+            on_start(None)
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     try:
         out = json.loads(lines[-1])
     except (IndexError, ValueError):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        tail = (stderr or stdout).strip().splitlines()[-3:]
         raise DeepcutsError(
             f"the retrain process exited with status {proc.returncode}: {' | '.join(tail)}"
         ) from None
@@ -1109,6 +1243,14 @@ RECOMMEND_DEFAULTS = {
 }
 
 
+def _remove_model_files(path: Path) -> None:
+    """Remove a model's files and the temporary files of an interrupted save."""
+    for f in (path.with_suffix(".npz"), path.with_suffix(".json")):
+        f.unlink(missing_ok=True)
+    for f in path.parent.glob(f".{path.name}.*.tmp"):
+        f.unlink(missing_ok=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -1120,10 +1262,7 @@ def _alive(pid: int) -> bool:
 
 
 def _check_user(user) -> str:
-    user = str(user).strip()
-    if not user or len(user) > MAX_ID:
-        raise DataError(f"user id must have 1 to {MAX_ID} characters", field="user")
-    return user
+    return check_id(str(user))  # the one rule for ids (deepcuts.serving._validate)
 
 
 def _tag_labels(items: list[dict], weights, k: int = 5) -> list[str]:

@@ -32,15 +32,14 @@ from deepcuts.data.artists import normalize_artists
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DataError, DeepcutsError
 from deepcuts.serving import schema as S
+from deepcuts.serving._validate import MAX_ID, MAX_NAME, check_id, check_name
 
-__all__ = ["Listen", "Store", "default_url"]
+__all__ = ["MAX_ID", "MAX_NAME", "Listen", "Store", "default_url"]
 
 log = logging.getLogger(__name__)
 
 #: bound parameters per statement chunk (SQLite allows 32766, PostgreSQL 65535)
 _CHUNK = 500
-#: longest accepted user id, artist name and track title (the column sizes)
-MAX_ID, MAX_NAME = 200, 300
 
 
 @dataclass(frozen=True)
@@ -237,22 +236,32 @@ class Store:
 
     @staticmethod
     def _check_listens(listens: Sequence[Listen]) -> None:
+        """The rule of :mod:`deepcuts.serving._validate` for ids and names, fraction in [0, 1]
+        and listened_at in [0, 2**42): checked before the database, alike on both back-ends."""
         for k, x in enumerate(listens):
             where = f"listen {k}"
-            if not isinstance(x.user, str) or not x.user.strip() or len(x.user) > MAX_ID:
+            try:
+                check_id(x.user)
+                check_name(x.artist)
+                if x.track is not None and (not isinstance(x.track, str) or x.track.strip()):
+                    check_name(x.track, what="track title", field="track")
+            except DataError as e:
+                raise DataError(f"{where}: {e}") from None
+            f = x.fraction
+            if f is not None and (
+                isinstance(f, bool)
+                or not isinstance(f, int | float)
+                or not (0.0 <= float(f) <= 1.0)
+            ):
                 raise DataError(
-                    f"{where}: user must be a non-empty string of at most {MAX_ID} characters",
-                    field="user",
+                    f"{where}: fraction {f!r} must be a number between 0 and 1", field="fraction"
                 )
-            if not isinstance(x.artist, str) or not x.artist.strip():
-                raise DataError(f"{where}: artist must be a non-empty name", field="artist")
-            if x.fraction is not None and not (0.0 <= float(x.fraction) <= 1.0):
+            t = x.listened_at
+            if t is not None and (
+                isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < 2**42
+            ):
                 raise DataError(
-                    f"{where}: fraction {x.fraction!r} must be between 0 and 1", field="fraction"
-                )
-            if x.listened_at is not None and not (0 <= int(x.listened_at) < 2**42):
-                raise DataError(
-                    f"{where}: listened_at {x.listened_at!r} must be unix seconds >= 0",
+                    f"{where}: listened_at {t!r} must be whole unix seconds from 0 to 2**42",
                     field="listened_at",
                 )
 
@@ -273,6 +282,12 @@ class Store:
         for x in listens:
             if x.artist not in key_of:
                 raise DataError(f"artist {x.artist!r} has no usable name", field="artist")
+            if len(key_of[x.artist]) > MAX_NAME:  # normalising can lengthen a name (NFKC)
+                raise DataError(
+                    f"artist {x.artist[:40]!r}...: its normalised key has "
+                    f"{len(key_of[x.artist])} characters; the limit is {MAX_NAME}",
+                    field="artist",
+                )
         now = int(time.time())
         with self._write_lock, self.engine.begin() as conn:
             uid = self._user_ids(conn, (x.user.strip() for x in listens))
@@ -500,6 +515,29 @@ class Store:
             d["active"] = bool(d["active"])
             out.append(d)
         return out
+
+    def last_model_id(self) -> int:
+        """The largest registry id (0 when the registry is empty)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(S.models.c.id))).scalar_one() or 0)
+
+    def fail_stale_models(self, error: str) -> list[int]:
+        """Mark every model still ``training`` failed with ``error`` (a server start: no
+        training survives its server); returns their ids."""
+        with self._write_lock, self.engine.begin() as conn:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    select(S.models.c.id).where(S.models.c.status == "training")
+                ).all()
+            ]
+            if ids:
+                conn.execute(
+                    update(S.models)
+                    .where(S.models.c.id.in_(ids))
+                    .values(status="failed", error=error, finished_at=int(time.time()))
+                )
+        return ids
 
     def active_model(self) -> dict | None:
         """The registry row of the served model, if any."""

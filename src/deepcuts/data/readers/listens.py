@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: columns of the Last.fm 1K ``userid-timestamp-artid-artname-traid-traname.tsv``
 LASTFM1K_COLUMNS = ["user", "time", "artist_mbid", "artist", "track_mbid", "track"]
 _WS = re.compile(r"\s+")
+#: listen times are unix seconds in [0, 2**42) (the year 141,338: room for any real time)
+MAX_UNIX_SECONDS = 2**42
 
 
 def _check_options(level: str, credit: str) -> None:
@@ -343,10 +345,14 @@ def read_listenbrainz(
                         field="track_metadata.artist_name",
                     )
                 when = obj.get("listened_at")
-                if isinstance(when, bool) or not isinstance(when, int | float):
+                if (
+                    isinstance(when, bool)
+                    or not isinstance(when, int | float)
+                    or not 0 <= when < MAX_UNIX_SECONDS  # False for NaN; inf, 1e300, 10**20
+                ):
                     raise DataError(
-                        f"listened_at {when!r} is not unix seconds; it must be a number such as "
-                        f"1700000000",
+                        f"listened_at {when!r} is not unix seconds; it must be a number from 0 "
+                        f"to 2**42, such as 1700000000",
                         path=block.path,
                         line=line,
                         field="listened_at",
