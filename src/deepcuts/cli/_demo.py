@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from deepcuts.cli._checks import seed
 from deepcuts.data import load_lastfm2k
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS
@@ -21,7 +22,7 @@ def register(sub) -> None:
     )
     p.add_argument("--users", nargs="*", type=int, default=None, help="user ids (default: 3)")
     p.add_argument("-n", type=int, default=10, help="recommendations per user")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed, default=0, help="random seed")
     p.add_argument(
         "--rarity",
         type=float,

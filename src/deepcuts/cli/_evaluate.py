@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 
+from deepcuts.cli._checks import seed
 from deepcuts.cli._common import (
     DATA_HELP,
     KNOBS,
@@ -56,7 +57,7 @@ def register(sub) -> None:
     )
     p.add_argument("--split", choices=sorted(SPLITS), default="user-holdout", help="splitter")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the split and the models")
     p.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     p.add_argument(
         "--metrics",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from deepcuts.cli._checks import add_force_argument, check_output, encoding, utf8_source
 from deepcuts.data import filter_interactions, read_interactions
+from deepcuts.data._persist import INTERACTIONS_FORMAT, interactions_paths
 from deepcuts.data.readers import FORMATS
 from deepcuts.exceptions import DeepcutsError
 
@@ -33,6 +35,7 @@ def register(sub) -> None:
         "auto (default) guesses from the path",
     )
     p.add_argument("-o", "--output", required=True, help="output path (without extension)")
+    add_force_argument(p)
     p.add_argument(
         "--tracks",
         "--mapping",
@@ -61,7 +64,12 @@ def register(sub) -> None:
         default="primary",
         help="'A feat. B' counts for A only (primary) or half each (split)",
     )
-    p.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
+    p.add_argument(
+        "--encoding",
+        type=encoding,
+        default="utf-8",
+        help="text encoding (default utf-8; a UTF-16/32 byte-order mark is detected)",
+    )
     p.add_argument(
         "--min-items-per-user",
         type=int,
@@ -148,8 +156,18 @@ def run(args) -> int:
             f"{src}: is already a saved deepcuts dataset; pass it to --data directly"
         )
     kw = _reader_options(args, fmt)
+    inputs = [src] + ([Path(args.tracks)] if args.tracks else [])
+    if src.is_dir():
+        inputs += [f for f in src.rglob("*") if f.is_file()]
+    check_output(
+        interactions_paths(args.output),
+        want={"format": INTERACTIONS_FORMAT},
+        inputs=inputs,
+        force=args.force,
+    )
     t0 = time.perf_counter()
-    x = read_interactions(src, format=fmt, **kw)
+    with utf8_source(src, kw["encoding"]) as (path, enc):
+        x = read_interactions(path, format=fmt, **{**kw, "encoding": enc})
     read_s = time.perf_counter() - t0
     print(
         f"read {src} ({fmt}): {x.n_users} users x {x.n_items} items, {x.nnz} pairs in {read_s:.1f}s"

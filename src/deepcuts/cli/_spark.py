@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from deepcuts.cli._checks import seed
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -59,7 +61,7 @@ def register(sub) -> None:
     p.add_argument("--weighting", default="log", help="raw, log or mild_negative (default log)")
     p.add_argument("--nonnegative", action="store_true", help="non-negative factors")
     p.add_argument("--blocks", type=int, help="Spark ALS user/item blocks (default parallelism)")
-    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random_state (default 0)")
     p.add_argument("--recommend-out", metavar="PATH", help="also write top-n per user (Parquet)")
     p.add_argument("-n", type=int, default=10, help="list length for --recommend-out")
     p.add_argument("--rarity", type=float, help="rarity knob for --recommend-out (1 = neutral)")

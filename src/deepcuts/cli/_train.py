@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
-from deepcuts.cli._common import DATA_HELP, build_model, load_data, parse_assignments
+from deepcuts.cli._checks import add_force_argument, check_output, seed
+from deepcuts.cli._common import BUNDLED, DATA_HELP, build_model, load_data, parse_assignments
+from deepcuts.data._persist import interactions_paths
 from deepcuts.models import MODELS
+from deepcuts.models._io import _paths as model_paths
 
 
 def register(sub) -> None:
@@ -26,14 +29,22 @@ def register(sub) -> None:
         metavar="NAME=VALUE",
         help="hyperparameter, repeatable (e.g. --param k=50 similarity=bm25)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random_state of models that take one")
+    p.add_argument("--seed", type=seed, default=0, help="random_state of models that take one")
     p.add_argument("-o", "--output", required=True, help="output path (without extension)")
+    add_force_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     params = parse_assignments(args.param, option="--param")
     model = build_model(args.model.lower(), params, args.seed)  # fails fast on bad options
+    inputs = () if str(args.data).strip().lower() in BUNDLED else interactions_paths(args.data)
+    check_output(
+        model_paths(args.output),
+        want={"format": "deepcuts-model", "class": type(model).__name__},
+        inputs=inputs,
+        force=args.force,
+    )
     x = load_data(args.data)
     t0 = time.perf_counter()
     model.fit(x)

@@ -64,6 +64,15 @@ class Interactions:
         if m.nnz and np.any(m.data < 0):
             raise DataError("play counts must be >= 0", field="count")
         m.sum_duplicates()
+        if m.nnz and not np.isfinite(m.data).all():  # NaN, or sums past float32 (3.4e38)
+            k = int(np.flatnonzero(~np.isfinite(m.data))[0])
+            u = int(np.searchsorted(m.indptr, k, side="right") - 1)
+            raise DataError(
+                f"the play count of user {self.user_map.ids[u]!r}, item "
+                f"{self.item_map.ids[m.indices[k]]!r} is {m.data[k]} (not a number, or a sum "
+                f"past the float32 limit {np.finfo(np.float32).max:.4g}); scale the counts down",
+                field="count",
+            )
         m.sort_indices()
         object.__setattr__(self, "matrix", m)
         if self.timestamps is not None and len(self.timestamps) != m.nnz:
@@ -100,11 +109,12 @@ class Interactions:
             if count_col is None
             else pd.to_numeric(df[count_col], errors="coerce").to_numpy(np.float64)
         )
-        bad = ~np.isfinite(counts) | (counts < 0)
+        bad = ~np.isfinite(counts) | (counts < 0) | (counts > np.finfo(np.float32).max)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"count {df[count_col].iloc[row]!r} in row {row} is not a non-negative number",
+                f"count {df[count_col].iloc[row]!r} in row {row} is not a non-negative number "
+                f"within the float32 range ({np.finfo(np.float32).max:.4g})",
                 field=count_col,
             )
         user_map = IdMap.from_values(df[user_col].to_numpy(), name="user")

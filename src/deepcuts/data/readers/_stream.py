@@ -292,6 +292,10 @@ def require_nonempty(df: pd.DataFrame, col: str, path, what: str | None = None) 
         )
 
 
+#: largest play count stored (counts are float32)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _plain(v):
     """A NumPy scalar as the Python value (so messages show -3, not np.int64(-3))."""
     return v.item() if isinstance(v, np.generic) else v
@@ -301,11 +305,13 @@ def to_count(df: pd.DataFrame, col: str, path) -> np.ndarray:
     """Parse a count column (float64, finite, >= 0), naming the first bad line."""
     s = df[col]
     vals = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
-    bad = ~np.isfinite(vals) | (vals < 0)
+    bad = ~np.isfinite(vals) | (vals < 0) | (vals > FLOAT32_MAX)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         v = s.iloc[k]
-        if np.isfinite(vals[k]):
+        if vals[k] > FLOAT32_MAX and np.isfinite(vals[k]):
+            why = f"is larger than a float32 play count can hold ({FLOAT32_MAX:.4g})"
+        elif np.isfinite(vals[k]):
             why = "is negative"
         elif str(v).strip() == "":
             why = "is empty (does the line have too few fields?)"

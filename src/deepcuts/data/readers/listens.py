@@ -276,6 +276,12 @@ def _json_lines(block: Block) -> Iterator[tuple[int, dict]]:
                 path=block.path,
                 line=block.first_line + k,
             ) from None
+        except RecursionError:
+            raise DataError(
+                "JSON nested too deeply to be a listen; fix or remove this line",
+                path=block.path,
+                line=block.first_line + k,
+            ) from None
         if not isinstance(obj, dict):
             raise DataError(
                 "expected a JSON object per line", path=block.path, line=block.first_line + k

@@ -220,7 +220,15 @@ def _text_batches(p: Path, kind: str, encoding: str, block_bytes: int, show_prog
         from deepcuts.data.readers._stream import _decode_error
 
         raise _decode_error(first, e) from None
-    header = [c.strip() for c in next(csv.reader([head_text], delimiter=sep))]
+    try:
+        header = [c.strip() for c in next(csv.reader([head_text], delimiter=sep))]
+    except (csv.Error, StopIteration) as e:
+        raise DataError(
+            f"the header line cannot be read ({e}); a file with old Mac line endings (CR "
+            "only) must be converted to LF or CRLF first",
+            path=p,
+            line=1,
+        ) from None
     if not any(header):
         raise DataError(
             "header line is empty; the first line must name the columns", path=p, line=1
