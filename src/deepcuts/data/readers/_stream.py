@@ -434,7 +434,8 @@ class PairAccumulator:
         np.not_equal(key[1:], key[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         del first
-        summed = np.add.reduceat(vals, starts, dtype=np.float64).astype(np.float32)
+        with np.errstate(over="ignore"):  # a sum past float32 becomes inf: Interactions refuses it
+            summed = np.add.reduceat(vals, starts, dtype=np.float64).astype(np.float32)
         del vals
         latest = None
         if times is not None:  # sorted by time within a key: the last one is the latest
