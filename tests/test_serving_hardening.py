@@ -430,3 +430,66 @@ def test_a_worker_never_answers_with_an_older_model_than_one_seen(tmp_path):
         assert b.recommend("u3", n=1)["model"] == new
         assert b.recommend("fresh", n=1)["model"] == new
         assert b.recommend_batch([("u4", {"n": 2})])[0]["model"] == new
+
+
+# ---------------------------------------------------------------------- group commit
+def test_single_listen_posts_are_stored_exactly_fast_path_or_not(client, service):
+    from sqlalchemy import select
+
+    from deepcuts.serving import schema as S
+
+    before = client.app.state.stats.get("fast_writes", 0)
+    cases = [
+        ({"user": "gc", "artist": "Artist 4", "listened_at": 1_600_000_001, "fraction": 0.0}, 201),
+        ({"user": "gc", "artist": "Artist 5", "track": "  ", "listened_at": 1_600_000_002}, 201),
+        ({"user": "gc", "artist": "Artist 6", "listened_at": 1_600_000_003.0}, 201),  # route
+        ({"user": " " * 5 + "g" * MAX_ID, "artist": "Artist 6"}, 422),
+        ({"user": "gc", "artist": "Artist 6", "listened_at": -1}, 422),
+        ({"user": "gc", "artist": "Artist 6", "fraction": 1.5}, 422),
+        ({"user": "gc", "artist": "Artist 6", "extra": 1}, 422),
+        ({"user": "gc", "artist": "ﷺ" * 20}, 400),  # its key is too long: the store refuses it
+    ]
+    for body, status in cases:
+        r = client.post("/listens", json=body)
+        assert r.status_code == status, (body, r.text)
+        if status == 201:
+            assert r.json() == {"stored": 1}
+    assert client.app.state.stats["fast_writes"] - before == 2
+    with service.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(S.listens.c.listened_at, S.listens.c.fraction, S.listens.c.track_id)
+            .join(S.users, S.users.c.id == S.listens.c.user_id)
+            .where(S.users.c.external_id == "gc")
+            .order_by(S.listens.c.listened_at)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1_600_000_001, 0.0, None),
+        (1_600_000_002, None, None),
+        (1_600_000_003, None, None),
+    ]
+
+
+def test_group_commit_answers_each_listen_of_a_failed_group():
+    import asyncio
+
+    from deepcuts.serving._writes import GroupCommit
+
+    groups = []
+
+    def add(listens):
+        groups.append(len(listens))
+        if any(x.artist == "bad" for x in listens):
+            raise ValueError("refused")
+        return len(listens)
+
+    gc = GroupCommit(add)
+
+    async def main():
+        listens = [Listen("u", "bad" if k == 3 else "good") for k in range(8)]
+        return await asyncio.gather(*(gc.submit(x) for x in listens), return_exceptions=True)
+
+    res = asyncio.run(main())
+    gc.close()
+    assert [isinstance(r, ValueError) for r in res] == [k == 3 for k in range(8)]
+    assert res[0] == 1 and sum(1 for r in res if r == 1) == 7
+    assert max(groups) > 1  # they were grouped

@@ -35,6 +35,7 @@ from deepcuts.serving._docs import document_errors, mount_docs
 from deepcuts.serving._limits import MAX_OFFSET, check_retrain_params, check_upload
 from deepcuts.serving._security import Guard, Security, scrub
 from deepcuts.serving._validate import check_id, check_name, no_bool
+from deepcuts.serving._writes import FastListens, GroupCommit
 from deepcuts.serving.service import RECOMMEND_DEFAULTS, ConflictError, RecommenderService
 from deepcuts.serving.store import MAX_ID, MAX_NAME, Listen
 
@@ -316,6 +317,7 @@ def create_app(
         if start and service._handle is None:
             await run_in_threadpool(service.start)
         yield
+        await run_in_threadpool(writer.close)  # commit what is queued
 
     app = FastAPI(
         title="deepcuts",
@@ -331,6 +333,8 @@ def create_app(
     hide = (str(service.data_dir.resolve()), str(service.data_dir))
     app.state.service = service
     batcher = Batcher(service.recommend_batch)
+    writer = GroupCommit(service.add_listens)
+    app.state.writer = writer
     app.state.batcher = batcher
     app.state.stats = {"fast_path": 0}
 
@@ -402,8 +406,10 @@ def create_app(
 
     # ------------------------------------------------------------------ listens
     @app.post("/listens", tags=["listens"], status_code=201, summary="Store one listen")
-    def post_listen(listen: ListenIn):
-        return {"stored": service.add_listens([listen.to_listen()])}
+    async def post_listen(listen: ListenIn):
+        """Answered once the listen is committed; concurrent posts share a transaction
+        (group commit, :mod:`deepcuts.serving._writes`)."""
+        return {"stored": await writer.submit(listen.to_listen())}
 
     @app.post(
         "/listens/batch", tags=["listens"], status_code=201, summary="Store many listens at once"
@@ -513,6 +519,7 @@ def create_app(
         app.add_middleware(
             FastRecommendations, service=service, batcher=batcher, stats=app.state.stats
         )
+    app.add_middleware(FastListens, writer=writer, stats=app.state.stats)
     app.add_middleware(Guard, security=security or Security())  # outermost: before anything
     return app
 
