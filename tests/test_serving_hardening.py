@@ -493,3 +493,99 @@ def test_group_commit_answers_each_listen_of_a_failed_group():
     assert [isinstance(r, ValueError) for r in res] == [k == 3 for k in range(8)]
     assert res[0] == 1 and sum(1 for r in res if r == 1) == 7
     assert max(groups) > 1  # they were grouped
+
+
+# ---------------------------------------------------------------------- kill -9 end to end
+def _children_running(module: str) -> list[int]:
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read()
+                with open(f"/proc/{d}/stat") as f:
+                    state = f.read().split(") ")[1][0]
+            except OSError:
+                continue
+            if module.encode() in cmd and state != "Z":
+                pids.append(int(d))
+    return pids
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_retrain_leaves_no_process_row_or_file(tmp_path):
+    """``deepcuts serve`` killed with SIGKILL 2 s into a retrain: the training process dies
+    with it, and the next start marks the row failed, removes its files and keeps counting
+    jobs upward (issue 13, point 4)."""
+    import urllib.request
+
+    from serving_helpers import free_port
+
+    from deepcuts.data import generate_listening
+
+    x = generate_listening(3000, 1000, random_state=0).interactions
+    coo = x.matrix.tocoo()
+    import pandas as pd
+
+    plays = pd.DataFrame({"user": x.user_map.external(coo.row).astype(str),
+                          "item": x.item_map.external(coo.col).astype(str),
+                          "count": coo.data.astype(float)})  # fmt: skip
+    Store(default_url(tmp_path)).import_play_counts(plays)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(tmp_path),
+           "--no-seed", "--model", "popularity", "--port", str(port)]  # fmt: skip
+
+    def start():
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(base + "/health", timeout=2).read()
+                return proc
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+                time.sleep(0.2)
+
+    def post(path, body):
+        req = urllib.request.Request(
+            base + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+
+    before = set(_children_running("deepcuts.serving._retrain"))
+    server = start()
+    try:
+        status, job = post(
+            "/retrain", {"model": "als", "params": {"factors": 64, "iterations": 100}}
+        )
+        assert status == 202
+        deadline = time.time() + 30
+        while not (set(_children_running("deepcuts.serving._retrain")) - before):
+            assert time.time() < deadline, "no training process started"
+            time.sleep(0.1)
+        time.sleep(2.0)
+    finally:
+        server.kill()  # kill -9
+        server.wait(30)
+    deadline = time.time() + 5
+    while set(_children_running("deepcuts.serving._retrain")) - before:
+        assert time.time() < deadline, "the training process outlived the killed server"
+        time.sleep(0.1)
+    server = start()
+    try:
+        with urllib.request.urlopen(base + "/models", timeout=30) as r:
+            rows = json.loads(r.read())["models"]
+        assert not [m for m in rows if m["status"] == "training"]
+        dead = next(m for m in rows if m["id"] == job["job"])
+        assert dead["status"] == "failed" and "interrupted" in dead["error"]
+        ready = {m["id"] for m in rows if m["status"] == "ready"}
+        files = {p.name for p in (tmp_path / "models").iterdir()}
+        assert files == {f"model-{i}.{e}" for i in ready for e in ("npz", "json")}
+        status, nxt = post("/retrain", {"model": "popularity"})
+        assert status == 202 and nxt["job"] > job["job"]
+    finally:
+        server.terminate()
+        server.wait(30)
