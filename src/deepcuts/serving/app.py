@@ -365,6 +365,8 @@ def create_app(
     @app.get("/health", tags=["system"], summary="Service, model and retrain status")
     async def health():  # in memory: no thread hop
         out = service.health()
+        if out.get("retrain") and out["retrain"].get("error"):
+            out["retrain"]["error"] = scrub(out["retrain"]["error"], *hide)
         out["worker"] = {
             "pid": os.getpid(),
             "batches": batcher.batches,
