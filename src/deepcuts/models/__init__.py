@@ -5,6 +5,7 @@ from deepcuts.models._results import Recommendations
 from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
+from deepcuts.models.ease import EASE
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
@@ -16,6 +17,7 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "als": ALS,
     "persona": PersonaALS,
+    "ease": EASE,
 }
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "MODELS",
     "PersonaALS",
     "ContentKNN",
+    "EASE",
     "ItemKNN",
     "PopularNext",
     "Popularity",
