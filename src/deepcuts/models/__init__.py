@@ -9,6 +9,7 @@ from deepcuts.models.ease import EASE
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.rp3beta import RP3beta
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
@@ -18,6 +19,7 @@ MODELS: dict[str, type[Recommender]] = {
     "als": ALS,
     "persona": PersonaALS,
     "ease": EASE,
+    "rp3beta": RP3beta,
 }
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ItemKNN",
     "PopularNext",
     "Popularity",
+    "RP3beta",
     "RandomNext",
     "RankContext",
     "Recommendations",
