@@ -30,7 +30,17 @@ from deepcuts.evaluation.protocol import evaluate
 from deepcuts.evaluation.splits import user_holdout_split
 from deepcuts.exceptions import DeepcutsError
 
-__all__ = ["FAMILIES", "TuneResult", "parse_budget", "plot_trials", "require_optuna", "tune"]
+__all__ = [
+    "AUTO_DEFAULTS",
+    "FAMILIES",
+    "TuneResult",
+    "check_auto_params",
+    "fit_auto",
+    "parse_budget",
+    "plot_trials",
+    "require_optuna",
+    "tune",
+]
 
 log = logging.getLogger(__name__)
 
@@ -399,3 +409,55 @@ def plot_trials(table: pd.DataFrame, metric: str, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+#: settings of an automatically picked model (``RecommenderService(model="auto")``,
+#: ``deepcuts serve --model auto``): a short search, every family, seeded
+AUTO_DEFAULTS = {"budget_s": 60.0, "families": list(FAMILIES), "metric": "ndcg@10",
+                 "random_state": 0}  # fmt: skip
+
+
+def check_auto_params(params: dict | None) -> dict:
+    """The settings of an automatic pick, defaults filled in and command-line strings
+    converted (``budget_s="2m"``, ``families="als,ease"``); bad ones raise.
+
+    Examples
+    --------
+    >>> check_auto_params({"budget_s": "2m", "families": "als,ease"})["families"]
+    ['als', 'ease']
+    """
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(AUTO_DEFAULTS))
+    if unknown:
+        raise DeepcutsError(
+            f"model 'auto' has no parameter(s) {unknown}; valid: {sorted(AUTO_DEFAULTS)}"
+        )
+    out = {**AUTO_DEFAULTS, **params}
+    out["budget_s"] = parse_budget(out["budget_s"])
+    fams = out["families"]
+    if isinstance(fams, str):
+        fams = [f.strip() for f in fams.split(",") if f.strip()]
+    out["families"] = [str(f).lower() for f in fams]
+    bad = sorted(set(out["families"]) - set(FAMILIES))
+    if bad or not out["families"]:
+        raise DeepcutsError(f"model 'auto': families {bad or fams} unknown; use {list(FAMILIES)}")
+    if out["metric"] not in TUNE_METRICS:
+        raise DeepcutsError(f"model 'auto': metric must be one of {list(TUNE_METRICS)}")
+    try:
+        out["random_state"] = int(out["random_state"])
+    except (TypeError, ValueError):
+        raise DeepcutsError(
+            f"model 'auto': random_state {out['random_state']!r} is not an int"
+        ) from None
+    return out
+
+
+def fit_auto(x: Interactions, params: dict | None = None, *, show_progress: bool = False):
+    """Pick a model for ``x`` with :func:`tune` (validation split of ``x``, budget
+    ``params["budget_s"]``) and return the winner refitted on all of ``x``."""
+    p = check_auto_params(params)
+    res = tune(x, families=p["families"], budget_s=p["budget_s"], metric=p["metric"],
+               random_state=p["random_state"], show_progress=show_progress)  # fmt: skip
+    log.info("picked %s %s (validation %s %.4f, %d trials)", res.family, res.params, res.metric,
+             res.value, res.n_trials)  # fmt: skip
+    return res.model
