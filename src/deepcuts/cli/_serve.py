@@ -64,7 +64,7 @@ def register(sub) -> None:
         help="model trained when none is stored: a registry name (pinned; its settings from "
         "--param, else its defaults) or 'auto': pick the family and settings on a validation "
         "split of the stored plays within --param budget_s=60 (default: auto when Optuna is "
-        "installed, else ALS with the activity-scaled penalty)",
+        "installed and no --param is given, else ALS)",
     )
     p.add_argument(
         "--param",
@@ -131,8 +131,8 @@ def run_serve(args) -> int:
     except ImportError as e:
         raise _missing_serve_extra(e) from None
     params = parse_assignments(args.param, option="--param") or None
-    if args.model is None:
-        args.model = _default_model()
+    if args.model is None:  # --param without --model: ALS settings, as before 'auto'
+        args.model = "als" if params else _default_model()
     if args.workers > 1:
         return _serve_workers(args, store, data_dir, params)
     # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
