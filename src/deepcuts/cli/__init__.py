@@ -26,6 +26,7 @@ COMMANDS = [
     "recommend",
     "personas",
     "evaluate",
+    "tune",
     "features",
     "serve",
     "spark",

@@ -59,7 +59,12 @@ def register(sub) -> None:
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--db", help=DB_HELP)
     p.add_argument(
-        "--model", default="als", help="model trained when none is stored (default: als)"
+        "--model",
+        default=None,
+        help="model trained when none is stored: a registry name (pinned; its settings from "
+        "--param, else its defaults) or 'auto': pick the family and settings on a validation "
+        "split of the stored plays within --param budget_s=60 (default: auto when Optuna is "
+        "installed and no --param is given, else ALS)",
     )
     p.add_argument(
         "--param",
@@ -171,6 +176,8 @@ def run_serve(args) -> int:
         raise _missing_serve_extra(e) from None
     params = parse_assignments(args.param, option="--param") or None
     security = _security(args)
+    if args.model is None:  # --param without --model: ALS settings, as before 'auto'
+        args.model = "als" if params else _default_model()
     if args.workers > 1:
         return _serve_workers(args, store, data_dir, params, security)
     # one BLAS thread per request: concurrency comes from requests, and a multi-threaded BLAS
@@ -196,6 +203,17 @@ def run_serve(args) -> int:
     app = create_app(service, max_upload=int(args.max_upload_mb * 2**20), security=security)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _default_model() -> str:
+    """``auto`` (pick on the served data) when Optuna is installed, else ALS."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print("Optuna is not installed: training ALS (pip install 'deepcuts[tune]' lets the "
+              "service pick its model on the served data)")  # fmt: skip
+        return "als"
+    return "auto"
 
 
 def _workers(value: str) -> int:

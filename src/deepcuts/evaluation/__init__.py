@@ -23,6 +23,11 @@ from deepcuts.evaluation.splits import (
     split,
     user_holdout_split,
 )
+from deepcuts.evaluation.strong import (
+    StrongSplit,
+    evaluate_strong,
+    strong_generalization_split,
+)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -31,9 +36,11 @@ __all__ = [
     "Evaluation",
     "ListeningSimulator",
     "SimulationResult",
+    "StrongSplit",
     "botify_world",
     "listen_time",
     "evaluate",
+    "evaluate_strong",
     "leave_last_out_split",
     "metrics",
     "plot_sweep",
@@ -41,6 +48,7 @@ __all__ = [
     "random_split",
     "score_lists",
     "split",
+    "strong_generalization_split",
     "sweep",
     "user_holdout_split",
 ]

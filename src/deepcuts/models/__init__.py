@@ -5,9 +5,11 @@ from deepcuts.models._results import Recommendations
 from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
+from deepcuts.models.ease import EASE
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.rp3beta import RP3beta
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
@@ -16,6 +18,8 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "als": ALS,
     "persona": PersonaALS,
+    "ease": EASE,
+    "rp3beta": RP3beta,
 }
 
 __all__ = [
@@ -23,9 +27,11 @@ __all__ = [
     "MODELS",
     "PersonaALS",
     "ContentKNN",
+    "EASE",
     "ItemKNN",
     "PopularNext",
     "Popularity",
+    "RP3beta",
     "RandomNext",
     "RankContext",
     "Recommendations",

@@ -52,6 +52,7 @@ __all__ = [
     "diagonalise",
     "reference_cg_half_step",
     "reference_half_step",
+    "reference_ials_half_step",
     "reference_row_loss",
     "rotate_",
     "row_loss",
@@ -390,6 +391,32 @@ def reference_half_step(indptr, indices, conf, Y, A0, extra=None) -> np.ndarray:
     for u in range(n):
         A, b = _row_system(indptr, indices, conf, Y, A0, u, extra)
         out[u] = np.linalg.solve(A, b)
+    return out
+
+
+def reference_ials_half_step(indptr, indices, conf, Y, unobserved_weight, reg) -> np.ndarray:
+    """Exact iALS row solve with an unobserved weight ``alpha0`` (Rendle et al. 2022), NumPy
+    float64, written out without the divide-by-``alpha0`` of ``ALS``:
+
+    ``x_u = (alpha0 Y^T Y + sum_i (c_ui - alpha0) y_i y_i^T + reg_u I)^-1 sum_i c_ui p_ui y_i``
+
+    over the row's observed entries ``i`` (signed confidences as in the kernels), the minimiser
+    of ``sum_obs c_ui (p_ui - x.y_i)^2 + alpha0 sum_unobs (x.y_i)^2 + reg_u |x|^2``.
+    ``reg`` is a number or one value per row."""
+    n, f = len(indptr) - 1, Y.shape[1]
+    a0 = float(unobserved_weight)
+    Y64 = np.asarray(Y, np.float64)
+    G = a0 * (Y64.T @ Y64)
+    reg = np.broadcast_to(np.asarray(reg, np.float64), (n,))
+    out = np.zeros((n, f))
+    for u in range(n):
+        lo, hi = indptr[u], indptr[u + 1]
+        c = conf[lo:hi].astype(np.float64)
+        p = (c > 0).astype(np.float64)
+        c = np.abs(c)
+        Yu = Y64[indices[lo:hi]]
+        A = G + (Yu * (c - a0)[:, None]).T @ Yu + reg[u] * np.eye(f)
+        out[u] = np.linalg.solve(A, Yu.T @ (c * p))
     return out
 
 

@@ -20,10 +20,22 @@ def topk_per_row_reference(dense: np.ndarray, k: int) -> np.ndarray:
 
 @njit(parallel=True, cache=True, fastmath=True)
 def _item_neighbours(
-    it_indptr, it_users, it_vals, us_indptr, us_items, us_vals, norms, shrink, cosine, k, n_chunks
+    it_indptr,
+    it_users,
+    it_vals,
+    us_indptr,
+    us_items,
+    us_vals,
+    norms,
+    shrink,
+    cosine,
+    col_scale,
+    k,
+    n_chunks,
 ):  # pragma: no cover - compiled
-    # S_ij = sum_u w_ui w_uj (Sarwar et al. 2001), divided by ||w_i|| ||w_j|| + shrink for
-    # cosine; row i keeps its k largest j != i. One dense accumulator per chunk of items.
+    # S_ij = sum_u l_iu w_uj (Sarwar et al. 2001: l = w^T), divided by ||w_i|| ||w_j|| + shrink
+    # for cosine, times col_scale[j] (RP3beta's 1 / pop_j^beta); row i keeps its k largest
+    # j != i. One dense accumulator per chunk of items.
     n_items = len(it_indptr) - 1
     out_idx = np.full((n_items, k), -1, np.int32)
     out_val = np.zeros((n_items, k), np.float64)
@@ -58,6 +70,7 @@ def _item_neighbours(
                 if cosine:
                     d = norms[i] * norms[j] + shrink
                     v = v / d if d > 0 else 0.0
+                v *= col_scale[j]
                 if v != 0.0 and np.isfinite(v):
                     cand_j[m] = j
                     cand_v[m] = v
@@ -82,8 +95,11 @@ def _item_neighbours(
     return out_idx, out_val, counts
 
 
-def item_neighbours(w, k: int, *, cosine: bool, shrink: float = 0.0):
+def item_neighbours(w, k: int, *, cosine: bool, shrink: float = 0.0, left=None, col_scale=None):
     """Top-``k`` item-item similarity of a users x items weight matrix, as CSR parts.
+
+    ``S = L W`` with ``L = W^T`` unless ``left`` is given, each column ``j`` times
+    ``col_scale[j]``; row ``i`` keeps its ``k`` largest entries ``j != i``.
 
     Parameters
     ----------
@@ -94,6 +110,11 @@ def item_neighbours(w, k: int, *, cosine: bool, shrink: float = 0.0):
     cosine : bool
         Divide dot products by ``||w_i|| ||w_j|| + shrink``.
     shrink : float, default=0.0
+    left : csr_matrix of shape (n_items, n_users), optional
+        Left factor with the sparsity pattern of ``w^T`` (RP3beta's item -> user transition
+        probabilities); default ``w^T``.
+    col_scale : ndarray of shape (n_items,), optional
+        Factor of each column after the cosine division; default ones.
 
     Returns
     -------
@@ -106,12 +127,24 @@ def item_neighbours(w, k: int, *, cosine: bool, shrink: float = 0.0):
     w = sp.csr_matrix(w, dtype=np.float64)
     w.sum_duplicates()
     wt = sp.csr_matrix(w.T)
+    if left is not None:
+        left = sp.csr_matrix(left, dtype=np.float64)
+        left.sum_duplicates()
+        left.sort_indices()
+        wt.sort_indices()
+        if left.shape != wt.shape or not (
+            np.array_equal(left.indptr, wt.indptr) and np.array_equal(left.indices, wt.indices)
+        ):
+            raise ValueError("left must have the sparsity pattern of w transposed")
+        wt = left
+    n_items = w.shape[1]
+    scale = np.ones(n_items) if col_scale is None else np.asarray(col_scale, np.float64)
     norms = np.sqrt(np.asarray(w.multiply(w).sum(axis=0), dtype=np.float64).ravel())
     n_chunks = max(1, min(wt.shape[0], 16 * numba.get_num_threads()))
     idx, val, counts = _item_neighbours(
         wt.indptr.astype(np.int64), wt.indices.astype(np.int32), wt.data.astype(np.float64),
         w.indptr.astype(np.int64), w.indices.astype(np.int32), w.data.astype(np.float64),
-        norms, float(shrink), bool(cosine), int(k), n_chunks,
+        norms, float(shrink), bool(cosine), scale, int(k), n_chunks,
     )  # fmt: skip
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     keep = np.arange(idx.shape[1])[None, :] < counts[:, None]

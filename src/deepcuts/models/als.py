@@ -116,12 +116,27 @@ class ALS(Recommender):
     regularization : float, default=0.01
         L2 penalty ``reg`` on every vector (unscaled, as in ``implicit``; see
         ``reg_scaling``).
-    reg_scaling : {"none", "activity"}, default="none"
+    reg_scaling : {"none", "activity", "frequency"}, default="none"
         ``"none"``: every vector gets ``reg |x|^2`` (Hu et al. 2008, ``implicit``).
         ``"activity"``: each vector's penalty is scaled by its number of positive entries,
         ``reg * n_u |x_u|^2`` and ``reg * n_i |y_i|^2`` (ALS-WR, Zhou et al. 2008; Spark
         MLlib's convention), so heavy listeners and popular items are regularised more. Its
         ``reg`` lives on another scale: ~0.1-1 rather than 0.01 (see docs/als.md).
+        ``"frequency"``: tuned iALS (Rendle et al. 2022, "Revisiting the performance of iALS
+        on item recommendation benchmarks"): ``reg * (n_u + alpha0 * n_items) ** nu`` for a
+        user with ``n_u`` observed items and ``reg * (n_i + alpha0 * n_users) ** nu`` for an
+        item, with ``alpha0 = unobserved_weight`` and ``nu = reg_exponent``.
+    unobserved_weight : float, default=1.0
+        ``alpha0``, the weight of every unobserved pair: the loss is
+        ``sum_observed c_ui (p_ui - x_u.y_i)^2 + alpha0 sum_unobserved (x_u.y_i)^2`` (Rendle
+        et al. 2022; 1 is Hu et al.'s model). Small values (0.001-0.3) suit large catalogues.
+        Solved exactly as the objective divided by ``alpha0``: confidences ``c_ui / alpha0``
+        and penalties ``reg / alpha0`` in the usual solver (same minimiser).
+    reg_exponent : float, default=1.0
+        ``nu`` of ``reg_scaling="frequency"`` (0 gives the unscaled penalty).
+    init_scale : float or None, default=None
+        ``None``: initial factors uniform in [0, 0.01). A number ``s``: normal with standard
+        deviation ``s / sqrt(factors)`` (Rendle et al. 2022 use ``s = 0.1``).
     alpha : float, default=1.0
         Confidence slope: ``c_ui = 1 + alpha * w(x_ui)``.
     weighting : str or callable, default="log"
@@ -138,7 +153,7 @@ class ALS(Recommender):
     cg_steps : int, default=3
         Conjugate-gradient steps per vector and half-iteration.
     random_state : int or None, default=None
-        Seed of the initial factors (uniform in [0, 0.01)); same seed, same model.
+        Seed of the initial factors (see ``init_scale``); same seed, same model.
     show_progress : bool, default=False
         Show a progress bar over iterations.
     validation : Interactions or csr_matrix, optional
@@ -187,7 +202,10 @@ class ALS(Recommender):
         factors: int = 64,
         iterations: int = 15,
         regularization: float = 0.01,
-        reg_scaling: Literal["none", "activity"] = "none",
+        reg_scaling: Literal["none", "activity", "frequency"] = "none",
+        unobserved_weight: float = 1.0,
+        reg_exponent: float = 1.0,
+        init_scale: float | None = None,
         alpha: float = 1.0,
         weighting="log",
         solver: Literal["cg", "cholesky"] = "cg",
@@ -201,6 +219,9 @@ class ALS(Recommender):
         self.iterations = iterations
         self.regularization = regularization
         self.reg_scaling = reg_scaling
+        self.unobserved_weight = unobserved_weight
+        self.reg_exponent = reg_exponent
+        self.init_scale = init_scale
         self.alpha = alpha
         self.weighting = weighting
         self.solver = solver
@@ -243,10 +264,26 @@ class ALS(Recommender):
                 raise DeepcutsError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.regularization == 0 and self.solver == "cholesky":
             log.debug("regularization=0 with the Cholesky solver may be ill-conditioned")
-        if self.reg_scaling not in ("none", "activity"):
+        if self.reg_scaling not in ("none", "activity", "frequency"):
             raise DeepcutsError(
-                f"reg_scaling must be 'none' or 'activity', got {self.reg_scaling!r}"
+                f"reg_scaling must be 'none', 'activity' or 'frequency', got {self.reg_scaling!r}"
             )
+        for name, low in (("unobserved_weight", 0.0), ("reg_exponent", None)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+                raise DeepcutsError(f"{name} must be a number, got {v!r}")
+            if not np.isfinite(v) or (low is not None and v <= low):
+                raise DeepcutsError(
+                    f"{name} must be a finite number{'' if low is None else ' > 0'}, got {v!r}"
+                )
+        v = self.init_scale
+        if v is not None and (
+            isinstance(v, bool)
+            or not isinstance(v, int | float | np.number)
+            or not np.isfinite(v)
+            or v <= 0
+        ):
+            raise DeepcutsError(f"init_scale must be a number > 0 or None, got {v!r}")
         if self.solver not in ("cg", "cholesky"):
             raise DeepcutsError(f"solver must be 'cg' or 'cholesky', got {self.solver!r}")
         if self.early_stopping_rounds is not None:
@@ -286,6 +323,10 @@ class ALS(Recommender):
         np.abs(d, out=d)
         d *= np.float32(self.alpha)
         d += np.float32(1.0)
+        if self.unobserved_weight != 1.0:
+            # unobserved weight alpha0: the objective divided by alpha0 has unobserved weight 1,
+            # confidences c_ui / alpha0 and penalties reg / alpha0 (same minimiser)
+            d /= np.float32(self.unobserved_weight)
         np.negative(d, out=d, where=neg)
         return sp.csr_matrix(
             (d, w.indices.astype(np.int32, copy=False), w.indptr.astype(np.int64, copy=False)),
@@ -312,18 +353,28 @@ class ALS(Recommender):
         return np.ascontiguousarray(A, dtype=np.float32)
 
     def _base_reg(self) -> float:
-        """The penalty every vector shares (0 when it is scaled per vector)."""
-        return 0.0 if self.reg_scaling == "activity" else self.regularization
+        """The penalty every vector shares (0 when it is scaled per vector), divided by the
+        unobserved weight ``alpha0`` (see ``unobserved_weight``)."""
+        if self.reg_scaling != "none":
+            return 0.0
+        return self.regularization / self.unobserved_weight
 
     def _row_reg(self, C: sp.csr_matrix) -> np.ndarray:
-        """Per-row penalty on top of :meth:`_base_reg`, float32 (n_rows,): zeros, or
-        ``reg * max(n_pos, 1)`` with ``n_pos`` the row's positive entries (ALS-WR)."""
+        """Per-row penalty on top of :meth:`_base_reg`, float32 (n_rows,), divided by
+        ``alpha0``: zeros; ``reg * max(n_pos, 1)`` with ``n_pos`` the row's positive entries
+        (ALS-WR); or ``reg * (n_obs + alpha0 * n_cols) ** nu`` (tuned iALS, Rendle et al.
+        2022) with ``n_obs`` the row's observed entries and ``n_cols`` the other side's size."""
         n = C.shape[0]
-        if self.reg_scaling != "activity":
+        if self.reg_scaling == "none":
             return np.zeros(n, np.float32)
+        a0 = float(self.unobserved_weight)
+        if self.reg_scaling == "frequency":
+            nobs = np.diff(C.indptr).astype(np.float64)
+            reg = self.regularization * (nobs + a0 * C.shape[1]) ** float(self.reg_exponent)
+            return (reg / a0).astype(np.float32)
         rows = np.repeat(np.arange(n), np.diff(C.indptr))
         npos = np.bincount(rows[C.data > 0], minlength=n)
-        return (self.regularization * np.maximum(npos, 1)).astype(np.float32)
+        return (self.regularization * np.maximum(npos, 1) / a0).astype(np.float32)
 
     def _penalty(self, F: np.ndarray, C: sp.csr_matrix) -> float:
         """``sum_r (base + extra_r) |f_r|^2`` of the side whose rows are ``C``'s rows."""
@@ -364,8 +415,13 @@ class ALS(Recommender):
         n_users, n_items = Cui.shape
         f = int(self.factors)
         rng = np.random.default_rng(self.random_state)
-        X = rng.random((n_users, f), dtype=np.float32) * np.float32(0.01)
-        Y = rng.random((n_items, f), dtype=np.float32) * np.float32(0.01)
+        if self.init_scale is None:
+            X = rng.random((n_users, f), dtype=np.float32) * np.float32(0.01)
+            Y = rng.random((n_items, f), dtype=np.float32) * np.float32(0.01)
+        else:  # N(0, (s / sqrt(f))^2), Rendle et al. 2022
+            sd = np.float32(self.init_scale / np.sqrt(f))
+            X = rng.standard_normal((n_users, f), dtype=np.float32) * sd
+            Y = rng.standard_normal((n_items, f), dtype=np.float32) * sd
         # total weight of all pairs, the loss normaliser (as implicit's calculate_loss)
         norm = float(n_users) * n_items + float(np.abs(Cui.data).sum()) - Cui.nnz
         valid = self._validation_matrix(interactions)

@@ -56,13 +56,13 @@ def main(argv: list[str]) -> int:
         pass
     kind, params, path = argv[0], json.loads(argv[1]), argv[2]
     try:
-        from deepcuts.models import make_model
+        from deepcuts.serving.service import fit_model
         from deepcuts.serving.store import Store
 
         store = Store(os.environ["DEEPCUTS_RETRAIN_URL"], upgrade=False)
         try:
             x = store.interactions()
-            make_model(kind, **params).fit(x).save(path)
+            fit_model(kind, params, x).save(path)
         finally:
             store.close()
         print(json.dumps({"shape": [x.n_users, x.n_items, x.nnz]}))

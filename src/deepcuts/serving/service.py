@@ -50,12 +50,14 @@ from deepcuts.serving._validate import check_id
 from deepcuts.serving.store import Listen, Store
 
 __all__ = [
+    "AUTO",
     "DEFAULT_MODEL",
     "ConflictError",
     "ModelHandle",
     "RecommenderService",
     "RetrainBusyError",
     "ServiceUnavailable",
+    "fit_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ DEFAULT_MODEL = (
         "random_state": 0,
     },
 )
+#: model name that picks the model family and settings on the served data (``deepcuts tune``'s
+#: search on a validation split of the stored plays, within ``budget_s`` seconds)
+AUTO = "auto"
 #: stored histories of folded-in users kept in memory (least recently used dropped first)
 HISTORY_CACHE = 10_000
 #: points of the popularity curve sent to the web page
@@ -249,9 +254,12 @@ class RecommenderService:
     data_dir : path
         Where trained models are saved (``<data_dir>/models/model-<id>.{npz,json}``).
     model : str, default="als"
-        Registry name of the model trained when none is stored yet, and by default on retrain.
+        Registry name of the model trained when none is stored yet, and by default on retrain;
+        ``"auto"`` picks the family and its settings on a validation split of the stored plays
+        (:func:`deepcuts.evaluation.tuning.fit_auto`; needs Optuna).
     model_params : dict, optional
-        Its hyperparameters (default: :data:`DEFAULT_MODEL` for ALS).
+        Its hyperparameters (default: :data:`DEFAULT_MODEL` for ALS); for ``"auto"`` the
+        search's ``budget_s`` (default 60), ``families``, ``metric`` and ``random_state``.
     seed : bool, default=True
         Fill an empty database with the bundled Last.fm 2K play counts on start.
     retrain_in : {"process", "thread"}, default="process"
@@ -302,12 +310,13 @@ class RecommenderService:
         self.store = store
         self.data_dir = Path(data_dir)
         self.kind = str(model).lower()
-        if self.kind not in MODELS:
-            raise DeepcutsError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
+        if self.kind not in MODELS and self.kind != AUTO:
+            raise DeepcutsError(
+                f"unknown model {model!r}; choose one of {sorted(MODELS)} or {AUTO!r}"
+            )
         if model_params is None:
             model_params = dict(DEFAULT_MODEL[1]) if self.kind == DEFAULT_MODEL[0] else {}
-        make_model(self.kind, **model_params)  # validate now
-        self.model_params = dict(model_params)
+        self.model_params = _check_model(self.kind, model_params)  # validate now
         self.seed = seed
         self.freeze_gc = bool(freeze_gc)
         self.events = events
@@ -430,7 +439,7 @@ class RecommenderService:
                 model = load_model(path)
             else:
                 x = self.store.interactions()
-                model = make_model(kind, **params).fit(x)
+                model = fit_model(kind, params, x, show_progress=job is None)
                 model.save(path)
                 shape = (x.n_users, x.n_items, x.nnz)
             self.store.finish_model(
@@ -578,7 +587,7 @@ class RecommenderService:
         kind = (kind or self.kind).lower()
         if params is None:
             params = self.model_params if kind == self.kind else {}
-        make_model(kind, **params)  # bad name or parameter: fail before starting
+        params = _check_model(kind, params)  # bad name or parameter: fail before starting
         with self.events.exclusive() if self.events is not None else nullcontext():
             self.sync()  # jobs started by other workers
             return self._start_job(kind, params)
@@ -1278,3 +1287,24 @@ def _rerankers(*, rarity=None, band=None, diversity=None) -> list:
     if rarity is None and band is None and diversity is None:
         return []
     return build_rerankers(rarity=rarity, band=band, diversity=diversity)
+
+
+def _check_model(kind: str, params: dict) -> dict:
+    """Validated parameters of model ``kind`` (``"auto"``: the search settings, filled in)."""
+    if kind == AUTO:
+        from deepcuts.evaluation.tuning import check_auto_params, require_optuna
+
+        require_optuna()
+        return check_auto_params(params)
+    make_model(kind, **params)
+    return dict(params)
+
+
+def fit_model(kind: str, params: dict, x, *, show_progress: bool = False) -> Recommender:
+    """Fit model ``kind`` on ``x``; ``"auto"`` picks family and settings on a validation split
+    of ``x`` first (with a progress bar when ``show_progress``)."""
+    if kind == AUTO:
+        from deepcuts.evaluation.tuning import fit_auto
+
+        return fit_auto(x, params, show_progress=show_progress)
+    return make_model(kind, **params).fit(x)
