@@ -211,9 +211,9 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m):
         picks: list[int] = []
         for t in range(m):
             first, second = (deep, order) if slots[t] else (order, deep)
-            c = next((int(j) for j in first[: m] if j not in picks), None)
+            c = next((int(j) for j in first[:m] if j not in picks), None)
             if c is None:
-                c = next((int(j) for j in second[: m] if j not in picks), None)
+                c = next((int(j) for j in second[:m] if j not in picks), None)
             if c is None:
                 break
             picks.append(c)
