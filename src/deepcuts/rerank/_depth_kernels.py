@@ -7,9 +7,10 @@ One row of scores ``s`` (one user), item arrays shared by all rows:
   (empirical Bayes, James & Stein 1961; Efron & Morris 1975):
   ``s'_ui = m_u + w_i (s_ui - m_u)`` with ``w_i = n_i / (n_i + k)``;
 * a *deep* item lies at or below the row's target popularity percentile ``pct_i <= T_u``;
-* the first ``m`` positions follow a slot pattern: position ``t`` (0-based) is a *deep slot*
-  when ``floor((t + 1) p_u) > floor(t p_u)``, so every prefix of the list holds at least a share
-  ``p_u`` of deep items (a prefix quota as in FA*IR, Zehlike et al. 2017). A deep slot takes the
+* the first ``m`` positions follow a slot pattern: position ``t >= 1`` (0-based) is a *deep
+  slot* when ``floor((t + 1) p_u) > floor(t p_u)``, so every prefix of the list past the first
+  item holds about a share ``p_u`` of deep items (a prefix quota as in FA*IR, Zehlike et al.
+  2017); position 0 always takes the best match. A deep slot takes the
   best remaining deep item, any other slot the best remaining eligible item; when one kind runs
   out the other fills the slot;
 * the picks get scores above every other item of the row (``top + m - t``, ``top`` the row's
@@ -44,7 +45,8 @@ def _insert(idx, vals, j, v):
 
 @njit(inline="always")
 def _is_deep_slot(t, p):
-    return math.floor((t + 1) * p + 1e-9) > math.floor(t * p + 1e-9)
+    # the first position always holds the best match
+    return t > 0 and math.floor((t + 1) * p + 1e-9) > math.floor(t * p + 1e-9)
 
 
 def _depth(scores, eligible, pct, weight, target, share, m, out):
@@ -180,13 +182,15 @@ def depth_rows(scores, eligible, pct, weight, target, share, m):
 def deep_slots(share: float, m: int) -> np.ndarray:
     """Which of the first ``m`` positions are deep slots for deep share ``share``.
 
+    Position 0 never is: the list always starts with the best match.
+
     >>> deep_slots(0.5, 6).astype(int).tolist()
     [0, 1, 0, 1, 0, 1]
-    >>> deep_slots(0.75, 4).astype(int).tolist()
+    >>> deep_slots(1.0, 4).astype(int).tolist()
     [0, 1, 1, 1]
     """
     t = np.arange(int(m), dtype=np.float64)
-    return np.floor((t + 1) * share + 1e-9) > np.floor(t * share + 1e-9)
+    return (t > 0) & (np.floor((t + 1) * share + 1e-9) > np.floor(t * share + 1e-9))
 
 
 def depth_rows_reference(scores, eligible, pct, weight, target, share, m):

@@ -11,9 +11,10 @@ deepest lists) and means the same on every data set. Three parts:
   and spread ``sigma``; an item's *popularity percentile* is ``100 * Phi((log n_i - mu) /
   sigma)`` (:class:`DepthCatalogue`). Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
   d)`` and the deep share ``p(d) = (1 + d) / 2`` (:func:`depth_targets`).
-* **Ranking.** Every prefix of the list holds at least a share ``p(d)`` of *deep* items (at or
-  below ``T(d)``), each the best remaining deep item; the other positions take the best
-  remaining eligible items (a prefix quota, FA*IR, Zehlike et al. 2017). With ``p >= 1/2`` the
+* **Ranking.** The list starts with the best match; after it every prefix holds a share
+  ``p(d)`` of *deep* items (at or below ``T(d)``), each the best remaining deep item, and the
+  other positions take the best remaining eligible items (a prefix quota, FA*IR, Zehlike et
+  al. 2017). With ``p >= 1/2`` the
   list's median percentile is at most ``T(d)`` whatever the data set, and the positions left to
   the best matches keep the list about the listener.
 
@@ -198,9 +199,10 @@ class DepthKnob:
     >>> x = Interactions.from_frame(frame)
     >>> ctx = SimpleNamespace(model=SimpleNamespace(interactions_=x), n=2, user_items=None)
     >>> s = np.array([[4.0, 3.0, 2.0, 9.0]], np.float32)  # item 3: one listener
-    >>> # depth 1: the deep slot takes item 2 (3 listeners, the floor), the next the best left
+    >>> # depth 1: the best match first, then the deep slot takes item 2 (3 listeners: the
+    >>> # floor); item 3 (one listener) is ineligible
     >>> np.argsort(-DepthKnob(1.0).rerank(s, ctx)[0])[:2].tolist()
-    [2, 0]
+    [0, 2]
     >>> DepthKnob(0.0).rerank(s, ctx).tolist()  # neutral: unchanged
     [[4.0, 3.0, 2.0, 9.0]]
     """
