@@ -14,6 +14,7 @@ from deepcuts.rerank.depth import (
     DepthKnob,
     depth_catalogue,
     depth_targets,
+    item_evidence,
     parse_depth,
 )
 from deepcuts.rerank.diversity import DIVERSITY_RANGE, MMR
@@ -41,6 +42,7 @@ __all__ = [
     "build_rerankers",
     "depth_catalogue",
     "depth_targets",
+    "item_evidence",
     "item_artist_codes",
     "item_frequency",
     "parse_band",

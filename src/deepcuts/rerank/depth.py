@@ -43,6 +43,7 @@ __all__ = [
     "DepthKnob",
     "depth_catalogue",
     "depth_targets",
+    "item_evidence",
     "parse_depth",
 ]
 
@@ -302,3 +303,54 @@ def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     out = np.full(b, 100.0)
     out[has] = 0.5 * (vals[lo[has]] + vals[hi[has]])
     return out
+
+
+def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOOR, n: int = 3):
+    """The evidence behind recommending ``item`` to a listener ("why this deep cut").
+
+    Parameters
+    ----------
+    interactions : Interactions
+        The model's training data.
+    item : int
+        Internal item index.
+    history : sparse matrix of shape (1, n_items)
+        The listener's plays.
+    floor : int, default=3
+        The depth knob's evidence floor.
+    n : int, default=3
+        How many of the listener's items to name.
+
+    Returns
+    -------
+    dict
+        ``listeners`` (training listeners of the item), ``percentile`` (fitted popularity
+        percentile, :class:`DepthCatalogue`), ``eligible`` (``listeners >= floor``),
+        ``co_listeners`` (its listeners who also played something the listener played) and
+        ``shared`` (up to ``n`` ``(item index, count)``: the listener's items most often
+        played by those co-listeners, most first).
+
+    Examples
+    --------
+    >>> import pandas as pd, scipy.sparse as sp
+    >>> from deepcuts.data import Interactions
+    >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 1, 2], "item": [0, 1, 0, 1, 1],
+    ...                                           "count": 1}))
+    >>> e = item_evidence(x, 1, sp.csr_matrix([[1, 0]]), floor=2)
+    >>> e["listeners"], e["co_listeners"], e["shared"]
+    (3, 2, [(0, 2)])
+    """
+    cat = depth_catalogue(interactions, floor)
+    csc = _cached(interactions, "csc", lambda: interactions.matrix.tocsc())
+    who = csc.indices[csc.indptr[item] : csc.indptr[item + 1]]
+    played = sp.csr_matrix(history).indices
+    co = (interactions.matrix[who][:, played] > 0).tocsc()
+    per_played = np.diff(co.indptr)
+    order = np.lexsort((played, -per_played))[: int(n)]
+    return {
+        "listeners": int(cat.listeners[item]),
+        "percentile": round(float(cat.percentile[item]), 2),
+        "eligible": bool(cat.eligible[item]),
+        "co_listeners": int((co.tocsr().getnnz(axis=1) > 0).sum()),
+        "shared": [(int(played[k]), int(per_played[k])) for k in order if per_played[k] > 0],
+    }
