@@ -59,7 +59,7 @@ METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "g
            "genre_fit")  # fmt: skip
 DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
-LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99]
+LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
 SHRINKAGE = [0.0, 1.0, 3.0]
 START, END = "<!-- rarity_report:start -->", "<!-- rarity_report:end -->"
 
@@ -225,7 +225,9 @@ def pick_shrinkage(train) -> tuple[float, list[dict]]:
     block = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
     rows = []
     for k in SHRINKAGE:
-        pts = sweep(block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k), DEPTHS)
+        pts = sweep(
+            block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k), DEPTHS[::2]
+        )
         pts.sort(key=lambda r: r["lt_recall@20"])
         x = np.array([r["lt_recall@20"] for r in pts])
         y = np.array([r["ndcg"] for r in pts])
@@ -250,7 +252,7 @@ def depth_matching(train) -> float | None:
     lo, hi = 0.0, 1.0
     if ndcg(lo) < anchor:
         return None
-    for _ in range(8):
+    for _ in range(6):
         mid = 0.5 * (lo + hi)
         if ndcg(mid) >= anchor:
             lo = mid

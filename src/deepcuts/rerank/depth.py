@@ -8,8 +8,9 @@ deepest lists) and means the same on every data set. Three parts:
   user's mean score by their support ``n_i / (n_i + shrinkage)``, so one or two listeners'
   worth of evidence does not outrank a well-supported match.
 * **Calibration.** The log-popularity of the eligible items is summarised by its mean ``mu``
-  and spread ``sigma``; an item's *popularity percentile* is ``100 * Phi((log n_i - mu) /
-  sigma)`` (:class:`DepthCatalogue`). Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
+  and spread ``sigma``; an item's *popularity percentile* is its percentile in that fitted
+  log-normal, conditioned on clearing the floor (:class:`DepthCatalogue`), so 0 is the floor
+  and 100 the most listened, on every data set. Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
   d)`` and the deep share ``p(d) = (1 + d) / 2`` (:func:`depth_targets`).
 * **Ranking.** The list starts with the best match; after it every prefix holds a share
   ``p(d)`` of *deep* items (at or below ``T(d)``), each the best remaining deep item, and the
@@ -119,10 +120,10 @@ class DepthCatalogue:
     mu, sigma : float
         Mean and standard deviation of ``log n_i`` over eligible items.
     percentile : ndarray of shape (n_items,) float32
-        ``100 * Phi((log max(n_i, 1) - mu) / sigma)``, in [0, 100].
-    lowest : float
-        Percentile of the least listened eligible items: targets below it become it, so the
-        deepest setting still has deep items (those at the floor).
+        Popularity percentile among the eligible items, from the fitted log-normal
+        conditioned on clearing the floor: ``100 * (Phi(z_i) - Phi(z_floor)) / (1 -
+        Phi(z_floor))`` with ``z_i = (log max(n_i, 1) - mu) / sigma``, clipped to [0, 100]
+        (items at the floor sit at 0, thinner ones too).
     """
 
     listeners: np.ndarray
@@ -130,12 +131,6 @@ class DepthCatalogue:
     mu: float
     sigma: float
     percentile: np.ndarray
-    lowest: float
-
-    def percentile_of(self, listeners) -> np.ndarray:
-        """Fitted percentile of any listener counts (same formula as ``percentile``)."""
-        lp = np.log(np.maximum(np.asarray(listeners, dtype=np.float64), 1.0))
-        return 100.0 * ndtr((lp - self.mu) / self.sigma)
 
 
 def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
@@ -149,7 +144,7 @@ def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
     ...                                           "item": [0, 0, 0, 1, 1, 2], "count": 1}))
     >>> c = depth_catalogue(x, floor=2)
     >>> c.eligible.tolist(), round(c.mu, 3), c.percentile.astype(float).round(1).tolist()
-    ([True, True, False], 0.896, [84.1, 15.9, 0.0])
+    ([True, True, False], 0.896, [81.1, 0.0, 0.0])
     """
 
     def make():
@@ -163,9 +158,11 @@ def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
         lp = np.log(pop[eligible].astype(np.float64))
         mu, sigma = float(lp.mean()), float(lp.std())
         sigma = sigma if sigma > 1e-9 else 1.0
-        pct = 100.0 * ndtr((np.log(np.maximum(pop, 1).astype(np.float64)) - mu) / sigma)
-        pct = pct.astype(np.float32)
-        return DepthCatalogue(pop, eligible, mu, sigma, pct, float(pct[eligible].min()))
+        cdf = ndtr((np.log(np.maximum(pop, 1).astype(np.float64)) - mu) / sigma)
+        # conditional on clearing the floor: the least listened eligible items sit at 0
+        low = ndtr((math.log(floor) - mu) / sigma)
+        pct = (100.0 * np.clip((cdf - low) / max(1.0 - low, 1e-12), 0.0, 1.0)).astype(np.float32)
+        return DepthCatalogue(pop, eligible, mu, sigma, pct)
 
     return _cached(interactions, ("depth_catalogue", int(floor)), make)
 
@@ -268,7 +265,6 @@ class DepthKnob:
         x = ctx.model.interactions_
         cat = self.catalogue(x)
         target, share = depth_targets(self.row_depths(ctx, scores.shape[0]))
-        target = np.maximum(target, cat.lowest)
         return K.depth_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
         )
@@ -283,7 +279,7 @@ def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     --------
     >>> import scipy.sparse as sp
     >>> cat = DepthCatalogue(np.array([1, 2, 3]), np.ones(3, bool), 0.0, 1.0,
-    ...                      np.array([10.0, 50.0, 90.0], np.float32), 10.0)
+    ...                      np.array([10.0, 50.0, 90.0], np.float32))
     >>> history_percentile(sp.csr_matrix([[1, 1, 1], [0, 0, 0], [0, 5, 1]]), cat).tolist()
     [50.0, 100.0, 70.0]
     """
