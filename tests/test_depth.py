@@ -260,3 +260,25 @@ def test_cli_rejects_bad_depth(saved, capsys, knobs, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_depth_per_persona():
+    # a persona model ranks one persona's list; the depth knob re-ranks that list (issue 12)
+    from deepcuts.models import PersonaALS
+
+    d = generate_listening(300, 1500, random_state=4)
+    x = d.interactions
+    model = PersonaALS(factors=8, n_personas=2, iterations=3, random_state=0).fit(x)
+    users = x.user_map.external(np.arange(30))
+    pop = x.item_popularity()
+    for p in (0, 1):
+        plain = model.recommend(users, n=10, persona=p)
+        deep = model.recommend(users, n=10, persona=p, rerankers=[DepthKnob(0.8, shrinkage=0)])
+        assert (pop[deep.item_index] >= 3).all()
+        assert np.median(pop[deep.item_index]) < np.median(pop[plain.item_index])
+        # the first item of each list is the persona's own best eligible match
+        ranked = model.recommend(users, n=50, persona=p).to_frame()
+        ranked = ranked[pop[x.item_map.index(ranked["item"].to_numpy())] >= 3]
+        best = ranked.groupby("user").head(1).set_index("user")["item"]
+        first = deep.to_frame().groupby("user").head(1).set_index("user")["item"]
+        assert (first == best.loc[first.index]).all()

@@ -136,9 +136,7 @@ def _fresh_fold_in(
     scores[~np.isfinite(scores)] = -np.inf
     if exclude_played:
         scores[0, row.indices] = -np.inf
-    rerankers = _rerankers(
-        rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor
-    )
+    rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
     ctx = RankContext(m, np.array([-1], np.int32), row, n)
     for r in rerankers:
         scores = np.asarray(r.rerank(scores, ctx), np.float32)

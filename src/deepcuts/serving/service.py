@@ -1167,6 +1167,4 @@ def _rerankers(*, rarity=None, band=None, diversity=None, depth=None, floor=None
     """Re-rankers for the knobs that were given (:func:`deepcuts.rerank.build_rerankers`)."""
     if rarity is None and band is None and diversity is None and depth is None and floor is None:
         return []
-    return build_rerankers(
-        rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor
-    )
+    return build_rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
