@@ -10,9 +10,11 @@ test users. Every method re-ranks that same block into top-20 lists:
   ``mine+0.2``);
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
-  20% most listened items, over the top-100 candidates;
+  20% most listened items, over the top-100 candidates; as published (no floor) and over items
+  with at least 3 listeners (``xQuAD, floor 3``, the depth knob's evidence rule);
 * ``calibrated`` - calibrated popularity (Steck 2018 calibration over head / mid / tail
   popularity groups, as in Abdollahpouri et al. 2021), greedy over the top-100 candidates;
+  without and with the floor;
 * ``LB modes`` - ListenBrainz-style easy / medium / hard: the thirds of the popularity
   percentiles of items with at least 3 listeners;
 * ``implicit`` - ``implicit`` ALS (bm25, 64 factors) alone, with the depth knob and with the
@@ -124,8 +126,9 @@ class Block:
 # ---------------------------------------------------------------------------- baselines
 
 
-def _pool(block):
-    cand, vals = topk_rows(block.scores, POOL)
+def _pool(block, floor: int = 0):
+    s = block.scores if not floor else np.where(block.pop[None, :] >= floor, block.scores, -np.inf)
+    cand, vals = topk_rows(s, POOL)
     valid = cand >= 0
     lo = np.where(valid, vals, np.inf).min(axis=1, keepdims=True)
     hi = np.where(valid, vals, -np.inf).max(axis=1, keepdims=True)
@@ -133,10 +136,11 @@ def _pool(block):
     return cand, rel, valid
 
 
-def xquad(block, lam: float) -> np.ndarray:
+def xquad(block, lam: float, floor: int = 0) -> np.ndarray:
     """Smooth long-tail xQuAD (Abdollahpouri et al. 2019), greedy over the candidate pool:
-    ``(1 - lam) rel(i) + lam sum_c P(c|u) 1[i in c] (1 - |S ∩ c| / |S|)``, c in {head, tail}."""
-    cand, rel, valid = _pool(block)
+    ``(1 - lam) rel(i) + lam sum_c P(c|u) 1[i in c] (1 - |S ∩ c| / |S|)``, c in {head, tail};
+    ``floor``: only items with at least that many listeners (0 = as published)."""
+    cand, rel, valid = _pool(block, floor)
     b = len(cand)
     is_tail = np.where(valid, block.tail[np.maximum(cand, 0)], False)
     pu = np.stack([1 - block.p_tail, block.p_tail], axis=1)  # (b, 2): head, tail
@@ -168,11 +172,11 @@ def popularity_groups(pop: np.ndarray) -> np.ndarray:
     return g
 
 
-def calibrated(block, lam: float, alpha: float = 0.01) -> np.ndarray:
+def calibrated(block, lam: float, alpha: float = 0.01, floor: int = 0) -> np.ndarray:
     """Calibrated popularity (Steck 2018): greedily maximise
     ``(1 - lam) sum_{i in S} rel(i) - lam KL(p_u || q~_S)`` with ``p_u`` the user's history over
-    head / mid / tail and ``q~ = (1 - alpha) q_S + alpha p_u``."""
-    cand, rel, valid = _pool(block)
+    head / mid / tail and ``q~ = (1 - alpha) q_S + alpha p_u``; ``floor`` as in :func:`xquad`."""
+    cand, rel, valid = _pool(block, floor)
     b = len(cand)
     groups = popularity_groups(block.pop)
     g = np.where(valid, groups[np.maximum(cand, 0)], 0)
@@ -279,6 +283,11 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     for lam in LAMBDAS:
         rows.append({"method": "calibrated", "setting": str(lam),
                      **ours.measure(calibrated(ours, lam))})  # fmt: skip
+    for lam in LAMBDAS[1:]:
+        rows.append({"method": "xQuAD, floor 3", "setting": str(lam),
+                     **ours.measure(xquad(ours, lam, floor=3))})  # fmt: skip
+        rows.append({"method": "calibrated, floor 3", "setting": str(lam),
+                     **ours.measure(calibrated(ours, lam, floor=3))})  # fmt: skip
     for mode, (lo, hi) in {"easy": (200 / 3, 100), "medium": (100 / 3, 200 / 3),
                            "hard": (0, 100 / 3)}.items():  # fmt: skip
         rows.append({"method": "LB modes", "setting": mode, **ours.measure(lb_mode(ours, lo, hi))})
@@ -369,7 +378,7 @@ def targets(results: list[dict]) -> list[dict]:
                              f"(rarity {old_ok.loc[old_ok['lt_recall@20'].idxmax(), 'setting']}):"
                              f" {ratio:.2f}x",
                     "holds": bool(ratio >= 1.5)})  # fmt: skip
-        for rival in ("xQuAD", "calibrated"):
+        for rival in ("xQuAD", "calibrated", "xQuAD, floor 3", "calibrated, floor 3"):
             pts = t[(t["method"] == rival) & (t["setting"] != "0.0")]
             worst_gap, where = np.inf, None
             for p in pts.to_dict(orient="records"):
@@ -417,6 +426,8 @@ STYLE = {
     "rarity (old)": ("tab:blue", "s", "-"),
     "xQuAD": ("tab:green", "^", "-"),
     "calibrated": ("tab:purple", "v", "-"),
+    "xQuAD, floor 3": ("tab:olive", "^", ":"),
+    "calibrated, floor 3": ("plum", "v", ":"),
     "LB modes": ("tab:gray", "D", ":"),
     "implicit + depth": ("tab:orange", "o", "--"),
     "implicit + rarity (old)": ("tab:cyan", "s", "--"),
