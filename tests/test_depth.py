@@ -59,12 +59,17 @@ def test_hand_computed_list():
     assert cat.eligible.tolist() == [True] * 6 + [False]
     lp = np.log([50, 20, 10, 5, 4, 3])
     assert cat.mu == pytest.approx(lp.mean()) and cat.sigma == pytest.approx(lp.std())
-    z = (lp - lp.mean()) / lp.std()
     from scipy.stats import norm
 
-    want = 100 * (norm.cdf(z) - norm.cdf(z[-1])) / (1 - norm.cdf(z[-1]))
-    np.testing.assert_allclose(cat.percentile[:6], want, rtol=1e-5, atol=1e-4)
-    assert cat.percentile[5] == 0 and cat.percentile[6] == 0  # the floor, and below it
+    def F(v):  # the fitted CDF conditioned on clearing the floor (bin edge 2.5)
+        b = norm.cdf((np.log(2.5) - lp.mean()) / lp.std())
+        return (norm.cdf((v - lp.mean()) / lp.std()) - b) / (1 - b)
+
+    n = np.array([50, 20, 10, 5, 4, 3])
+    u = np.random.default_rng(0).random(7)[:6]  # each item's fixed place in its bin
+    lo, hi = F(np.log(n - 0.5)), F(np.log(n + 0.5))
+    np.testing.assert_allclose(cat.percentile[:6], 100 * (lo + u * (hi - lo)), rtol=1e-5)
+    assert cat.percentile[6] == 0 and cat.floor_top == pytest.approx(100 * F(np.log(3.5)))
     s = np.array([[6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 9.0]], np.float32)
     # depth 0.5: target percentile 50 (items 2-5 lie at or below it), share 0.75:
     # position 0 takes the best match, positions 1-3 are deep slots
@@ -138,12 +143,9 @@ def test_calibrated_on_two_popularity_distributions():
         users = x.user_map.external(np.arange(200))
         lists[zipf] = np.array([_median_pct(model, x, d, users) for d in depths])
     a, b = lists[1.0], lists[1.6]
-    assert np.abs(a - b)[:3].max() <= 5, (a, b)
-    # deeper, listener counts are few and discrete (4 listeners: percentile 8 on one, 11 on
-    # the other): within one such step
-    assert np.abs(a - b)[3] <= 12, (a, b)
+    assert np.abs(a - b).max() <= 5, (a, b)
     # the median lies at or below the target percentile 100 (1 - d)
-    assert (a <= 100 * (1 - depths) + 2).all() and (b <= 100 * (1 - depths) + 2).all(), (a, b)
+    assert (a <= 100 * (1 - depths)).all() and (b <= 100 * (1 - depths)).all(), (a, b)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,8 @@ __all__ = [
 DEPTH_RANGE = (0.0, 1.0)
 #: default evidence floor: items with fewer training listeners are ineligible
 DEFAULT_FLOOR = 3
+#: seed of the fixed per-item position within its listener-count bin (DepthCatalogue)
+JITTER_SEED = 0
 #: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
 DEFAULT_SHRINKAGE = 1.0
 
@@ -120,10 +122,15 @@ class DepthCatalogue:
     mu, sigma : float
         Mean and standard deviation of ``log n_i`` over eligible items.
     percentile : ndarray of shape (n_items,) float32
-        Popularity percentile among the eligible items, from the fitted log-normal
-        conditioned on clearing the floor: ``100 * (Phi(z_i) - Phi(z_floor)) / (1 -
-        Phi(z_floor))`` with ``z_i = (log max(n_i, 1) - mu) / sigma``, clipped to [0, 100]
-        (items at the floor sit at 0, thinner ones too).
+        Popularity percentile among the eligible items (0 for the others): with ``F`` the
+        fitted log-normal CDF conditioned on clearing the floor, ``F(x) = (Phi((x - mu) /
+        sigma) - Phi(z_f)) / (1 - Phi(z_f))``, ``z_f = (log(floor - 1/2) - mu) / sigma``, an
+        item with ``n`` listeners sits at ``100 (F(lo) + v (F(hi) - F(lo)))``, ``lo, hi =
+        log(n -/+ 1/2)`` and ``v`` uniform in [0, 1], fixed per item (seed 0): the randomised
+        probability integral transform of a count.
+    floor_top : float
+        Percentile of the upper edge of the floor's bin: targets below it are raised to it,
+        so the deepest setting still has deep items (all items at the floor).
     """
 
     listeners: np.ndarray
@@ -131,6 +138,7 @@ class DepthCatalogue:
     mu: float
     sigma: float
     percentile: np.ndarray
+    floor_top: float
 
 
 def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
@@ -144,7 +152,7 @@ def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
     ...                                           "item": [0, 0, 0, 1, 1, 2], "count": 1}))
     >>> c = depth_catalogue(x, floor=2)
     >>> c.eligible.tolist(), round(c.mu, 3), c.percentile.astype(float).round(1).tolist()
-    ([True, True, False], 0.896, [81.1, 0.0, 0.0])
+    ([True, True, False], 0.896, [80.7, 14.5, 0.0])
     """
 
     def make():
@@ -158,11 +166,20 @@ def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
         lp = np.log(pop[eligible].astype(np.float64))
         mu, sigma = float(lp.mean()), float(lp.std())
         sigma = sigma if sigma > 1e-9 else 1.0
-        cdf = ndtr((np.log(np.maximum(pop, 1).astype(np.float64)) - mu) / sigma)
-        # conditional on clearing the floor: the least listened eligible items sit at 0
-        low = ndtr((math.log(floor) - mu) / sigma)
-        pct = (100.0 * np.clip((cdf - low) / max(1.0 - low, 1e-12), 0.0, 1.0)).astype(np.float32)
-        return DepthCatalogue(pop, eligible, mu, sigma, pct)
+        base = ndtr((math.log(floor - 0.5) - mu) / sigma)
+
+        def cdf(log_n):  # fitted CDF conditioned on clearing the floor, in [0, 1]
+            return np.clip((ndtr((log_n - mu) / sigma) - base) / max(1.0 - base, 1e-12), 0, 1)
+
+        # randomised probability integral transform for counts (Brockwell 2007): an item with
+        # n listeners sits at a fixed point of its bin [n - 1/2, n + 1/2], so percentiles are
+        # continuous and a target percentile selects that share of the catalogue on any data
+        n = np.maximum(pop, 1).astype(np.float64)
+        lo, hi = cdf(np.log(n - 0.5)), cdf(np.log(n + 0.5))
+        v = np.random.default_rng(JITTER_SEED).random(len(pop))
+        pct = np.where(eligible, 100.0 * (lo + v * (hi - lo)), 0.0).astype(np.float32)
+        floor_top = float(100.0 * cdf(math.log(floor + 0.5)))
+        return DepthCatalogue(pop, eligible, mu, sigma, pct, floor_top)
 
     return _cached(interactions, ("depth_catalogue", int(floor)), make)
 
@@ -265,6 +282,7 @@ class DepthKnob:
         x = ctx.model.interactions_
         cat = self.catalogue(x)
         target, share = depth_targets(self.row_depths(ctx, scores.shape[0]))
+        target = np.maximum(target, cat.floor_top)
         return K.depth_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
         )
@@ -279,7 +297,7 @@ def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     --------
     >>> import scipy.sparse as sp
     >>> cat = DepthCatalogue(np.array([1, 2, 3]), np.ones(3, bool), 0.0, 1.0,
-    ...                      np.array([10.0, 50.0, 90.0], np.float32))
+    ...                      np.array([10.0, 50.0, 90.0], np.float32), 10.0)
     >>> history_percentile(sp.csr_matrix([[1, 1, 1], [0, 0, 0], [0, 5, 1]]), cat).tolist()
     [50.0, 100.0, 70.0]
     """
