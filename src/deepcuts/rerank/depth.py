@@ -9,8 +9,8 @@ deepest lists) and means the same on every data set. Three parts:
   worth of evidence does not outrank a well-supported match.
 * **Calibration.** The log-popularity of the eligible items is summarised by its mean ``mu``
   and spread ``sigma``; an item's *popularity percentile* is its percentile in that fitted
-  log-normal, conditioned on clearing the floor (:class:`DepthCatalogue`), so 0 is the floor
-  and 100 the most listened, on every data set. Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
+  log-normal, conditioned on clearing the floor, at a fixed point of its listener-count bin
+  (:class:`DepthCatalogue`), so 0 is the floor and 100 the most listened, on every data set. Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
   d)`` and the deep share ``p(d) = (1 + d) / 2`` (:func:`depth_targets`).
 * **Ranking.** The list starts with the best match; after it every prefix holds a share
   ``p(d)`` of *deep* items (at or below ``T(d)``), each the best remaining deep item, and the
