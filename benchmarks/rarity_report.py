@@ -1,22 +1,35 @@
-"""The discovery knob on Last.fm 2K: accuracy vs novelty / ARP / coverage as ``rarity`` sweeps.
+"""The depth knob against the old rarity knob and published popularity re-rankers.
 
-For each model (Popularity, ItemKNN BM25, ALS, PersonaALS when registered) fitted on the bundled
-Last.fm 2K (HetRec 2011) with a per-user 20% holdout, seed 0, the rarity knob
-(:class:`deepcuts.rerank.RarityKnob`) sweeps from popular to rare and every top-10 list is scored
-with :func:`deepcuts.evaluation.evaluate`. The ``implicit`` package's ALS, fitted with the same
-factors / iterations / regularization on the same training split, gives the baselines:
+For each data set (the bundled Last.fm 2K; ``generate_listening`` at artist level and at song
+level, whose planted long tail and known deep cuts make the truth known) one per-user 20%
+holdout (seed 0), one base model (deepcuts ALS, 64 factors, ``regularization=0.3``,
+``reg_scaling="activity"``: what ``deepcuts serve`` uses) and one masked score block of the
+test users. Every method re-ranks that same block into top-20 lists:
 
-* ``same objective``: implicit fed our ALS's confidence matrix ``1 + alpha * log(1 + x)``
-  (identical model, a check that our ALS is a faithful baseline);
-* ``raw counts``: implicit as documented, confidence = play counts;
-* ``bm25``: implicit on ``bm25_weight(counts, K1=100, B=0.8)`` (its Last.fm example).
+* ``depth`` - :class:`deepcuts.rerank.DepthKnob` over ``depth`` in [0, 1] (plus ``mine`` and
+  ``mine+0.2``);
+* ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
+* ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
+  20% most listened items, over the top-100 candidates; as published (no floor) and over items
+  with at least 3 listeners (``xQuAD, floor 3``, the depth knob's evidence rule);
+* ``calibrated`` - calibrated popularity (Steck 2018 calibration over head / mid / tail
+  popularity groups, as in Abdollahpouri et al. 2021), greedy over the top-100 candidates;
+  without and with the floor;
+* ``LB modes`` - ListenBrainz-style easy / medium / hard: the thirds of the popularity
+  percentiles of items with at least 3 listeners;
+* ``implicit`` - ``implicit`` ALS (bm25, 64 factors) alone, with the depth knob and with the
+  old knob.
 
-For each baseline and model the knob is bisected to the setting where NDCG@10 equals the
-baseline's; the novelty and coverage there are compared with the goal (novelty >= 1.15x or
-coverage >= 2x). Writes ``docs/img/rarity_*.png``, ``docs/rarity_results.json`` and the generated
-block of ``docs/rarity.md``.
+Metrics on the test split: NDCG@10, recall@20, long-tail recall@20 (held-out items outside the
+20% most listened training items), novelty, coverage, ARP, Gini, thin share (< 3 training
+listeners) and genre fit at 10, and the list's median popularity percentile (the depth knob's
+fitted percentile). The depth knob's shrinkage and the depth matching ``implicit``'s NDCG are
+picked on a validation split of the training data (20% of each training user's items, seed 1).
 
-Usage: ``python benchmarks/rarity_report.py [--no-write] [--no-persona]``
+Writes ``docs/img/rarity_pareto.png``, ``docs/rarity_results.json`` and the generated block of
+``docs/rarity.md``.
+
+Usage: ``python benchmarks/rarity_report.py [--quick] [--no-write]``
 """
 
 from __future__ import annotations
@@ -26,152 +39,437 @@ import json
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import bm25_weight
 
-from deepcuts.data import load_lastfm2k
-from deepcuts.evaluation import evaluate, plot_tradeoff, score_lists, user_holdout_split
-from deepcuts.models import ALS, MODELS, ItemKNN, Popularity
+from deepcuts.data import generate_listening, load_lastfm2k
+from deepcuts.evaluation import score_lists, user_holdout_split
+from deepcuts.evaluation.metrics import long_tail_mask
+from deepcuts.models import ALS
 from deepcuts.models._io import atomic_write_bytes
-from deepcuts.rerank import MMR, ObscurityBand, RarityKnob
+from deepcuts.models._topk import topk_rows
+from deepcuts.rerank import DepthKnob, RarityKnob, depth_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("ndcg", "recall", "novelty", "arp", "coverage")
-K = 10
-FACTORS, ITERATIONS, REG, ALPHA = 64, 15, 0.01, 1.0
-RARITY = [1.2, 1.1, 1.05, 1.0, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.5, 0.0]
-BANDS = [(0, 100), (61, 100), (61, 99), (61, 95), (80, 99)]
-DIVERSITY = [0.0, 0.2, 0.4, 0.6]
-GOAL_NOVELTY, GOAL_COVERAGE = 1.15, 2.0
+N = 20
+POOL = 100
+METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "gini", "thin",
+           "genre_fit")  # fmt: skip
+DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
+LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
+SHRINKAGE = [0.0, 1.0, 3.0]
 START, END = "<!-- rarity_report:start -->", "<!-- rarity_report:end -->"
 
 
-def _means(model, train, test, rerankers=()):
-    _, means = evaluate(model, train, test, k=K, metrics=METRICS, rerankers=list(rerankers))
-    return {k.split("@")[0]: v for k, v in means.items()}
-
-
-def implicit_baselines(train, test, ours_als):
-    users = np.flatnonzero(test.matrix.getnnz(axis=1) > 0).astype(np.int32)
-    same = ours_als._signed_confidence(ours_als._weights(train.matrix))
-    mats = {
-        "implicit ALS, same objective": same,
-        "implicit ALS, raw counts": train.matrix,
-        "implicit ALS, bm25": bm25_weight(train.matrix, K1=100, B=0.8),
+def datasets(quick: bool) -> dict:
+    if quick:
+        return {"generated": generate_listening(600, 4000, random_state=0).interactions}
+    return {
+        "Last.fm 2K": load_lastfm2k(),
+        "generated": generate_listening(2000, 15000, random_state=0).interactions,
+        "generated songs": generate_listening(
+            2000, 15000, level="song", songs_per_artist=8, random_state=0
+        ).interactions,
     }
-    rows = []
-    for label, m in mats.items():
-        model = AlternatingLeastSquares(factors=FACTORS, iterations=ITERATIONS, regularization=REG,
-                                        alpha=1.0, random_state=0,
-                                        calculate_training_loss=False)  # fmt: skip
-        t0 = time.perf_counter()
-        model.fit(m.tocsr().astype(np.float32), show_progress=False)
-        fit_s = time.perf_counter() - t0
-        ids, _ = model.recommend(users, train.matrix[users], N=K, filter_already_liked_items=True)
-        _, means = score_lists(np.where(ids >= 0, ids, -1), users, train, test, k=K,
+
+
+def als(train):
+    return ALS(factors=64, regularization=0.3, reg_scaling="activity", random_state=0).fit(train)
+
+
+def implicit_scores(train, users):
+    m = AlternatingLeastSquares(factors=64, iterations=15, regularization=0.01, random_state=0,
+                                calculate_training_loss=False)  # fmt: skip
+    m.fit(bm25_weight(train.matrix, K1=100, B=0.8).tocsr().astype(np.float32), show_progress=False)
+    return np.asarray(m.user_factors[users] @ m.item_factors.T, np.float32)
+
+
+class Block:
+    """One model's masked scores for the users of a split, and the lists' metrics."""
+
+    def __init__(self, train, test, scores, users):
+        self.train, self.test, self.users = train, test, users
+        ui = train.matrix[users]
+        s = np.array(scores, np.float32, copy=True)
+        s[np.repeat(np.arange(len(users)), np.diff(ui.indptr)), ui.indices] = -np.inf
+        self.scores = s
+        self.ctx = SimpleNamespace(model=SimpleNamespace(interactions_=train), user_index=users,
+                                   user_items=ui, n=N)  # fmt: skip
+        self.pop = train.item_popularity()
+        self.tail = long_tail_mask(self.pop)
+        self.cat = depth_catalogue(train, 3)
+        hist_tail = np.asarray(ui.multiply(self.tail[None, :].astype(np.float32)).getnnz(axis=1))
+        self.p_tail = hist_tail / np.maximum(ui.getnnz(axis=1), 1)
+
+    def lists(self, reranker=None) -> np.ndarray:
+        s = self.scores if reranker is None else reranker.rerank(self.scores, self.ctx)
+        return topk_rows(s, N)[0]
+
+    def measure(self, rec) -> dict:
+        _, means = score_lists(rec, self.users, self.train, self.test, k=(10, 20),
                                metrics=METRICS)  # fmt: skip
-        rows.append(
-            {"model": label, "fit_s": fit_s, **{k.split("@")[0]: v for k, v in means.items()}}
-        )
-    return pd.DataFrame(rows)
+        out = {"ndcg": means["ndcg@10"], "recall@20": means["recall@20"],
+               "lt_recall@20": means["longtail_recall@20"]}  # fmt: skip
+        for m in ("novelty", "coverage", "arp", "gini", "thin", "genre_fit"):
+            out[m] = means[f"{m}@10"]
+        top = rec[:, :10]
+        pct = np.where(top >= 0, self.cat.percentile[np.maximum(top, 0)], np.nan)
+        out["median_pct"] = float(np.nanmean(np.nanmedian(pct, axis=1)))
+        return out
 
 
-def models(with_persona: bool):
-    out = {
-        "Popularity": Popularity(),
-        "ItemKNN bm25": ItemKNN(k=100, similarity="bm25"),
-        "ALS": ALS(
-            factors=FACTORS, iterations=ITERATIONS, regularization=REG, alpha=ALPHA, random_state=0
-        ),  # fmt: skip
-    }
-    if with_persona and "persona" in MODELS:
-        out["PersonaALS"] = MODELS["persona"](factors=FACTORS, iterations=ITERATIONS,
-                                              regularization=REG, alpha=ALPHA, random_state=0)  # fmt: skip
+# ---------------------------------------------------------------------------- baselines
+
+
+def _pool(block, floor: int = 0):
+    s = block.scores if not floor else np.where(block.pop[None, :] >= floor, block.scores, -np.inf)
+    cand, vals = topk_rows(s, POOL)
+    valid = cand >= 0
+    lo = np.where(valid, vals, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(valid, vals, -np.inf).max(axis=1, keepdims=True)
+    rel = np.where(valid, (vals - lo) / np.where(hi > lo, hi - lo, 1.0), -np.inf)
+    return cand, rel, valid
+
+
+def xquad(block, lam: float, floor: int = 0) -> np.ndarray:
+    """Smooth long-tail xQuAD (Abdollahpouri et al. 2019), greedy over the candidate pool:
+    ``(1 - lam) rel(i) + lam sum_c P(c|u) 1[i in c] (1 - |S ∩ c| / |S|)``, c in {head, tail};
+    ``floor``: only items with at least that many listeners (0 = as published)."""
+    cand, rel, valid = _pool(block, floor)
+    b = len(cand)
+    is_tail = np.where(valid, block.tail[np.maximum(cand, 0)], False)
+    pu = np.stack([1 - block.p_tail, block.p_tail], axis=1)  # (b, 2): head, tail
+    counts = np.zeros((b, 2))
+    taken = ~valid
+    out = np.full((b, N), -1, np.int64)
+    rows = np.arange(b)
+    for t in range(N):
+        frac = counts / max(t, 1)
+        cover = pu * (1 - frac) if t else pu
+        bonus = np.where(is_tail, cover[:, 1:2], cover[:, 0:1])
+        v = np.where(taken, -np.inf, (1 - lam) * rel + lam * bonus)
+        c = v.argmax(axis=1)
+        ok = np.isfinite(v[rows, c])
+        out[ok, t] = cand[rows[ok], c[ok]]
+        taken[rows[ok], c[ok]] = True
+        counts[rows[ok], is_tail[rows[ok], c[ok]].astype(int)] += 1
     return out
 
 
-def match_ndcg(model, train, test, curve: pd.DataFrame, target: float, steps: int = 6):
-    """Bisect ``rarity`` to where NDCG@10 equals ``target`` (None if the curve never crosses)."""
-    c = curve.sort_values("rarity")
-    r, nd = c["rarity"].to_numpy(), c["ndcg"].to_numpy()
-    above = nd >= target
-    if above.all() or not above.any():
+def popularity_groups(pop: np.ndarray) -> np.ndarray:
+    """0 = head (most listened items holding 20% of all listens), 2 = tail (least listened
+    items holding 20%), 1 = mid (Abdollahpouri et al. 2021)."""
+    order = np.argsort(-pop, kind="stable")
+    share = np.cumsum(pop[order]) / max(pop.sum(), 1)
+    g = np.ones(len(pop), np.int64)
+    g[order[share <= 0.2]] = 0
+    g[order[share > 0.8]] = 2
+    return g
+
+
+def calibrated(block, lam: float, alpha: float = 0.01, floor: int = 0) -> np.ndarray:
+    """Calibrated popularity (Steck 2018): greedily maximise
+    ``(1 - lam) sum_{i in S} rel(i) - lam KL(p_u || q~_S)`` with ``p_u`` the user's history over
+    head / mid / tail and ``q~ = (1 - alpha) q_S + alpha p_u``; ``floor`` as in :func:`xquad`."""
+    cand, rel, valid = _pool(block, floor)
+    b = len(cand)
+    groups = popularity_groups(block.pop)
+    g = np.where(valid, groups[np.maximum(cand, 0)], 0)
+    ui = block.ctx.user_items
+    hist = np.zeros((b, 3))
+    np.add.at(hist, (np.repeat(np.arange(b), np.diff(ui.indptr)), groups[ui.indices]), 1.0)
+    p = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1)
+    counts = np.zeros((b, 3))
+    taken = ~valid
+    out = np.full((b, N), -1, np.int64)
+    rows = np.arange(b)
+    eye = np.eye(3)
+    for t in range(N):
+        # KL after adding one item of each group: (b, 3)
+        q = (counts[:, None, :] + eye[None]) / (t + 1)
+        qt = (1 - alpha) * q + alpha * p[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(p[:, None, :] > 0, p[:, None, :] * np.log(p[:, None, :] / qt), 0).sum(2)
+        v = np.where(taken, -np.inf, (1 - lam) * rel - lam * np.take_along_axis(kl, g, axis=1))
+        c = v.argmax(axis=1)
+        ok = np.isfinite(v[rows, c])
+        out[ok, t] = cand[rows[ok], c[ok]]
+        taken[rows[ok], c[ok]] = True
+        counts[rows[ok], g[rows[ok], c[ok]]] += 1
+    return out
+
+
+def lb_mode(block, low: float, high: float) -> np.ndarray:
+    """ListenBrainz-style mode: keep items (>= 3 listeners) in a popularity-percentile band."""
+    pct = block.cat.percentile
+    keep = block.cat.eligible & (pct >= low) & (pct <= high)
+    return topk_rows(np.where(keep[None, :], block.scores, -np.inf), N)[0]
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def sweep(block, label: str, reranker_of, values) -> list[dict]:
+    return [
+        {"method": label, "setting": str(v), **block.measure(block.lists(reranker_of(v)))}
+        for v in values
+    ]
+
+
+def pick_shrinkage(train) -> tuple[float, list[dict]]:
+    """The shrinkage whose NDCG@10 vs long-tail-recall@20 curve has the largest area, on a
+    validation split of ``train``."""
+    fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
+    users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
+    block = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
+    rows = []
+    for k in SHRINKAGE:
+        pts = sweep(
+            block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k), DEPTHS[::2]
+        )
+        pts.sort(key=lambda r: r["lt_recall@20"])
+        x = np.array([r["lt_recall@20"] for r in pts])
+        y = np.array([r["ndcg"] for r in pts])
+        area = float(np.sum(np.diff(x) * 0.5 * (y[1:] + y[:-1])))
+        rows.append({"shrinkage": k, "area": area})
+    best = max(rows, key=lambda r: r["area"])["shrinkage"]
+    return best, rows
+
+
+def depth_matching(train) -> float | None:
+    """On a validation split: the depth where deepcuts ALS + DepthKnob has the NDCG@10 of
+    implicit ALS (bisection on the monotone part of the curve)."""
+    fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
+    users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
+    ours = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
+    imp = Block(fit, val, implicit_scores(fit, users), users)
+    anchor = imp.measure(imp.lists())["ndcg"]
+
+    def ndcg(d):
+        return ours.measure(ours.lists(DepthKnob(d)))["ndcg"]
+
+    lo, hi = 0.0, 1.0
+    if ndcg(lo) < anchor:
         return None
-    # the largest rarity below 1.0... take the crossing nearest to neutral from below
-    cross = [i for i in range(len(r) - 1) if above[i] != above[i + 1]]
-    i = min(cross, key=lambda j: abs(r[j + 1] - 1.0))
-    lo, hi = r[i], r[i + 1]  # NDCG is on opposite sides of target at lo and hi
-    lo_above = above[i]
-    best = None
-    for _ in range(steps):
+    for _ in range(6):
         mid = 0.5 * (lo + hi)
-        m = _means(model, train, test, [RarityKnob(mid)])
-        best = {"rarity": mid, **m}
-        if (m["ndcg"] >= target) == lo_above:
+        if ndcg(mid) >= anchor:
             lo = mid
         else:
             hi = mid
+    return lo
+
+
+def run_dataset(name: str, x, quick: bool) -> dict:
+    t0 = time.perf_counter()
+    train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
+    shrink, shrink_rows = pick_shrinkage(train)
+    users = np.flatnonzero(test.matrix.getnnz(axis=1) > 0).astype(np.int32)
+    model = als(train)
+    ours = Block(train, test, model.score_index(users, train.matrix[users]), users)
+    imp = Block(train, test, implicit_scores(train, users), users)
+    rows = []
+    rows += sweep(ours, "depth", lambda d: DepthKnob(d, shrinkage=shrink), DEPTHS)
+    rows += sweep(ours, "depth (mine)", lambda d: DepthKnob(d, shrinkage=shrink),
+                  ["mine", "mine+0.2"])  # fmt: skip
+    rows += sweep(ours, "rarity (old)", RarityKnob, RARITY)
+    for lam in LAMBDAS:
+        rows.append({"method": "xQuAD", "setting": str(lam), **ours.measure(xquad(ours, lam))})
+    for lam in LAMBDAS:
+        rows.append({"method": "calibrated", "setting": str(lam),
+                     **ours.measure(calibrated(ours, lam))})  # fmt: skip
+    for lam in LAMBDAS[1:]:
+        rows.append({"method": "xQuAD, floor 3", "setting": str(lam),
+                     **ours.measure(xquad(ours, lam, floor=3))})  # fmt: skip
+        rows.append({"method": "calibrated, floor 3", "setting": str(lam),
+                     **ours.measure(calibrated(ours, lam, floor=3))})  # fmt: skip
+    for mode, (lo, hi) in {"easy": (200 / 3, 100), "medium": (100 / 3, 200 / 3),
+                           "hard": (0, 100 / 3)}.items():  # fmt: skip
+        rows.append({"method": "LB modes", "setting": mode, **ours.measure(lb_mode(ours, lo, hi))})
+    rows += sweep(imp, "implicit + depth", lambda d: DepthKnob(d, shrinkage=shrink), DEPTHS)
+    rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
+    rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
+                  SHRINKAGE)  # fmt: skip
+    matched = None if quick else depth_matching(train)
+    if matched is not None:
+        rows += sweep(ours, "depth at implicit's NDCG", lambda d: DepthKnob(d, shrinkage=shrink),
+                      [round(matched, 4)])  # fmt: skip
+    table = pd.DataFrame(rows)
+    timing = cost(ours)
+    print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return {
+        "name": name,
+        "shape": list(train.shape),
+        "train_nnz": int(train.nnz),
+        "test_nnz": int(test.nnz),
+        "users": len(users),
+        "shrinkage": shrink,
+        "shrinkage_validation": shrink_rows,
+        "matched_depth": matched,
+        "table": table,
+        "cost": timing,
+    }
+
+
+def cost(block, repeats: int = 3) -> dict:
+    """Milliseconds per user of each re-ranker on the whole block (batched), with the rarity
+    knob and the top-n selection as anchors measured in the same run."""
+    out = {}
+    for label, fn in {
+        "depth 0.5": lambda: DepthKnob(0.5).rerank(block.scores, block.ctx),
+        "depth mine+0.2": lambda: DepthKnob("mine+0.2").rerank(block.scores, block.ctx),
+        "rarity 0.9 (anchor)": lambda: RarityKnob(0.9).rerank(block.scores, block.ctx),
+        "top-20 selection (anchor)": lambda: topk_rows(block.scores, N),
+    }.items():
+        fn()
+        best = np.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        out[label] = 1e3 * best / len(block.users)
+    return out
+
+
+# ---------------------------------------------------------------------------- targets
+
+
+def _interp_lt(curve: pd.DataFrame, ndcg: float) -> float:
+    """Long-tail recall of a method's curve at an NDCG@10 level (linear between points,
+    the best of the curve's segments when it crosses the level more than once)."""
+    c = curve.sort_values("ndcg")
+    x, y = c["ndcg"].to_numpy(), c["lt_recall@20"].to_numpy()
+    best = -np.inf
+    for i in range(len(x) - 1):
+        a, b = x[i], x[i + 1]
+        if min(a, b) <= ndcg <= max(a, b):
+            w = 0.0 if b == a else (ndcg - a) / (b - a)
+            best = max(best, y[i] + w * (y[i + 1] - y[i]))
     return best
 
 
-def run(with_persona: bool):
-    x = load_lastfm2k()
-    train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
-    rows, extras, fitted = [], [], {}
-    for name, model in models(with_persona).items():
-        t0 = time.perf_counter()
-        model.fit(train)
-        fit_s = time.perf_counter() - t0
-        fitted[name] = model
-        for r in RARITY:
-            rows.append({"model": name, "rarity": r, **_means(model, train, test, [RarityKnob(r)])})
-        print(f"{name}: fit {fit_s:.1f}s, swept {len(RARITY)} settings", flush=True)
-    curves = pd.DataFrame(rows)
-    als = fitted["ALS"]
-    for lo, hi in BANDS:
-        extras.append(
-            {"knob": f"band {lo}:{hi}", **_means(als, train, test, [ObscurityBand(lo, hi)])}
-        )
-    for d in DIVERSITY:
-        extras.append({"knob": f"diversity {d}", **_means(als, train, test, [MMR(d)])})
-    radio = ALS(factors=FACTORS, iterations=ITERATIONS, regularization=REG, alpha=ALPHA,
-                weighting="radio", random_state=0).fit(train)  # fmt: skip
-    extras.append({"knob": "ALS weighting=radio (no knob)", **_means(radio, train, test)})
-    base = implicit_baselines(train, test, als)
-    goal = []
-    for b in base.itertuples():
-        for name, model in fitted.items():
-            cur = curves[curves["model"] == name]
-            hit = match_ndcg(model, train, test, cur, b.ndcg)
-            row = {"baseline": b.model, "baseline ndcg": b.ndcg, "model": name}
-            if hit is None:  # never reaches the baseline's NDCG: report the closest point
-                best = cur.loc[cur["ndcg"].idxmax()]
-                row.update({"rarity": best["rarity"], "ndcg": best["ndcg"],
-                            "novelty x": best["novelty"] / b.novelty,
-                            "coverage x": best["coverage"] / b.coverage,
-                            "met": f"no: best NDCG is {best['ndcg'] / b.ndcg:.4f}x baseline"})  # fmt: skip
-            else:
-                nx, cx = hit["novelty"] / b.novelty, hit["coverage"] / b.coverage
-                met = nx >= GOAL_NOVELTY or cx >= GOAL_COVERAGE
-                row.update({"rarity": hit["rarity"], "ndcg": hit["ndcg"], "novelty x": nx,
-                            "coverage x": cx, "met": "yes" if met else "no"})  # fmt: skip
-            goal.append(row)
-    return train, test, curves, pd.DataFrame(extras), base, pd.DataFrame(goal)
-
-
-def plots(curves: pd.DataFrame, base: pd.DataFrame, img: Path) -> list[Path]:
-    pts = base.assign(rarity="")[["model", "rarity", *METRICS]]
-    table = pd.concat([curves.assign(rarity=curves["rarity"].map(lambda v: f"{v:g}")), pts])
+def targets(results: list[dict]) -> list[dict]:
     out = []
-    for xcol, name in (("novelty", "novelty"), ("arp", "arp"), ("coverage", "coverage")):
-        t = table.rename(columns={m: f"{m}@{K}" for m in METRICS})
-        out.append(plot_tradeoff(t, f"{xcol}@{K}", f"ndcg@{K}", img / f"rarity_ndcg_{name}.png",
-                                 group="model", label="rarity",
-                                 title=f"Rarity knob on Last.fm 2K: NDCG@{K} vs {xcol}@{K}"))  # fmt: skip
+    for r in results:
+        t = r["table"]
+        depth = t[t["method"] == "depth"]
+        neutral = depth[depth["setting"] == "0.0"].iloc[0]
+        old = t[t["method"] == "rarity (old)"]
+        old_ok = old[old["thin"] <= 0.10]
+        deep = depth[depth["setting"] == "1.0"].iloc[0]
+        best_old = float(old_ok["lt_recall@20"].max())
+        fit_gap = float((depth["genre_fit"] / neutral["genre_fit"] - 1).abs().max())
+        worst = depth.loc[(depth["genre_fit"] / neutral["genre_fit"] - 1).abs().idxmax()]
+        out.append({"data": r["name"], "target": "thin share <= 10% at every depth",
+                    "value": f"max {depth['thin'].max():.3f}",
+                    "holds": bool(depth["thin"].max() <= 0.10)})  # fmt: skip
+        out.append({"data": r["name"], "target": "genre fit within 10% of neutral",
+                    "value": f"worst {100 * fit_gap:.1f}% (depth {worst['setting']})",
+                    "holds": bool(fit_gap <= 0.10)})  # fmt: skip
+        ratio = deep["lt_recall@20"] / best_old if best_old > 0 else np.inf
+        out.append({"data": r["name"],
+                    "target": "LT recall@20 at depth 1 >= 1.5x old knob's best (thin <= 10%)",
+                    "value": f"{deep['lt_recall@20']:.4f} vs {best_old:.4f} "
+                             f"(rarity {old_ok.loc[old_ok['lt_recall@20'].idxmax(), 'setting']}):"
+                             f" {ratio:.2f}x",
+                    "holds": bool(ratio >= 1.5)})  # fmt: skip
+        for rival in ("xQuAD", "calibrated", "xQuAD, floor 3", "calibrated, floor 3"):
+            pts = t[(t["method"] == rival) & (t["setting"] != "0.0")]
+            worst_gap, where = np.inf, None
+            for p in pts.to_dict(orient="records"):
+                ours_lt = _interp_lt(depth, p["ndcg"])
+                if not np.isfinite(ours_lt):
+                    continue
+                gap = ours_lt - p["lt_recall@20"]
+                if gap < worst_gap:
+                    worst_gap, where = gap, p["setting"]
+            out.append({"data": r["name"],
+                        "target": f"LT recall >= {rival}'s at every NDCG@10 level",
+                        "value": f"smallest margin {worst_gap:+.4f} ({rival} {where})",
+                        "holds": bool(worst_gap >= 0)})  # fmt: skip
+        m = t[t["method"] == "depth at implicit's NDCG"]
+        base = t[(t["method"] == "implicit + depth") & (t["setting"] == "0.0")].iloc[0]
+        if len(m):
+            m = m.iloc[0]
+            nx, cx = m["novelty"] / base["novelty"], m["coverage"] / base["coverage"]
+            out.append({"data": r["name"],
+                        "target": "at implicit's NDCG: novelty >= 1.15x, coverage >= 2x",
+                        "value": f"depth {m['setting']} (validation): NDCG {m['ndcg']:.4f} vs "
+                                 f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
+                        "holds": bool(nx >= 1.15 and cx >= 2.0)})  # fmt: skip
+        c = r["cost"]
+        out.append({"data": r["name"], "target": "cost <= 0.2 ms/user batched",
+                    "value": f"{c['depth 0.5']:.3f} ms (rarity {c['rarity 0.9 (anchor)']:.3f}, "
+                             f"top-20 {c['top-20 selection (anchor)']:.3f})",
+                    "holds": bool(c["depth 0.5"] <= 0.2)})  # fmt: skip
+    a = [r for r in results if r["name"] in ("Last.fm 2K", "generated")]
+    if len(a) == 2:
+        ta, tb = (r["table"][r["table"]["method"] == "depth"].set_index("setting") for r in a)
+        gaps = (ta["median_pct"] - tb["median_pct"]).abs()
+        gaps = gaps.drop("0.0")
+        out.append({"data": "Last.fm 2K vs generated",
+                    "target": "same depth, list median percentile within 5 points",
+                    "value": f"largest gap {gaps.max():.1f} points (depth {gaps.idxmax()})",
+                    "holds": bool(gaps.max() <= 5)})  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------------------- output
+
+STYLE = {
+    "depth": ("tab:red", "o", "-"),
+    "rarity (old)": ("tab:blue", "s", "-"),
+    "xQuAD": ("tab:green", "^", "-"),
+    "calibrated": ("tab:purple", "v", "-"),
+    "xQuAD, floor 3": ("tab:olive", "^", ":"),
+    "calibrated, floor 3": ("plum", "v", ":"),
+    "LB modes": ("tab:gray", "D", ":"),
+    "implicit + depth": ("tab:orange", "o", "--"),
+    "implicit + rarity (old)": ("tab:cyan", "s", "--"),
+    "depth (mine)": ("black", "*", ""),
+}
+
+
+def plot(results: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6.2 * len(results), 5.2), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        t = r["table"]
+        for method, (color, marker, ls) in STYLE.items():
+            c = t[t["method"] == method]
+            if not len(c):
+                continue
+            ax.plot(c["lt_recall@20"], c["ndcg"], color=color, marker=marker, ls=ls or "none",
+                    ms=5, lw=1.6, label=method)  # fmt: skip
+            if method in ("depth", "LB modes", "depth (mine)"):
+                for p in c.to_dict(orient="records"):
+                    if method != "depth" or p["setting"] in ("0.2", "0.5", "0.8", "1.0"):
+                        ax.annotate(p["setting"], (p["lt_recall@20"], p["ndcg"]), fontsize=7,
+                                    xytext=(4, 3), textcoords="offset points", color=color)  # fmt: skip
+        thin = t[(t["method"] == "rarity (old)") & (t["thin"] > 0.10)]
+        if len(thin):
+            ax.scatter(thin["lt_recall@20"], thin["ndcg"], s=90, facecolors="none",
+                       edgecolors="tab:blue", lw=1.2, label="old knob, thin share > 10%")  # fmt: skip
+        ax.set_title(f"{r['name']} ({r['shape'][0]} users x {r['shape'][1]} items)")
+        ax.set_xlabel("long-tail recall@20 (held-out items outside the top 20%)")
+        ax.set_ylabel("NDCG@10")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Accuracy vs deep cuts the listener went on to play (up and right is better)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _fmt(df: pd.DataFrame) -> str:
@@ -180,71 +478,51 @@ def _fmt(df: pd.DataFrame) -> str:
     for r in df.itertuples(index=False):
         cells = []
         for v in r:
-            if isinstance(v, float):
-                cells.append("" if np.isnan(v) else f"{v:.4g}")
+            if isinstance(v, float | np.floating):
+                cells.append("" if not np.isfinite(v) else f"{v:.4g}")
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def markdown(train, test, curves, extras, base, goal, elapsed) -> str:
-    n_users = int((test.matrix.getnnz(axis=1) > 0).sum())
-    wide = curves.pivot(index="rarity", columns="model", values="ndcg").sort_index(ascending=False)
-    nov = curves.pivot(index="rarity", columns="model", values="novelty").sort_index(
-        ascending=False
-    )
-    return "\n".join(
-        [
-            START,
-            f"Generated by `python benchmarks/rarity_report.py` ({elapsed:.0f} s): Last.fm 2K, per-user "
-            f"20% holdout, seed 0: {train.nnz} train / {test.nnz} test pairs, {n_users} test users; "
-            f"top-{K} lists, played items filtered. ALS models: factors {FACTORS}, iterations "
-            f"{ITERATIONS}, regularization {REG}, alpha {ALPHA}, weighting log.",
+COLS = ["method", "setting", "ndcg", "recall@20", "lt_recall@20", "novelty", "coverage", "arp",
+        "gini", "thin", "genre_fit", "median_pct"]  # fmt: skip
+
+
+def markdown(results, checks, elapsed) -> str:
+    parts = [
+        START,
+        f"Generated by `python benchmarks/rarity_report.py` ({elapsed:.0f} s on this machine). "
+        "Per data set: per-user 20% holdout (seed 0); base model deepcuts ALS (64 factors, "
+        "regularization 0.3, reg_scaling activity); `implicit` ALS: bm25 (K1 100, B 0.8), 64 "
+        "factors, 15 iterations, regularization 0.01. NDCG at 10, recall at 20, the other "
+        "metrics at 10; `median_pct` = mean over users of the list's median popularity "
+        "percentile (fitted, items with >= 3 listeners).",
+        "",
+        "**Targets**",
+        "",
+        _fmt(pd.DataFrame(checks)),
+        "",
+        "![Pareto curves](img/rarity_pareto.png)",
+    ]
+    for r in results:
+        parts += [
             "",
-            "**Baselines** (implicit ALS, same split, factors, iterations and regularization):",
+            f"**{r['name']}**: {r['shape'][0]} users x {r['shape'][1]} items, {r['train_nnz']} "
+            f"train / {r['test_nnz']} test pairs, {r['users']} test users. Shrinkage picked "
+            f"on validation: {r['shrinkage']:g} (areas: "
+            + ", ".join(f"{v['shrinkage']:g}: {v['area']:.5f}" for v in r["shrinkage_validation"])
+            + ").",
             "",
-            _fmt(base[["model", *METRICS, "fit_s"]]),
-            "",
-            f"**Goal check**: rarity bisected (6 steps) to where NDCG@{K} equals the baseline's; "
-            "`novelty x` and `coverage x` are ratios to that baseline (goal: novelty x >= 1.15 or "
-            "coverage x >= 2).",
-            "",
-            _fmt(goal),
-            "",
-            f"**NDCG@{K} by rarity:**",
-            "",
-            _fmt(wide.reset_index()),
-            "",
-            f"**Novelty@{K} (bits) by rarity:**",
-            "",
-            _fmt(nov.reset_index()),
-            "",
-            "**Other knobs on ALS** (band = popularity percentiles; diversity = MMR over item "
-            "factors) and the radio penalty:",
-            "",
-            _fmt(extras),
-            "",
-            "![NDCG vs novelty](img/rarity_ndcg_novelty.png)",
-            "![NDCG vs ARP](img/rarity_ndcg_arp.png)",
-            "![NDCG vs coverage](img/rarity_ndcg_coverage.png)",
-            END,
+            _fmt(r["table"][COLS]),
         ]
-    )
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-safe dicts (NaN -> null)."""
-    out = []
-    for row in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
-                        float(v) if isinstance(v, np.floating) else v)
-                    for k, v in row.items()})  # fmt: skip
-    return out
+    parts.append(END)
+    return "\n".join(parts)
 
 
 def write_block(path: Path, block: str) -> None:
-    old = path.read_text() if path.exists() else "# Rare vs popular: the discovery knob\n"
+    old = path.read_text() if path.exists() else "# Depth: deep cuts a listener can trust\n"
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
     new = (
         pattern.sub(lambda _: block, old)
@@ -254,29 +532,38 @@ def write_block(path: Path, block: str) -> None:
     atomic_write_bytes(path, new.encode())
 
 
+def _jsonable(r: dict) -> dict:
+    out = dict(r)
+    out["table"] = json.loads(r["table"].to_json(orient="records"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one small generated data set (CI)")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--no-persona", action="store_true", help="leave out PersonaALS")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    train, test, curves, extras, base, goal = run(not args.no_persona)
+    results = [run_dataset(name, x, args.quick) for name, x in datasets(args.quick).items()]
+    checks = targets(results)
     elapsed = time.perf_counter() - t0
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(base.to_string(index=False))
-        print(curves.to_string(index=False))
-        print(extras.to_string(index=False))
-        print(goal.to_string(index=False))
-    if not args.no_write:
-        for p in plots(curves, base, ROOT / "docs" / "img"):
-            print(f"wrote {p}")
+    with pd.option_context("display.width", 220, "display.max_columns", 20,
+                           "display.max_rows", 500):  # fmt: skip
+        for r in results:
+            print(f"== {r['name']} (shrinkage {r['shrinkage']:g}, matched depth "
+                  f"{r['matched_depth']})")  # fmt: skip
+            print(r["table"][COLS].round(4).to_string(index=False))
+            for k, v in r["cost"].items():
+                print(f"cost {r['name']} {k} = {v:.4f} ms/user")
+    for c in checks:
+        print(f"{c['data']}: {c['target']} = {c['value']} -> {'holds' if c['holds'] else 'FAILS'}")
+    print(f"elapsed_s = {elapsed:.0f}")
+    if not args.no_write and not args.quick:
+        print(f"wrote {plot(results, ROOT / 'docs' / 'img' / 'rarity_pareto.png')}")
         res = ROOT / "docs" / "rarity_results.json"
-        doc = {k: _records(v) for k, v in (("curves", curves), ("baselines", base),
-                                             ("other_knobs", extras), ("goal", goal))}  # fmt: skip
-        atomic_write_bytes(res, (json.dumps(doc, indent=1) + "\n").encode())
-        write_block(
-            ROOT / "docs" / "rarity.md", markdown(train, test, curves, extras, base, goal, elapsed)
-        )
+        doc = {"results": [_jsonable(r) for r in results], "targets": checks}
+        atomic_write_bytes(res, (json.dumps(doc, indent=1, default=float) + "\n").encode())
+        write_block(ROOT / "docs" / "rarity.md", markdown(results, checks, elapsed))
         print(f"wrote {res} and docs/rarity.md")
 
 

@@ -175,3 +175,68 @@ def test_ideal_ranking_ndcg_is_one():
     has = test.getnnz(axis=1) > 0
     np.testing.assert_allclose(ndcg_at_k(rec, test, 10)[has], 1.0)
     np.testing.assert_allclose(map_at_k(rec, test, 10)[has], 1.0)
+
+
+# ------------------------------------------------------------------ issue 11: deep-cut metrics
+
+
+def test_long_tail_mask_and_recall_hand_computed():
+    from deepcuts.evaluation.metrics import long_tail_mask, long_tail_recall
+
+    pop = np.array([10, 8, 8, 5, 2, 1, 0, 0, 0, 0])
+    # head = 20% of 10 items = 2: items more popular than the 2nd (8) -> only item 0
+    # (item 2 ties with the cut and stays in the tail, so the head never exceeds 20%)
+    lt = long_tail_mask(pop, 0.2)
+    assert lt.tolist() == [False] + [True] * 9
+    test = sp.csr_matrix(np.array([[1, 1, 0, 1, 0, 1, 0, 0, 0, 0],
+                                   [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]], np.float32))  # fmt: skip
+    rec = np.array([[0, 3, 9, -1], [0, 1, 2, 3]])
+    # user 0: long-tail test items {1, 3, 5}; item 3 found in the top 4 -> 1/3
+    # user 1: no long-tail test item -> NaN
+    got = long_tail_recall(rec, test, lt, 4)
+    assert got[0] == pytest.approx(1 / 3) and np.isnan(got[1])
+    assert long_tail_recall(rec, test, lt, 1)[0] == 0.0
+    with pytest.raises(ValueError, match="head_share"):
+        long_tail_mask(pop, 1.0)
+
+
+def test_thin_share_hand_computed():
+    from deepcuts.evaluation.metrics import thin_share
+
+    pop = np.array([1, 2, 3, 50])
+    rec = np.array([[0, 1, 2, 3], [3, 2, -1, -1], [-1, -1, -1, -1]])
+    got = thin_share(rec, pop, floor=3)
+    assert got[:2].tolist() == [0.5, 0.0] and np.isnan(got[2])
+    assert thin_share(rec, pop, floor=2, k=2)[0] == 0.5  # items 0 (1 listener), 1 (2)
+    assert thin_share(rec, pop, floor=51).tolist()[:2] == [1.0, 1.0]
+
+
+def test_genre_fit_hand_computed():
+    from deepcuts.evaluation.metrics import genre_fit, tag_matrix
+
+    tags = tag_matrix([["rock"], ["rock", "pop"], ["jazz"], [], ["pop"], ["metal"], ["jazz"]])
+    # user 0 plays 0 (9x), 1 (5x), 2 (1x): tag weights rock 14, pop 5, jazz 1
+    # user 1 plays nothing tagged -> NaN
+    history = sp.csr_matrix(np.array([[9, 5, 1, 0, 0, 0, 0], [0, 0, 0, 4, 0, 0, 0]]))
+    rec = np.array([[4, 5, 3, 6], [0, 1, -1, -1]])
+    # top_tags=2 -> {rock, pop}: item 4 (pop) fits, 5 (metal) not, 3 untagged (skipped),
+    # 6 (jazz) not -> 1/3
+    got = genre_fit(rec, history, tags, top_tags=2)
+    assert got[0] == pytest.approx(1 / 3) and np.isnan(got[1])
+    # top_tags=3 adds jazz: 2/3; top_artists=1 keeps only item 0 (rock): 0/3
+    assert genre_fit(rec, history, tags, top_tags=3)[0] == pytest.approx(2 / 3)
+    assert genre_fit(rec, history, tags, top_artists=1)[0] == 0.0
+
+
+def test_evaluate_reports_the_deep_cut_metrics():
+    from deepcuts.data import generate_listening
+    from deepcuts.evaluation import evaluate, user_holdout_split
+    from deepcuts.models import Popularity
+
+    x = generate_listening(200, 600, random_state=0).interactions
+    train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
+    _, means = evaluate(Popularity(), train, test, k=10,
+                        metrics=["longtail_recall", "thin", "genre_fit"])  # fmt: skip
+    assert means["longtail_recall@10"] == 0.0  # the most popular items are the head
+    assert means["thin@10"] == 0.0
+    assert 0.0 < means["genre_fit@10"] <= 1.0

@@ -53,6 +53,8 @@ def test_health_and_openapi(client):
     spec = client.get("/openapi.json").json()
     for path in ("/listens", "/listens/batch", "/users/{user}/recommendations", "/retrain"):
         assert path in spec["paths"]
+    params = spec["paths"]["/users/{user}/recommendations"]["get"]["parameters"]
+    assert {"depth", "floor"} <= {p["name"] for p in params}  # issue 11
 
 
 def test_recommendations_follow_the_planted_blocks(client):
@@ -112,6 +114,12 @@ def test_personas_similar_and_explanations(client):
     assert contrib == sorted(contrib, reverse=True)
     e2 = client.get("/users/newcomer/explanations/artist 25").json()
     assert e2["method"] == "als" and e2["because"]  # exact, from the folded-in history
+    # "why this deep cut" (issue 11): the evidence names listeners and shared artists
+    ev = e["evidence"]
+    assert ev["listeners"] >= ev["co_listeners"] >= 1 and ev["eligible"]
+    assert ev["shared"] and all(block_of(s["artist"]) == 0 for s in ev["shared"])
+    counts = [s["co_listeners"] for s in ev["shared"]]
+    assert counts == sorted(counts, reverse=True) and counts[0] <= ev["co_listeners"]
 
     curve = client.get("/popularity").json()
     assert curve["n_items"] == 30 and curve["listeners"] == sorted(curve["listeners"], reverse=True)
@@ -140,6 +148,11 @@ def test_bad_input_gets_a_clear_4xx(client):
         ({"diversity": -1}, "diversity"),
         ({"band": "high"}, "band"),
         ({"band": "90:10"}, "band"),
+        ({"depth": 2}, "depth"),  # issue 11
+        ({"depth": "deep"}, "depth"),
+        ({"depth": "mine+3"}, "mine"),
+        ({"floor": 0}, "floor"),
+        ({"floor": 2}, "floor"),  # floor without depth
     ]:
         r = client.get("/users/u1/recommendations", params=params)
         assert 400 <= r.status_code < 500, (params, r.text)
@@ -312,6 +325,13 @@ def test_knobs_move_the_list(client):
     div = recs(diversity=1)
     assert {it["artist"] for it in div} != {it["artist"] for it in base} or div != base
     assert len(div) == 8
+    # issue 11: depth 0 is neutral; deeper lists are no more popular, above the floor
+    assert recs(depth=0) == base
+    deep = recs(depth=1)
+    assert mean_listeners(deep) <= mean_listeners(base)
+    assert all(it["listeners"] >= 3 for it in deep)
+    assert all(it["listeners"] >= 2 for it in recs(depth=1, floor=2))
+    assert len(recs(depth="mine")) == 8 and len(recs(depth="mine+0.2")) == 8
 
 
 def test_fast_fold_in_matches_the_model(service):

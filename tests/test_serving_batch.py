@@ -59,6 +59,8 @@ KNOBS = [
     {"persona": 0},
     {"diversity": 0.5},
     {"diversity": 0.2, "rarity": 0.8, "n": 6},
+    {"depth": 0.6},  # issue 11: the depth knob, fixed and relative to the listener's history
+    {"depth": "mine+0.2", "n": 5},
 ]
 
 
@@ -112,7 +114,17 @@ def test_batch_returns_errors_in_place_and_serves_other_sources(als_service, tmp
 
 
 def _fresh_fold_in(
-    svc, user, *, n=10, exclude_played=True, rarity=None, band=None, diversity=None, persona=None
+    svc,
+    user,
+    *,
+    n=10,
+    exclude_played=True,
+    rarity=None,
+    band=None,
+    diversity=None,
+    persona=None,
+    depth=None,
+    floor=None,
 ):
     """Reference: the user's stored history folded into the served model now (nothing cached),
     scored with ``item_factors_ @ x_u`` and ranked like ``Recommender.rank_index``; as
@@ -124,7 +136,7 @@ def _fresh_fold_in(
     scores[~np.isfinite(scores)] = -np.inf
     if exclude_played:
         scores[0, row.indices] = -np.inf
-    rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
+    rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
     ctx = RankContext(m, np.array([-1], np.int32), row, n)
     for r in rerankers:
         scores = np.asarray(r.rerank(scores, ctx), np.float32)
@@ -363,6 +375,16 @@ QUERIES = [
     "diversity=0.3&n=5",
     "diversity=1.5",
     "rarity=0.8&band=10:90&n=7&exclude_played=1&persona=0",
+    "depth=0.5",  # issue 11
+    "depth=1",
+    "depth=mine",
+    "depth=0.5&floor=2",
+    "depth=mine%2B0.2",
+    "depth=2",
+    "depth=abc",
+    "depth=-0.1",
+    "floor=2",
+    "floor=0",
 ]
 
 
@@ -383,8 +405,8 @@ def test_fast_path_answers_like_the_full_route(als_service, user):
     # the fast path did answer the plain requests of a known user
     answered = fast.app.state.stats["fast_path"]
     if user == "u7":  # plain and answered with 200: "", n=3, n=200, rarity=0.5, rarity=-3,
-        assert answered == 11  # band=0:60, persona=0, exclude_played=false/False,
-    elif user == "fp-new":  # diversity=0.3&n=5, the last; for fp-new the first read the
-        assert answered == 10  # history from the database
+        assert answered == 15  # band=0:60, persona=0, exclude_played=false/False,
+    elif user == "fp-new":  # diversity=0.3&n=5, the rarity/band one, four depth ones; for
+        assert answered == 14  # fp-new the first read the history from the database
     else:
         assert answered == 0 and full.app.state.stats["fast_path"] == 0

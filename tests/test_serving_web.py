@@ -96,7 +96,7 @@ def test_page_shows_a_listener_with_personas_and_recommendations(page):
     assert not page.errors
 
 
-def test_choosing_a_listener_and_moving_the_rarity_slider(page):
+def test_choosing_a_listener_and_moving_the_depth_slider(page):
     page.select_option("#user-select", "u25")
     page.wait_for_function("document.querySelector('#recs-meta').textContent.includes('u25')")
     first = page.locator("#recs li").first.get_attribute("data-artist")
@@ -104,19 +104,19 @@ def test_choosing_a_listener_and_moving_the_rarity_slider(page):
     before = page.locator("#recs li").evaluate_all(
         "els => els.map(e => e.getAttribute('data-artist'))"
     )
-    with page.expect_response(lambda r: "rarity=0.00" in r.url and r.status == 200):
-        page.locator("#rarity").fill("0")
+    with page.expect_response(lambda r: "depth=1.00" in r.url and r.status == 200):
+        page.locator("#depth").fill("1")
     page.wait_for_function(
         "prev => JSON.stringify([...document.querySelectorAll('#recs li')]"
         ".map(e => e.getAttribute('data-artist'))) !== prev",
         arg=str(before).replace("'", '"'),
     )
-    assert page.locator("#rarity-value").inner_text() == "0.00"
+    assert page.locator("#depth-value").inner_text() == "1.00"
     listeners = [int(t.split()[0]) for t in page.locator("#recs li .small").all_inner_texts()]
     # deep cuts first: the list's head is less popular than the neutral list's head
     assert np.mean(listeners[:5]) < 18
-    with page.expect_response(lambda r: "/recommendations" in r.url and "rarity" not in r.url):
-        page.locator("#rarity").fill("1")
+    with page.expect_response(lambda r: "/recommendations" in r.url and "depth" not in r.url):
+        page.locator("#depth").fill("0")
 
 
 def test_why_this_explains_a_recommendation(page):

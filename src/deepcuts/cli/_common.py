@@ -138,18 +138,34 @@ def to_json(obj) -> str:
 
 
 #: request knobs that ``--sweep`` may vary without refitting (re-rankers, not model parameters)
-KNOBS = ("rarity", "band", "diversity", "artist_cap")
+KNOBS = ("depth", "floor", "rarity", "band", "diversity", "artist_cap")
 
 
 def add_knob_arguments(p) -> None:
-    """``--rarity``, ``--band``, ``--diversity`` and ``--artist-cap`` (see ``docs/rarity.md``)."""
+    """``--depth``, ``--floor``, ``--rarity``, ``--band``, ``--diversity`` and ``--artist-cap``
+    (see ``docs/rarity.md``)."""
     g = p.add_argument_group("discovery knobs (re-ranking, see docs/rarity.md)")
+    g.add_argument(
+        "--depth",
+        metavar="D",
+        help="how deep into the long tail, calibrated: 0 = the model's ranking, 1 = deepest; "
+        "'mine' = your own history's popularity level, 'mine+0.2' = a step deeper. Items "
+        "with fewer than --floor listeners are left out",
+    )
+    g.add_argument(
+        "--floor",
+        type=int,
+        metavar="N",
+        help="with --depth: fewest training listeners a recommended item needs (default: 3)",
+    )
     g.add_argument(
         "--rarity",
         type=float,
         metavar="X",
-        help="multiply scores by item frequency ** (X - 1): 1 = neutral, < 1 favours rare items, "
-        "> 1 popular ones; X in [-3, 3], useful range about 0.8-1.1",
+        help="expert setting, uncalibrated and without an evidence floor (prefer --depth): "
+        "scores times item frequency ** (X - 1); 1 = neutral, < 1 favours rare items, > 1 "
+        "popular ones; X in [-3, 3]. On Last.fm 2K 0.85 already fills lists with "
+        "one-listener artists",
     )
     g.add_argument(
         "--band",

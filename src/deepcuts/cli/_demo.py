@@ -24,10 +24,16 @@ def register(sub) -> None:
     p.add_argument("-n", type=int, default=10, help="recommendations per user")
     p.add_argument("--seed", type=seed, default=0, help="random seed")
     p.add_argument(
+        "--depth",
+        default="0.6",
+        help="depth of the 'deep cuts' column: 0 = the best matches, 1 = deepest, 'mine' = "
+        "your own level (default: 0.6); artists need at least 3 listeners",
+    )
+    p.add_argument(
         "--rarity",
         type=float,
-        default=0.9,
-        help="rarity knob of the 'deep cuts' column (1 = neutral, lower = rarer; default: 0.9)",
+        default=None,
+        help="expert: the old rarity knob instead of --depth (1 = neutral, lower = rarer)",
     )
     p.set_defaults(func=run)
 
@@ -40,7 +46,11 @@ def _make_model(seed: int):
 def run(args) -> int:
     if args.n < 1:
         raise DeepcutsError(f"-n must be >= 1, got {args.n}")
-    deep = build_rerankers(rarity=args.rarity)  # validates the knob before training
+    # validates the knob before training
+    if args.rarity is None:
+        deep, knob = build_rerankers(depth=args.depth), f"--depth {args.depth}"
+    else:
+        deep, knob = build_rerankers(rarity=args.rarity), f"--rarity {args.rarity:g}"
     t0 = time.perf_counter()
     x = load_lastfm2k()
     print(f"Loaded bundled Last.fm 2K: {x.n_users} users, {x.n_items} artists, {x.nnz} play counts")
@@ -56,20 +66,21 @@ def run(args) -> int:
     width = 36
     print(
         f"\nEach artist is followed by its number of listeners (of {x.n_users}). Right column: "
-        f"the rarity knob at {args.rarity:g} (1 = neutral) turns the same model toward deep cuts."
+        f"{knob} turns the same model toward deep cuts (depth 0 = the left column, 1 = deepest; "
+        "every deep cut has at least 3 listeners as evidence)."
     )
     for u in users:
         hist = x.user_items(u).head(5)
         print(f"\nUser {u} listens to: " + ", ".join(hist["name"]))
-        print(f"  {'best match':<{width + 4}}deep cuts (--rarity {args.rarity:g})")
+        print(f"  {'best match':<{width + 4}}deep cuts ({knob})")
         a, b = best.for_user(u), cuts.for_user(u)
         for k in range(max(len(a), len(b))):
             left = _cell(a, k, listeners, width)
             right = _cell(b, k, listeners, width)
             print(f"  {k + 1:2d}. {left:<{width}}{right}")
     print(
-        "\nMore: deepcuts recommend --rarity/--band/--diversity, deepcuts personas, "
-        "deepcuts serve (web page with a rarity slider)."
+        "\nMore: deepcuts recommend --depth/--diversity, deepcuts personas, "
+        "deepcuts serve (web page with a depth slider)."
     )
     return 0
 

@@ -35,7 +35,7 @@ def register(sub) -> None:
         "lists against the held-out items. Example: deepcuts evaluate --data lastfm2k "
         "--model itemknn:similarity=bm25 --model popularity --k 10 20 --json out.json. "
         "With --sweep NAME=V1,V2,... each model is evaluated once per value; NAME may also be a "
-        "knob (rarity, band, diversity, artist_cap), e.g. --sweep rarity=1,0.95,0.9 (the model "
+        "knob (depth, floor, rarity, band, diversity, artist_cap), e.g. --sweep depth=0,0.3,0.6 (the model "
         "is fitted once).",
     )
     p.add_argument("--data", default="lastfm2k", help=DATA_HELP + " (default: lastfm2k)")
@@ -92,12 +92,12 @@ def _parse_sweep(spec: str | None):
 
 def _knob_value(name: str, value: str):
     """A --sweep value of a knob as the type the re-ranker takes."""
-    if name == "band":
-        return value
+    if name in ("band", "depth"):
+        return value  # depth: a number or "mine", "mine+0.2" (checked by the re-ranker)
     try:
-        return int(value) if name == "artist_cap" else float(value)
+        return int(value) if name in ("artist_cap", "floor") else float(value)
     except ValueError:
-        kind = "an integer" if name == "artist_cap" else "a number"
+        kind = "an integer" if name in ("artist_cap", "floor") else "a number"
         raise DeepcutsError(f"--sweep {name}: {value!r} is not {kind}") from None
 
 

@@ -24,7 +24,8 @@ def register(sub) -> None:
         help="recommend items for users of a saved model",
         description="Print the top-n items for one or more users of a model saved by "
         "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10; "
-        "toward rarer items: --rarity 0.9; only mid-popular items: --band 60:90.",
+        "toward deep cuts: --depth 0.6 (0 = neutral, 1 = deepest; 'mine' = your own level); "
+        "only mid-popular items: --band 60:90.",
     )
     p.add_argument("--model", required=True, help="saved model path (without extension)")
     p.add_argument(

@@ -21,14 +21,19 @@ from deepcuts.evaluation.metrics import (
     arp,
     artist_discovery,
     catalogue_coverage,
+    genre_fit,
     gini_exposure,
     intra_list_diversity,
     item_vectors_from_matrix,
+    long_tail_mask,
+    long_tail_recall,
     map_at_k,
     ndcg_at_k,
     novelty,
     precision_at_k,
     recall_at_k,
+    tag_matrix,
+    thin_share,
 )
 from deepcuts.exceptions import DeepcutsError
 
@@ -37,9 +42,10 @@ __all__ = ["DEFAULT_METRICS", "METRICS", "Evaluation", "evaluate", "score_lists"
 log = logging.getLogger(__name__)
 
 #: per-user metrics (a value per user; the mean is reported); new_artist / new_track need an
-#: item metadata column ``artist`` (track data) and are not in DEFAULT_METRICS
+#: item metadata column ``artist`` (track data), genre_fit a column ``tags``; those and
+#: longtail_recall, thin are not in DEFAULT_METRICS
 _PER_USER = ("precision", "recall", "ndcg", "map", "novelty", "arp", "diversity",
-             "new_artist", "new_track")  # fmt: skip
+             "new_artist", "new_track", "longtail_recall", "thin", "genre_fit")  # fmt: skip
 #: catalogue metrics (one value over all evaluated users' lists)
 _CATALOGUE = ("coverage", "gini")
 #: every metric name :func:`evaluate` knows
@@ -135,7 +141,12 @@ def evaluate(
         ``item_vectors`` or the training matrix's item columns); coverage and gini
         (catalogue-level); new_artist and new_track (track data with an item ``artist``
         column: share of the list by artists the user never played / new tracks by artists
-        the user played, :func:`~deepcuts.evaluation.metrics.artist_discovery`).
+        the user played, :func:`~deepcuts.evaluation.metrics.artist_discovery`);
+        longtail_recall (recall over held-out items outside the 20% most listened training
+        items), thin (share of the list with fewer than 3 training listeners) and genre_fit
+        (share of tagged list items carrying one of the user's top tags; needs an item
+        metadata column ``tags``), see :mod:`deepcuts.evaluation.metrics.longtail` and
+        :func:`~deepcuts.evaluation.metrics.genre_fit`.
     rerankers : sequence of Reranker, default=()
         Applied to the scores before the top ``max(k)`` are taken.
     users : array-like of external user ids, optional
@@ -252,10 +263,26 @@ def score_lists(
         train_rows = train.matrix[uidx]
         for k in ks:
             discovery[k] = artist_discovery(rec, train_rows, item_artist, k)
+    long_tail = long_tail_mask(pop) if "longtail_recall" in metrics else None
+    tags = None
+    if "genre_fit" in metrics:
+        items = train.items
+        if items is None or "tags" not in items.columns:
+            raise DeepcutsError(
+                "genre_fit needs the item metadata column 'tags' (lists of tags per item); "
+                "load data with tags (e.g. load_lastfm2k) or leave genre_fit out"
+            )
+        tags = tag_matrix(items["tags"].tolist())
     for k in ks:
         for m in metrics:
             name = f"{m}@{k}"
-            if m == "new_artist":
+            if m == "longtail_recall":
+                cols[name] = long_tail_recall(rec, test_rows, long_tail, k)
+            elif m == "thin":
+                cols[name] = thin_share(rec, pop, 3, k)
+            elif m == "genre_fit":
+                cols[name] = genre_fit(rec, train.matrix[uidx], tags, k)
+            elif m == "new_artist":
                 cols[name] = discovery[k][0]
             elif m == "new_track":
                 cols[name] = discovery[k][1]

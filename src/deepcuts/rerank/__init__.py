@@ -1,4 +1,5 @@
-"""Re-ranking: the discovery knob (rarity, obscurity band), diversity (MMR) and an artist cap.
+"""Re-ranking: the discovery knobs (depth; expert: rarity, obscurity band), diversity (MMR) and an
+artist cap.
 
 A layer above the models and below evaluation. Every re-ranker has ``rerank(scores, ctx)``
 mapping a (b, n_items) float32 score block (``-inf`` = ineligible) to another one, and is passed
@@ -7,6 +8,15 @@ to ``Recommender.recommend(..., rerankers=[...])`` or ``evaluation.evaluate(...)
 """
 
 from deepcuts.rerank.artist import ArtistCap, item_artist_codes
+from deepcuts.rerank.depth import (
+    DEPTH_RANGE,
+    DepthCatalogue,
+    DepthKnob,
+    depth_catalogue,
+    depth_targets,
+    item_evidence,
+    parse_depth,
+)
 from deepcuts.rerank.diversity import DIVERSITY_RANGE, MMR
 from deepcuts.rerank.pipeline import build_rerankers, parse_band
 from deepcuts.rerank.rarity import (
@@ -20,15 +30,22 @@ from deepcuts.rerank.rarity import (
 
 __all__ = [
     "BAND_RANGE",
+    "DEPTH_RANGE",
     "DIVERSITY_RANGE",
     "MMR",
     "RARITY_RANGE",
     "ArtistCap",
+    "DepthCatalogue",
+    "DepthKnob",
     "ObscurityBand",
     "RarityKnob",
     "build_rerankers",
+    "depth_catalogue",
+    "depth_targets",
+    "item_evidence",
     "item_artist_codes",
     "item_frequency",
     "parse_band",
+    "parse_depth",
     "popularity_percentiles",
 ]

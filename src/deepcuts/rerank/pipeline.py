@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.rerank.artist import ArtistCap
+from deepcuts.rerank.depth import DEFAULT_FLOOR, DepthKnob
 from deepcuts.rerank.diversity import MMR
 from deepcuts.rerank.rarity import ObscurityBand, RarityKnob
 
@@ -41,18 +42,35 @@ def parse_band(band) -> tuple[float, float] | None:
         ) from None
 
 
-def build_rerankers(rarity=None, band=None, diversity=None, artist_cap=None, *, pool=None) -> list:
+def build_rerankers(
+    rarity=None,
+    band=None,
+    diversity=None,
+    artist_cap=None,
+    *,
+    depth=None,
+    floor=None,
+    pool=None,
+) -> list:
     """The re-rankers for a request's knobs, in application order; ``None`` = knob unused.
 
-    Order: the obscurity band (a filter), then the rarity knob (re-scores), then MMR
-    diversity (re-orders the top of the list), then the artist cap (demotes over-cap items of
-    the final order). None of them removes an eligible item except the band, so a list has
-    ``n`` items whenever ``n`` items are played-filtered, allowed, not blocked and in the band.
+    Order: the obscurity band (a filter), then the rarity knob (re-scores), then the depth knob
+    (evidence floor and calibrated deep share), then MMR diversity (re-orders the top of the
+    list), then the artist cap (demotes over-cap items of the final order). Only the band and
+    the depth knob's evidence floor remove eligible items, so a list has ``n`` items whenever
+    ``n`` items are played-filtered, allowed, not blocked, in the band and above the floor.
 
     Parameters
     ----------
+    depth : float in [0, 1] or str, optional
+        :class:`~deepcuts.rerank.DepthKnob` depth: 0 = neutral, 1 = deepest, ``"mine"`` = the
+        listener's own popularity level, ``"mine+0.2"`` = a step deeper. The knob to use.
+    floor : int, optional
+        The depth knob's evidence floor (fewest training listeners, default 3); only with
+        ``depth``.
     rarity : float, optional
-        :class:`~deepcuts.rerank.RarityKnob` factor in [-3, 3]; 1 = neutral.
+        Expert setting: :class:`~deepcuts.rerank.RarityKnob` factor in [-3, 3]; 1 = neutral
+        (uncalibrated, no evidence floor; see ``docs/rarity.md``).
     band : (low, high) or "LOW:HIGH", optional
         :class:`~deepcuts.rerank.ObscurityBand` percentiles, ``0 <= low < high <= 100``.
     diversity : float, optional
@@ -68,6 +86,8 @@ def build_rerankers(rarity=None, band=None, diversity=None, artist_cap=None, *, 
 
     Examples
     --------
+    >>> build_rerankers(depth=0.6)
+    [DepthKnob(depth=0.6, floor=3, shrinkage=1)]
     >>> build_rerankers(rarity=0.5, band="60:90", diversity=0.2)
     [ObscurityBand(low=60, high=90), RarityKnob(rarity=0.5), MMR(diversity=0.2, pool=None)]
     >>> build_rerankers(rarity=9)
@@ -81,6 +101,10 @@ def build_rerankers(rarity=None, band=None, diversity=None, artist_cap=None, *, 
         out.append(ObscurityBand(*b))
     if rarity is not None:
         out.append(RarityKnob(rarity))
+    if depth is not None:
+        out.append(DepthKnob(depth, floor=DEFAULT_FLOOR if floor is None else floor))
+    elif floor is not None:
+        raise DeepcutsError("floor is the depth knob's evidence floor: give depth too")
     if diversity is not None:
         out.append(MMR(diversity, pool=pool))
     if artist_cap is not None:

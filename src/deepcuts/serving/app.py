@@ -190,6 +190,17 @@ def _plain_knobs(query: bytes) -> dict | None:
             if not _FLOAT.match(value):
                 return None
             kw[name] = float(value)
+        elif name == "depth":  # a number in [0, 1] or "mine"; "mine+0.2" needs %2B: full route
+            if value == "mine":
+                kw[name] = value
+            elif _FLOAT.match(value) and 0 <= float(value) <= 1:
+                kw[name] = float(value)
+            else:
+                return None
+        elif name == "floor":
+            if not _INT.match(value) or int(value) < 1:
+                return None
+            kw[name] = int(value)
         elif name == "band":
             if len(value) > 40:
                 return None
@@ -203,6 +214,17 @@ def _plain_knobs(query: bytes) -> dict | None:
     if kw["diversity"] is not None and not 0 <= kw["diversity"] <= 1:
         return None
     return kw
+
+
+def _depth_value(depth: str | None):
+    """A ``depth`` query value as the fast path passes it (a float when numeric) so both paths
+    group and answer requests alike; anything else is validated by the re-ranker."""
+    if depth is None:
+        return None
+    try:
+        return float(depth)
+    except ValueError:
+        return depth
 
 
 class FastRecommendations:
@@ -323,7 +345,7 @@ def create_app(
         title="deepcuts",
         version=__version__,
         description="Music recommendations beyond the hits: listens in, recommendations out, "
-        "with a rarity knob, personas and explanations.",
+        "with a depth (deep cuts) knob, personas and explanations.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -456,7 +478,12 @@ def create_app(
         n: Annotated[int, Query(ge=1, le=200, description="list length")] = 10,
         rarity: Annotated[
             float | None,
-            Query(ge=-3, le=3, description="1 neutral, < 1 favours rare artists, > 1 popular"),
+            Query(
+                ge=-3,
+                le=3,
+                description="expert (prefer depth): 1 neutral, < 1 favours rare artists, > 1 "
+                "popular; uncalibrated, no evidence floor",
+            ),
         ] = None,
         band: Annotated[
             str | None,
@@ -470,6 +497,19 @@ def create_app(
         ] = None,
         persona: Annotated[int | None, Query(ge=0, description="recommend for one persona")] = None,
         exclude_played: Annotated[bool, Query(description="leave out played artists")] = True,
+        depth: Annotated[
+            str | None,
+            Query(
+                max_length=20,
+                description="deep cuts, calibrated: 0 = the model's ranking, 1 = deepest; "
+                "'mine' = the listener's own popularity level, 'mine+0.2' a step deeper "
+                "(artists need at least `floor` listeners)",
+            ),
+        ] = None,
+        floor: Annotated[
+            int | None,
+            Query(ge=1, le=1_000_000, description="with depth: fewest listeners (default 3)"),
+        ] = None,
     ):
         kw = dict(
             n=n,
@@ -478,6 +518,8 @@ def create_app(
             diversity=diversity,
             persona=persona,
             exclude_played=exclude_played,
+            depth=_depth_value(depth),
+            floor=floor,
         )
         # JSONResponse directly: the payload is plain JSON types already, and FastAPI's
         # generic encoder would cost more than computing the recommendations

@@ -43,7 +43,7 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
 from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
 from deepcuts.models._topk import topk_rows
-from deepcuts.rerank import build_rerankers, popularity_percentiles
+from deepcuts.rerank import build_rerankers, item_evidence, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
 from deepcuts.serving._validate import check_id
@@ -822,12 +822,14 @@ class RecommenderService:
         band: str | tuple[float, float] | None = None,
         diversity: float | None = None,
         persona: int | None = None,
+        depth: float | str | None = None,
+        floor: int | None = None,
     ) -> dict:
         """Top-``n`` artists for ``user`` with the knobs applied (see the HTTP API docs)."""
         h = self.handle
         user = _check_user(user)
         source, entry = self._user_entry(h, user)
-        knobs = dict(rarity=rarity, band=band, diversity=diversity)
+        knobs = dict(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
         if source == "history" and h.fold is not None:  # ALS: the cached folded-in vector
             return self._recommend_folded(
                 h, [user], [entry], n=n, exclude_played=exclude_played, persona=persona, **knobs
@@ -918,7 +920,11 @@ class RecommenderService:
             kw = dict(key)
             try:
                 rerankers = _rerankers(
-                    rarity=kw["rarity"], band=kw["band"], diversity=kw["diversity"]
+                    rarity=kw["rarity"],
+                    band=kw["band"],
+                    diversity=kw["diversity"],
+                    depth=kw["depth"],
+                    floor=kw["floor"],
                 )
                 uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
                 idx, val, per = m.rank_index(
@@ -960,12 +966,16 @@ class RecommenderService:
         band=None,
         diversity=None,
         persona=None,
+        depth=None,
+        floor=None,
     ) -> list[dict]:
         """:meth:`recommend` for users of an ALS model folded in from their stored histories,
         all with the same knobs: their cached user vectors are scored with one matrix product
         and ranked together (:func:`_rank_folded`)."""
         self._persona_kw(h, persona)  # validates the knob (ALS: persona 0 only)
-        rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity)
+        rerankers = _rerankers(
+            rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor
+        )
         rows, vectors = zip(*(e.row_and_vector(h) for e in entries))
         idx, val = _rank_folded(h, np.stack(vectors), rows, int(n), exclude_played, rerankers)
         keep = idx >= 0
@@ -1087,12 +1097,15 @@ class RecommenderService:
         )
 
     def explain(self, user: str, artist: str, *, n: int = 5) -> dict:
-        """Which of the user's artists made ``artist`` score high ("why this").
+        """Which of the user's artists made ``artist`` score high ("why this"), and the evidence.
 
         ALS models give the exact decomposition of the score over the played artists
         (``method="als"``, Hu et al. 2008), for trained users and for users folded in from
         their stored history alike. Other models: each played artist contributes its
         similarity to ``artist`` times ``log(1 + plays)`` (``method="similarity"``).
+        ``evidence`` ("why this deep cut", :func:`deepcuts.rerank.item_evidence`): the artist's
+        training listeners, its popularity percentile, whether it clears the depth knob's
+        floor, how many of its listeners also play the user's artists, and which of them.
         """
         h = self.handle
         user = _check_user(user)
@@ -1137,6 +1150,21 @@ class RecommenderService:
             it["plays"] = r[1]
             it["contribution"] = r[2]
         target = self._items(h, [i])[0]
+        if source == "model":
+            history = x.matrix[h.user_pos[user]]
+        else:
+            history = h.model.history_row(hist or {})
+        ev = item_evidence(x, i, history, n=n)
+        evidence = {
+            "listeners": ev["listeners"],
+            "percentile": ev["percentile"],
+            "eligible": ev["eligible"],
+            "co_listeners": ev["co_listeners"],
+            "shared": [
+                {"artist": h.keys[j], "name": h.names[j], "co_listeners": c}
+                for j, c in ev["shared"]
+            ],
+        }
         return {
             "user": user,
             "artist": key,
@@ -1144,6 +1172,7 @@ class RecommenderService:
             "method": method,
             "model": h.model_id,
             "because": items,
+            "evidence": evidence,
         }
 
     def curve(self) -> dict:
@@ -1282,11 +1311,11 @@ def _tag_labels(items: list[dict], weights, k: int = 5) -> list[str]:
     return [t for t, _ in c.most_common(k)]
 
 
-def _rerankers(*, rarity=None, band=None, diversity=None) -> list:
+def _rerankers(*, rarity=None, band=None, diversity=None, depth=None, floor=None) -> list:
     """Re-rankers for the knobs that were given (:func:`deepcuts.rerank.build_rerankers`)."""
-    if rarity is None and band is None and diversity is None:
+    if rarity is None and band is None and diversity is None and depth is None and floor is None:
         return []
-    return build_rerankers(rarity=rarity, band=band, diversity=diversity)
+    return build_rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
 
 
 def _check_model(kind: str, params: dict) -> dict:

@@ -15,6 +15,8 @@ from deepcuts.evaluation.metrics.accuracy import (
 from deepcuts.evaluation.metrics.coverage import catalogue_coverage
 from deepcuts.evaluation.metrics.discovery import artist_discovery
 from deepcuts.evaluation.metrics.diversity import intra_list_diversity, item_vectors_from_matrix
+from deepcuts.evaluation.metrics.genre import genre_fit, tag_matrix
+from deepcuts.evaluation.metrics.longtail import long_tail_mask, long_tail_recall, thin_share
 from deepcuts.evaluation.metrics.novelty import novelty, self_information
 from deepcuts.evaluation.metrics.popularity import arp, exposure, gini_exposure, popularity_share
 
@@ -23,10 +25,13 @@ __all__ = [
     "artist_discovery",
     "catalogue_coverage",
     "exposure",
+    "genre_fit",
     "gini_exposure",
     "hit_matrix",
     "intra_list_diversity",
     "item_vectors_from_matrix",
+    "long_tail_mask",
+    "long_tail_recall",
     "map_at_k",
     "ndcg_at_k",
     "novelty",
@@ -34,4 +39,6 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "self_information",
+    "tag_matrix",
+    "thin_share",
 ]

@@ -99,9 +99,9 @@ function selectPersona(p) {
 // ------------------------------------------------------------------ recommendations
 function recParams() {
   const q = new URLSearchParams({ n: "12" });
-  const rarity = parseFloat($("rarity").value);
+  const depth = parseFloat($("depth").value);
   const diversity = parseFloat($("diversity").value);
-  if (rarity !== 1) q.set("rarity", rarity.toFixed(2));
+  if (depth > 0) q.set("depth", depth.toFixed(2));
   if (diversity > 0) q.set("diversity", diversity.toFixed(2));
   if (!$("exclude-played").checked) q.set("exclude_played", "false");
   if (state.persona !== null) q.set("persona", String(state.persona));
@@ -144,9 +144,14 @@ async function explain(item, box) {
   try {
     const e = await api(`/users/${encodeURIComponent(state.user)}/explanations/${encodeURIComponent(item.artist)}?n=3`);
     const names = e.because.map((b) => b.name);
-    box.textContent = names.length
+    const because = names.length
       ? `Because you played ${names.join(", ")}` + (e.method === "als" ? " (largest contributions to the score)." : " (most similar artists you played).")
       : "No single artist you played stands out: it fits your taste as a whole.";
+    const ev = e.evidence;
+    const shared = ev.shared.map((s) => s.name);
+    const evidence = ` Evidence: ${ev.listeners} listener${ev.listeners === 1 ? "" : "s"}` +
+      (ev.co_listeners ? `, ${ev.co_listeners} of them also play${shared.length ? " " + shared.join(", ") : " your artists"}.` : ".");
+    box.textContent = because + evidence;
   } catch (err) {
     box.textContent = err.message;
   }
@@ -220,7 +225,7 @@ function debounce(fn, ms) {
 
 async function start() {
   const refresh = debounce(loadRecs, 60);
-  $("rarity").addEventListener("input", () => { $("rarity-value").textContent = parseFloat($("rarity").value).toFixed(2); refresh(); });
+  $("depth").addEventListener("input", () => { $("depth-value").textContent = parseFloat($("depth").value).toFixed(2); refresh(); });
   $("diversity").addEventListener("input", () => { $("diversity-value").textContent = parseFloat($("diversity").value).toFixed(2); refresh(); });
   $("exclude-played").addEventListener("change", refresh);
   $("user-select").addEventListener("change", (e) => chooseUser(e.target.value).catch((err) => showError(err.message)));

@@ -1,0 +1,370 @@
+"""The depth knob: deep cuts a listener can trust, calibrated on the catalogue's popularity.
+
+:class:`DepthKnob` takes ``depth`` from 0 (the model's own ranking, unchanged) to 1 (the
+deepest lists) and means the same on every data set. Three parts:
+
+* **Evidence.** ``n_i`` = distinct training listeners of item ``i``. Items with ``n_i < floor``
+  (default 3) are ineligible once ``depth > 0``; the other items' scores are shrunk toward the
+  user's mean score by their support ``n_i / (n_i + shrinkage)``, so one or two listeners'
+  worth of evidence does not outrank a well-supported match.
+* **Calibration.** The log-popularity of the eligible items is summarised by its mean ``mu``
+  and spread ``sigma``; an item's *popularity percentile* is its percentile in that fitted
+  log-normal, conditioned on clearing the floor, at a fixed point of its listener-count bin
+  (:class:`DepthCatalogue`), so 0 is the floor and 100 the most listened, on every data set. Depth ``d`` sets the target percentile ``T(d) = 100 (1 -
+  d)`` and the deep share ``p(d) = (1 + d) / 2`` (:func:`depth_targets`).
+* **Ranking.** The list starts with the best match; after it every prefix holds a share
+  ``p(d)`` of *deep* items (at or below ``T(d)``), each the best remaining deep item, and the
+  other positions take the best remaining eligible items (a prefix quota, FA*IR, Zehlike et
+  al. 2017). With ``p >= 1/2`` the
+  list's median percentile is at most ``T(d)`` whatever the data set, and the positions left to
+  the best matches keep the list about the listener.
+
+``depth="mine"`` uses the median percentile of the listener's own history as the target
+(calibrated popularity, Steck 2018); ``"mine+0.2"`` goes 0.2 deeper than it. See
+``docs/rarity.md`` for the measurements, and how ``depth`` relates to the expert ``rarity``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import ndtr
+
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.rerank import _depth_kernels as K
+from deepcuts.rerank._common import _cached, item_popularity
+
+__all__ = [
+    "DEPTH_RANGE",
+    "DepthCatalogue",
+    "DepthKnob",
+    "depth_catalogue",
+    "depth_targets",
+    "item_evidence",
+    "parse_depth",
+]
+
+#: valid numeric values of ``depth`` (inclusive); 0 is neutral
+DEPTH_RANGE = (0.0, 1.0)
+#: default evidence floor: items with fewer training listeners are ineligible
+DEFAULT_FLOOR = 3
+#: seed of the fixed per-item position within its listener-count bin (DepthCatalogue)
+JITTER_SEED = 0
+#: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
+DEFAULT_SHRINKAGE = 1.0
+
+_MINE = re.compile(r"^\s*mine\s*(?:([+-])\s*([0-9]*\.?[0-9]+)\s*)?$", re.IGNORECASE)
+_HINT = 'a number in [0, 1] (0 = neutral, 1 = deepest), "mine" or "mine+0.2"'
+
+
+def parse_depth(value) -> tuple[str, float]:
+    """``depth`` as ``("fixed", d)`` or ``("mine", delta)``; bad values raise naming the knob.
+
+    Examples
+    --------
+    >>> parse_depth(0.6), parse_depth("0.25"), parse_depth("mine"), parse_depth("mine+0.2")
+    (('fixed', 0.6), ('fixed', 0.25), ('mine', 0.0), ('mine', 0.2))
+    >>> parse_depth(2)
+    Traceback (most recent call last):
+    ...
+    deepcuts.exceptions.DeepcutsError: depth must be a number in [0, 1] (0 = neutral, 1 = deepest), "mine" or "mine+0.2", got 2
+    """
+    if isinstance(value, str):
+        hit = _MINE.match(value)
+        if hit:
+            delta = float(hit.group(2) or 0.0) * (-1.0 if hit.group(1) == "-" else 1.0)
+            if not -1.0 <= delta <= 1.0:
+                raise DeepcutsError(f"depth {value!r}: the step after 'mine' must be in [-1, 1]")
+            return "mine", delta
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+    elif isinstance(value, bool) or value is None:
+        v = math.nan
+    else:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = math.nan
+    if not math.isfinite(v) or not DEPTH_RANGE[0] <= v <= DEPTH_RANGE[1]:
+        raise DeepcutsError(f"depth must be {_HINT}, got {value!r}")
+    return "fixed", v
+
+
+def depth_targets(depth) -> tuple[np.ndarray, np.ndarray]:
+    """Target percentile ``T = 100 (1 - d)`` and deep share ``p = (1 + d) / 2`` (0 at d = 0).
+
+    Examples
+    --------
+    >>> t, p = depth_targets(np.array([0.0, 0.2, 1.0]))
+    >>> t.tolist(), p.tolist()
+    ([100.0, 80.0, 0.0], [0.0, 0.6, 1.0])
+    """
+    d = np.clip(np.asarray(depth, dtype=np.float64), 0.0, 1.0)
+    return 100.0 * (1.0 - d), np.where(d > 0, 0.5 * (1.0 + d), 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class DepthCatalogue:
+    """Popularity statistics of a catalogue for one evidence floor.
+
+    Attributes
+    ----------
+    listeners : ndarray of shape (n_items,) int64
+        Distinct training listeners ``n_i``.
+    eligible : ndarray of shape (n_items,) bool
+        ``n_i >= floor``.
+    mu, sigma : float
+        Mean and standard deviation of ``log n_i`` over eligible items.
+    percentile : ndarray of shape (n_items,) float32
+        Popularity percentile among the eligible items (0 for the others): with ``F`` the
+        fitted log-normal CDF conditioned on clearing the floor, ``F(x) = (Phi((x - mu) /
+        sigma) - Phi(z_f)) / (1 - Phi(z_f))``, ``z_f = (log(floor - 1/2) - mu) / sigma``, an
+        item with ``n`` listeners sits at ``100 (F(lo) + v (F(hi) - F(lo)))``, ``lo, hi =
+        log(n -/+ 1/2)`` and ``v`` uniform in [0, 1], fixed per item (seed 0): the randomised
+        probability integral transform of a count.
+    floor_top : float
+        Percentile of the upper edge of the floor's bin: targets below it are raised to it,
+        so the deepest setting still has deep items (all items at the floor).
+    """
+
+    listeners: np.ndarray
+    eligible: np.ndarray
+    mu: float
+    sigma: float
+    percentile: np.ndarray
+    floor_top: float
+
+
+def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
+    """:class:`DepthCatalogue` of ``interactions`` (cached per Interactions and floor).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from deepcuts.data import Interactions
+    >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 1, 2, 0, 1, 0],
+    ...                                           "item": [0, 0, 0, 1, 1, 2], "count": 1}))
+    >>> c = depth_catalogue(x, floor=2)
+    >>> c.eligible.tolist(), round(c.mu, 3), c.percentile.astype(float).round(1).tolist()
+    ([True, True, False], 0.896, [80.7, 14.5, 0.0])
+    """
+
+    def make():
+        pop = np.asarray(item_popularity(interactions), dtype=np.int64)
+        eligible = pop >= floor
+        if not eligible.any():
+            raise DeepcutsError(
+                f"no item has at least floor={floor} training listeners; lower the floor "
+                f"(the most listened item has {int(pop.max(initial=0))})"
+            )
+        lp = np.log(pop[eligible].astype(np.float64))
+        mu, sigma = float(lp.mean()), float(lp.std())
+        sigma = sigma if sigma > 1e-9 else 1.0
+        base = ndtr((math.log(floor - 0.5) - mu) / sigma)
+
+        def cdf(log_n):  # fitted CDF conditioned on clearing the floor, in [0, 1]
+            return np.clip((ndtr((log_n - mu) / sigma) - base) / max(1.0 - base, 1e-12), 0, 1)
+
+        # randomised probability integral transform for counts (Brockwell 2007): an item with
+        # n listeners sits at a fixed point of its bin [n - 1/2, n + 1/2], so percentiles are
+        # continuous and a target percentile selects that share of the catalogue on any data
+        n = np.maximum(pop, 1).astype(np.float64)
+        lo, hi = cdf(np.log(n - 0.5)), cdf(np.log(n + 0.5))
+        v = np.random.default_rng(JITTER_SEED).random(len(pop))
+        pct = np.where(eligible, 100.0 * (lo + v * (hi - lo)), 0.0).astype(np.float32)
+        floor_top = float(100.0 * cdf(math.log(floor + 0.5)))
+        return DepthCatalogue(pop, eligible, mu, sigma, pct, floor_top)
+
+    return _cached(interactions, ("depth_catalogue", int(floor)), make)
+
+
+class DepthKnob:
+    """Re-rank toward deep cuts with evidence, calibrated on catalogue popularity.
+
+    See the module docstring for the model; in short, for ``depth = d > 0``: items with fewer
+    than ``floor`` training listeners are ineligible, scores are shrunk by support, and every
+    prefix of the top ``n`` holds at least a share ``(1 + d) / 2`` of the best items at or
+    below the ``100 (1 - d)``-th popularity percentile. ``depth = 0`` returns the scores
+    unchanged.
+
+    Parameters
+    ----------
+    depth : float in [0, 1] or str, default=0
+        0 = neutral, 1 = deepest; ``"mine"`` = the popularity level of the listener's own
+        history (``ctx.user_items``), ``"mine+0.2"`` = 0.2 deeper than it (``"mine-0.1"``
+        shallower), clipped to [0, 1] per listener.
+    floor : int, default=3
+        Fewest training listeners an item needs (>= 1); lower it to let thinner items in.
+    shrinkage : float, default=1.0
+        ``k`` of the support weight ``n_i / (n_i + k)`` (>= 0; 0 = no shrinkage).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from types import SimpleNamespace
+    >>> from deepcuts.data import Interactions
+    >>> rows = [(u, 0) for u in range(8)] + [(u, 1) for u in range(4)] + [(u, 2) for u in range(3)]
+    >>> frame = pd.DataFrame(rows + [(0, 3)], columns=["user", "item"]).assign(count=1)
+    >>> x = Interactions.from_frame(frame)
+    >>> ctx = SimpleNamespace(model=SimpleNamespace(interactions_=x), n=2, user_items=None)
+    >>> s = np.array([[4.0, 3.0, 2.0, 9.0]], np.float32)  # item 3: one listener
+    >>> # depth 1: the best match first, then the deep slot takes item 2 (3 listeners: the
+    >>> # floor); item 3 (one listener) is ineligible
+    >>> np.argsort(-DepthKnob(1.0).rerank(s, ctx)[0])[:2].tolist()
+    [0, 2]
+    >>> DepthKnob(0.0).rerank(s, ctx).tolist()  # neutral: unchanged
+    [[4.0, 3.0, 2.0, 9.0]]
+    """
+
+    def __init__(self, depth=0.0, *, floor: int = DEFAULT_FLOOR, shrinkage=DEFAULT_SHRINKAGE):
+        self.mode, self.value = parse_depth(depth)
+        self.depth = depth if self.mode == "mine" else self.value
+        if (
+            isinstance(floor, bool)
+            or not isinstance(floor, int | np.integer)
+            or not 1 <= int(floor) <= 1_000_000
+        ):
+            raise DeepcutsError(
+                f"floor must be an integer >= 1 (fewest training listeners), got {floor!r}"
+            )
+        self.floor = int(floor)
+        try:
+            k = float(shrinkage)
+        except (TypeError, ValueError):
+            k = math.nan
+        if not math.isfinite(k) or k < 0:
+            raise DeepcutsError(f"shrinkage must be a number >= 0, got {shrinkage!r}")
+        self.shrinkage = k
+
+    def __repr__(self) -> str:
+        d = f"{self.depth!r}" if self.mode == "mine" else f"{self.value:g}"
+        return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g})"
+
+    @property
+    def neutral(self) -> bool:
+        """True when the knob leaves every list unchanged (``depth=0``)."""
+        return self.mode == "fixed" and self.value == 0.0
+
+    def catalogue(self, interactions) -> DepthCatalogue:
+        """The :class:`DepthCatalogue` this knob uses for ``interactions``."""
+        return depth_catalogue(interactions, self.floor)
+
+    def row_depths(self, ctx, b: int) -> np.ndarray:
+        """Depth of each of the ``b`` rows, shape (b,) float64 in [0, 1]."""
+        if self.mode == "fixed":
+            return np.full(b, self.value)
+        cat = self.catalogue(ctx.model.interactions_)
+        return np.clip(1.0 - history_percentile(ctx.user_items, cat) / 100.0 + self.value, 0, 1)
+
+    def weights(self, interactions) -> np.ndarray:
+        """Support weights ``n_i / (n_i + shrinkage)``, shape (n_items,) float32."""
+        cat = self.catalogue(interactions)
+
+        def make():
+            n = cat.listeners.astype(np.float64)
+            if self.shrinkage == 0:
+                return np.ones(len(n), np.float32)
+            return (n / (n + self.shrinkage)).astype(np.float32)
+
+        return _cached(interactions, ("depth_weights", self.floor, self.shrinkage), make)
+
+    def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
+        """Re-scored block of shape (b, n_items) float32; ``-inf`` entries stay ``-inf``."""
+        scores = np.asarray(scores, dtype=np.float32)
+        if self.neutral or scores.shape[0] == 0:
+            return scores
+        x = ctx.model.interactions_
+        cat = self.catalogue(x)
+        target, share = depth_targets(self.row_depths(ctx, scores.shape[0]))
+        target = np.maximum(target, cat.floor_top)
+        return K.depth_rows(
+            scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
+        )
+
+
+def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
+    """Median fitted popularity percentile of each user's played items, shape (b,) float64.
+
+    Users without history get 100 (the neutral end: ``depth="mine"`` leaves them as they are).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> cat = DepthCatalogue(np.array([1, 2, 3]), np.ones(3, bool), 0.0, 1.0,
+    ...                      np.array([10.0, 50.0, 90.0], np.float32), 10.0)
+    >>> history_percentile(sp.csr_matrix([[1, 1, 1], [0, 0, 0], [0, 5, 1]]), cat).tolist()
+    [50.0, 100.0, 70.0]
+    """
+    if user_items is None:
+        raise DeepcutsError('depth="mine" needs the listener\'s history (ctx.user_items)')
+    ui = sp.csr_matrix(user_items)
+    b = ui.shape[0]
+    lengths = np.diff(ui.indptr)
+    rows = np.repeat(np.arange(b), lengths)
+    vals = catalogue.percentile[ui.indices].astype(np.float64)
+    order = np.lexsort((vals, rows))
+    vals = vals[order]
+    start = ui.indptr[:-1]
+    lo = start + np.maximum(lengths - 1, 0) // 2
+    hi = start + lengths // 2
+    has = lengths > 0
+    out = np.full(b, 100.0)
+    out[has] = 0.5 * (vals[lo[has]] + vals[hi[has]])
+    return out
+
+
+def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOOR, n: int = 3):
+    """The evidence behind recommending ``item`` to a listener ("why this deep cut").
+
+    Parameters
+    ----------
+    interactions : Interactions
+        The model's training data.
+    item : int
+        Internal item index.
+    history : sparse matrix of shape (1, n_items)
+        The listener's plays.
+    floor : int, default=3
+        The depth knob's evidence floor.
+    n : int, default=3
+        How many of the listener's items to name.
+
+    Returns
+    -------
+    dict
+        ``listeners`` (training listeners of the item), ``percentile`` (fitted popularity
+        percentile, :class:`DepthCatalogue`), ``eligible`` (``listeners >= floor``),
+        ``co_listeners`` (its listeners who also played something the listener played) and
+        ``shared`` (up to ``n`` ``(item index, count)``: the listener's items most often
+        played by those co-listeners, most first).
+
+    Examples
+    --------
+    >>> import pandas as pd, scipy.sparse as sp
+    >>> from deepcuts.data import Interactions
+    >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 1, 2], "item": [0, 1, 0, 1, 1],
+    ...                                           "count": 1}))
+    >>> e = item_evidence(x, 1, sp.csr_matrix([[1, 0]]), floor=2)
+    >>> e["listeners"], e["co_listeners"], e["shared"]
+    (3, 2, [(0, 2)])
+    """
+    cat = depth_catalogue(interactions, floor)
+    csc = _cached(interactions, "csc", lambda: interactions.matrix.tocsc())
+    who = csc.indices[csc.indptr[item] : csc.indptr[item + 1]]
+    played = sp.csr_matrix(history).indices
+    co = (interactions.matrix[who][:, played] > 0).tocsc()
+    per_played = np.diff(co.indptr)
+    order = np.lexsort((played, -per_played))[: int(n)]
+    return {
+        "listeners": int(cat.listeners[item]),
+        "percentile": round(float(cat.percentile[item]), 2),
+        "eligible": bool(cat.eligible[item]),
+        "co_listeners": int((co.tocsr().getnnz(axis=1) > 0).sum()),
+        "shared": [(int(played[k]), int(per_played[k])) for k in order if per_played[k] > 0],
+    }

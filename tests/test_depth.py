@@ -1,0 +1,286 @@
+"""The depth knob (issue 11): evidence floor, calibration, prefix quota, "mine", CLI."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deepcuts.cli import main
+from deepcuts.data import Interactions, generate_listening
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.models import ALS
+from deepcuts.models._topk import topk_rows
+from deepcuts.rerank import DepthKnob, build_rerankers, depth_catalogue, depth_targets
+from deepcuts.rerank import _depth_kernels as K
+from deepcuts.rerank.depth import history_percentile, parse_depth
+
+
+def _interactions(listeners):
+    """Item i played by listeners[i] distinct users (users 0..)."""
+    rows = [(u, i) for i, k in enumerate(listeners) for u in range(k)]
+    return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]).assign(count=1))
+
+
+def _ctx(x, n, user_items=None):
+    return SimpleNamespace(model=SimpleNamespace(interactions_=x), n=n, user_items=user_items)
+
+
+# ---------------------------------------------------------------------------- kernel
+
+
+@pytest.mark.parametrize("b", [3, 20])  # serial and parallel kernels
+def test_kernel_equals_reference(b):
+    rng = np.random.default_rng(b)
+    n_items, m = 300, 12
+    scores = rng.normal(size=(b, n_items)).astype(np.float32)
+    scores[rng.random((b, n_items)) < 0.2] = -np.inf
+    scores[0, :5] = 1.0  # ties: lower index first
+    eligible = rng.random(n_items) < 0.8
+    pct = rng.uniform(0, 100, n_items).astype(np.float32)
+    weight = rng.uniform(0.2, 1, n_items).astype(np.float32)
+    target = rng.uniform(5, 95, b)
+    share = rng.choice([0.0, 0.5, 0.73, 1.0], b)
+    got = K.depth_rows(scores, eligible, pct, weight, target, share, m)
+    want = K.depth_rows_reference(scores, eligible, pct, weight, target, share, m)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-6)
+    np.testing.assert_array_equal(topk_rows(got, m)[0], topk_rows(want, m)[0])
+
+
+def test_hand_computed_list():
+    # listeners: 50, 20, 10, 5, 4, 3, 1 -> item 6 is below the floor
+    x = _interactions([50, 20, 10, 5, 4, 3, 1])
+    cat = depth_catalogue(x, 3)
+    assert cat.eligible.tolist() == [True] * 6 + [False]
+    lp = np.log([50, 20, 10, 5, 4, 3])
+    assert cat.mu == pytest.approx(lp.mean()) and cat.sigma == pytest.approx(lp.std())
+    from scipy.stats import norm
+
+    def F(v):  # the fitted CDF conditioned on clearing the floor (bin edge 2.5)
+        b = norm.cdf((np.log(2.5) - lp.mean()) / lp.std())
+        return (norm.cdf((v - lp.mean()) / lp.std()) - b) / (1 - b)
+
+    n = np.array([50, 20, 10, 5, 4, 3])
+    u = np.random.default_rng(0).random(7)[:6]  # each item's fixed place in its bin
+    lo, hi = F(np.log(n - 0.5)), F(np.log(n + 0.5))
+    np.testing.assert_allclose(cat.percentile[:6], 100 * (lo + u * (hi - lo)), rtol=1e-5)
+    assert cat.percentile[6] == 0 and cat.floor_top == pytest.approx(100 * F(np.log(3.5)))
+    s = np.array([[6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 9.0]], np.float32)
+    # depth 0.5: target percentile 50 (items 2-5 lie at or below it), share 0.75:
+    # position 0 takes the best match, positions 1-3 are deep slots
+    assert (cat.percentile[2:6] <= 50).all() and (cat.percentile[:2] > 50).all()
+    out = DepthKnob(0.5, shrinkage=0).rerank(s, _ctx(x, 4))
+    assert np.argsort(-out[0], kind="stable")[:4].tolist() == [0, 2, 3, 4]
+    assert out[0, 6] == -np.inf  # one listener: ineligible
+    # the rest keep their (unshrunk) scores below the picks
+    assert out[0, 1] == 5.0 and out[0, 5] == 1.0 and out[0, 0] > out[0, 2] > out[0, 4] > 6.0
+
+
+def test_shrinkage_pulls_thin_items_toward_the_user_mean():
+    x = _interactions([40, 1, 30])
+    s = np.array([[1.0, 3.0, 2.6]], np.float32)
+    prior = 2.2  # mean eligible score
+    out = DepthKnob(0.0001, floor=1, shrinkage=0.1).rerank(s, _ctx(x, 1))
+    # item 1 has one listener: weight 1 / 1.1; item 2: 30 / 30.1; the first slot is the best
+    assert out[0, 2] == pytest.approx(prior + 30 / 30.1 * (2.6 - prior), rel=1e-6)
+    assert np.argsort(-out[0]).tolist() == [1, 2, 0]
+    # a stronger shrinkage (k = 3): 2.2 + 0.25 * 0.8 = 2.4 < 2.2 + 30 / 33 * 0.4 = 2.56
+    out = DepthKnob(0.0001, floor=1, shrinkage=3.0).rerank(s, _ctx(x, 1))
+    assert np.argsort(-out[0]).tolist() == [2, 1, 0]
+
+
+def test_depth_zero_is_the_neutral_ranking_exactly():
+    d = generate_listening(300, 800, random_state=1)
+    model = ALS(factors=8, iterations=3, random_state=0).fit(d.interactions)
+    users = d.interactions.user_map.external(np.arange(40))
+    base = model.recommend(users, n=10)
+    for rr in ([DepthKnob(0)], build_rerankers(depth=0.0), build_rerankers(depth="0")):
+        got = model.recommend(users, n=10, rerankers=rr)
+        assert got.items.tolist() == base.items.tolist()
+        np.testing.assert_array_equal(got.scores, base.scores)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    d = generate_listening(600, 3000, random_state=2)
+    x = d.interactions
+    model = ALS(factors=16, iterations=5, random_state=0).fit(x)
+    return model, x
+
+
+def test_floor_is_honoured_and_can_be_lowered(fitted):
+    model, x = fitted
+    pop = x.item_popularity()
+    users = x.user_map.external(np.arange(100))
+    for depth in (0.3, 1.0, "mine+0.2"):
+        recs = model.recommend(users, n=20, rerankers=[DepthKnob(depth)])
+        assert (pop[recs.item_index] >= 3).all()
+    low = model.recommend(users, n=20, rerankers=[DepthKnob(1.0, floor=1, shrinkage=0)])
+    assert (pop[low.item_index] < 3).any()  # thinner items come back when asked for
+    high = model.recommend(users, n=20, rerankers=[DepthKnob(1.0, floor=10)])
+    assert (pop[high.item_index] >= 10).all()
+
+
+def _median_pct(model, x, depth, users):
+    cat = depth_catalogue(x, 3)
+    recs = model.recommend(users, n=10, rerankers=[DepthKnob(depth)])
+    df = pd.DataFrame({"u": recs.queries, "p": cat.percentile[recs.item_index]})
+    return df.groupby("u")["p"].median().mean()
+
+
+def test_calibrated_on_two_popularity_distributions():
+    # a flat and a steep long tail: the same depth gives the same list median percentile
+    depths = np.array([0.2, 0.4, 0.6, 0.8])
+    lists = {}
+    for zipf in (1.0, 1.6):
+        x = generate_listening(600, 3000, item_zipf=zipf, random_state=3).interactions
+        model = ALS(factors=16, iterations=5, random_state=0).fit(x)
+        users = x.user_map.external(np.arange(200))
+        lists[zipf] = np.array([_median_pct(model, x, d, users) for d in depths])
+    a, b = lists[1.0], lists[1.6]
+    assert np.abs(a - b).max() <= 5, (a, b)
+    # the median lies at or below the target percentile 100 (1 - d)
+    assert (a <= 100 * (1 - depths)).all() and (b <= 100 * (1 - depths)).all(), (a, b)
+
+
+@pytest.fixture(scope="module")
+def block(fitted):
+    model, x = fitted
+    users = np.arange(0, 600, 3, dtype=np.int32)
+
+    class Capture:
+        def rerank(self, scores, ctx):
+            self.scores, self.ctx = scores.copy(), ctx
+            return scores
+
+    cap = Capture()
+    model.rank_index(users, x.matrix[users], 10, rerankers=[cap])
+    return SimpleNamespace(scores=cap.scores, ctx=cap.ctx, cat=depth_catalogue(x, 3))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(d1=st.floats(0.0, 0.95), step=st.floats(0.01, 1.0))
+def test_deeper_never_raises_list_median_popularity_on_average(block, d1, step):
+    d2 = min(d1 + step, 1.0)
+
+    def median(d):
+        idx, _ = topk_rows(DepthKnob(d).rerank(block.scores, block.ctx), 10)
+        assert (idx >= 0).all()
+        return np.median(block.cat.percentile[idx], axis=1).mean()
+
+    assert median(d2) <= median(d1) + 1e-6
+
+
+# ---------------------------------------------------------------------------- "mine"
+
+
+def test_mine_follows_the_listeners_own_history():
+    x = _interactions([50, 20, 10, 5, 4, 3])
+    cat = depth_catalogue(x, 3)
+    hist = sp.csr_matrix(np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], [0] * 6]))
+    med = history_percentile(hist, cat)
+    assert med[0] == pytest.approx(cat.percentile[1]) and med[1] == pytest.approx(cat.percentile[4])
+    assert med[2] == 100.0  # no history: neutral
+    d = DepthKnob("mine").row_depths(_ctx(x, 3, hist), 3)
+    np.testing.assert_allclose(d, [1 - med[0] / 100, 1 - med[1] / 100, 0.0])
+    d2 = DepthKnob("mine+0.2").row_depths(_ctx(x, 3, hist), 3)
+    np.testing.assert_allclose(d2, np.clip(d + 0.2, 0, 1))
+    # the list of a mainstream listener stays shallower than a deep listener's
+    s = np.tile(np.array([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], np.float32), (2, 1))
+    out = DepthKnob("mine").rerank(s, _ctx(x, 3, hist[:2]))
+    top = np.argsort(-out, axis=1)[:, :3]
+    assert cat.percentile[top[0]].mean() > cat.percentile[top[1]].mean()
+
+
+def test_targets_and_parsing():
+    t, p = depth_targets([0.0, 0.5, 1.0])
+    assert t.tolist() == [100.0, 50.0, 0.0] and p.tolist() == [0.0, 0.75, 1.0]
+    assert parse_depth("mine-0.3") == ("mine", -0.3)
+    assert parse_depth(" MINE + 0.1 ") == ("mine", 0.1)
+    for bad in (-0.1, 1.5, "deep", "", None, True, float("nan"), "mine*2"):
+        with pytest.raises(DeepcutsError, match="depth must be"):
+            DepthKnob(bad)
+    with pytest.raises(DeepcutsError, match="after 'mine'"):
+        DepthKnob("mine+2")
+    for bad in (0, -1, 2.5, "3", True):
+        with pytest.raises(DeepcutsError, match="floor must be an integer"):
+            DepthKnob(0.5, floor=bad)
+    with pytest.raises(DeepcutsError, match="shrinkage"):
+        DepthKnob(0.5, shrinkage=-1)
+    with pytest.raises(DeepcutsError, match="give depth too"):
+        build_rerankers(floor=2)
+    assert repr(build_rerankers(depth="mine+0.2", floor=2)[0]) == (
+        "DepthKnob(depth='mine+0.2', floor=2, shrinkage=1)"
+    )
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    out = tmp_path_factory.mktemp("depth") / "als"
+    argv = ["train", "--model", "als", "--param", "factors=16", "iterations=3", "-o", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_cli_recommend_depth(saved, capsys):
+    from deepcuts.data import load_lastfm2k
+
+    pop = dict(zip(load_lastfm2k().item_map.ids.tolist(), load_lastfm2k().item_popularity()))
+    argv = ["recommend", "--model", str(saved), "--user", "2", "-n", "10", "--format", "json"]
+
+    def items(*knobs):
+        assert main([*argv, *knobs]) == 0
+        return [r["item"] for r in json.loads(capsys.readouterr().out)[0]["items"]]
+
+    base, deep = items(), items("--depth", "0.8")
+    assert items("--depth", "0") == base and len(deep) == 10
+    assert np.median([pop[i] for i in deep]) < np.median([pop[i] for i in base])
+    assert all(pop[i] >= 5 for i in items("--depth", "1", "--floor", "5"))
+    assert len(items("--depth", "mine+0.2")) == 10
+
+
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        (["--depth", "1.5"], "--depth must be a number in [0, 1]"),
+        (["--depth", "lots"], "--depth must be a number in [0, 1]"),
+        (["--depth", "0.5", "--floor", "0"], "--floor must be an integer >= 1"),
+        (["--floor", "2"], "give depth too"),
+    ],
+)
+def test_cli_rejects_bad_depth(saved, capsys, knobs, message):
+    argv = ["recommend", "--model", str(saved), "--user", "2", *knobs]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_depth_per_persona():
+    # a persona model ranks one persona's list; the depth knob re-ranks that list (issue 12)
+    from deepcuts.models import PersonaALS
+
+    d = generate_listening(300, 1500, random_state=4)
+    x = d.interactions
+    model = PersonaALS(factors=8, n_personas=2, iterations=3, random_state=0).fit(x)
+    users = x.user_map.external(np.arange(30))
+    pop = x.item_popularity()
+    for p in (0, 1):
+        plain = model.recommend(users, n=10, persona=p)
+        deep = model.recommend(users, n=10, persona=p, rerankers=[DepthKnob(0.8, shrinkage=0)])
+        assert (pop[deep.item_index] >= 3).all()
+        assert np.median(pop[deep.item_index]) < np.median(pop[plain.item_index])
+        # the first item of each list is the persona's own best eligible match
+        ranked = model.recommend(users, n=50, persona=p).to_frame()
+        ranked = ranked[pop[x.item_map.index(ranked["item"].to_numpy())] >= 3]
+        best = ranked.groupby("user").head(1).set_index("user")["item"]
+        first = deep.to_frame().groupby("user").head(1).set_index("user")["item"]
+        assert (first == best.loc[first.index]).all()
