@@ -6,7 +6,7 @@ from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
-from deepcuts.models.persona import PersonaALS
+from deepcuts.models.persona import PersonaALS, PostHocPersonas
 from deepcuts.models.popularity import Popularity
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
@@ -15,13 +15,15 @@ MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "itemknn": ItemKNN,
     "als": ALS,
-    "persona": PersonaALS,
+    "persona": PostHocPersonas,
+    "persona-als": PersonaALS,
 }
 
 __all__ = [
     "ALS",
     "MODELS",
     "PersonaALS",
+    "PostHocPersonas",
     "ContentKNN",
     "ItemKNN",
     "PopularNext",
