@@ -51,7 +51,7 @@ class PersonaDiagnostics:
             rows = x.matrix[ub]
             st = self._persona_state(ub, rows)
             U, n = st.U, st.n
-            sh = np.minimum(np.exp(st.logprior.astype(np.float64)), 1.0)
+            sh = st.shares
             act = np.arange(P)[None, :] < n[:, None]
             Un = U / np.maximum(np.linalg.norm(U, axis=2, keepdims=True), 1e-12)
             cos = np.einsum("bpf,bqf->bpq", Un, Un)[:, iu, ju]

@@ -752,10 +752,7 @@ class PersonaALS(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender)
         """Personas, unit persona vectors as attention keys, log shares of plays as priors."""
         U, n = self._user_personas(user_index, user_items)
         sh = self._shares(U, n, sp.csr_matrix(user_items))
-        act = np.arange(U.shape[1])[None, :] < n[:, None]
-        with np.errstate(divide="ignore"):
-            logprior = np.where(act, np.log(np.maximum(sh, 1e-12)), -np.inf)
-        return PersonaState(U, n, unit_rows(U), logprior.astype(np.float32))
+        return PersonaState(U, n, unit_rows(U), sh)
 
     def _shares(self, U, n, rows: sp.csr_matrix) -> np.ndarray:
         """(b, P) share of each row's play counts assigned to each persona (MaxMF rule)."""

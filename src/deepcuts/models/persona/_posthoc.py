@@ -385,10 +385,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             q = Ub.shape[1]
             U[sel, :q], keys[sel, :q], shares[sel, :q], n[sel] = Ub, kb, sb, nb
             X[sel] = self._solver().fold_in(rows)
-        act = np.arange(P)[None, :] < n[:, None]
-        with np.errstate(divide="ignore"):
-            logprior = np.where(act, np.log(np.maximum(shares, 1e-12)), -np.inf)
-        return PersonaState(U, n, keys, logprior.astype(np.float32), X)
+        return PersonaState(U, n, keys, shares.astype(np.float64), X)
 
     def _regions(self, state: PersonaState) -> np.ndarray:
         """(b, n_items) persona whose centroid is closest to each item (its taste region)."""

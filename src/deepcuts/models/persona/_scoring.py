@@ -46,6 +46,8 @@ class PersonaState:
         Unit attention keys ``c_up``.
     logprior : ndarray of shape (b, P) float32
         ``log pi_up``; ``-inf`` past ``n``.
+    shares : ndarray of shape (b, P) float64
+        ``pi_up``, the share of the user's plays (0 past ``n``).
     X : ndarray of shape (b, f) float32 or None
         The user's single vector, for models that blend it in.
     """
@@ -53,8 +55,16 @@ class PersonaState:
     U: np.ndarray
     n: np.ndarray
     keys: np.ndarray
-    logprior: np.ndarray
+    shares: np.ndarray
     X: np.ndarray | None = None
+
+    @property
+    def logprior(self) -> np.ndarray:
+        """(b, P) float32 ``log pi_up``, ``-inf`` past ``n``."""
+        act = np.arange(self.U.shape[1])[None, :] < self.n[:, None]
+        with np.errstate(divide="ignore"):
+            lp = np.where(act, np.log(np.maximum(self.shares, 1e-12)), -np.inf)
+        return lp.astype(np.float32)
 
 
 def unit_rows(F: np.ndarray) -> np.ndarray:
@@ -72,7 +82,7 @@ def mixture_scores(state: PersonaState, Y: np.ndarray, Yn: np.ndarray, tau: floa
     >>> Y = np.eye(2, dtype=np.float32)
     >>> U = np.array([[[2.0, 0.0], [0.0, 1.0]]], np.float32)
     >>> st = PersonaState(U, np.array([2]), U / np.linalg.norm(U, axis=2, keepdims=True),
-    ...                   np.log(np.array([[0.5, 0.5]], np.float32)))
+    ...                   np.array([[0.5, 0.5]]))
     >>> mix, mx = mixture_scores(st, Y, Y, tau=0.01)
     >>> np.round(mix, 3).tolist(), mx.tolist()
     ([[2.0, 1.0]], [[2.0, 1.0]])
@@ -211,7 +221,7 @@ class PersonaScoring:
         b, P = st.U.shape[:2]
         act = np.arange(P)[None, :] < st.n[:, None]
         if mix is None:
-            w = np.exp(np.where(act, st.logprior, -np.inf).astype(np.float64))
+            w = np.where(act, st.shares, 0.0).astype(np.float64)
         else:
             w = np.asarray(mix, np.float64)
             if w.ndim == 1:
