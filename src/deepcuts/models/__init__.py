@@ -8,6 +8,7 @@ from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.ranking import BPR, MixtureOfTastes
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
@@ -16,11 +17,15 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "als": ALS,
     "persona": PersonaALS,
+    "bpr": BPR,
+    "mixture": MixtureOfTastes,
 }
 
 __all__ = [
     "ALS",
+    "BPR",
     "MODELS",
+    "MixtureOfTastes",
     "PersonaALS",
     "ContentKNN",
     "ItemKNN",
