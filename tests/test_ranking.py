@@ -55,37 +55,39 @@ def _state(x, P, f, seed=0):
 
 
 @pytest.mark.parametrize(
-    "P, loss, dw",
-    [(1, K.BPR_LOSS, 0.0), (3, K.BPR_LOSS, 0.5), (2, K.WARP_LOSS, 0.0)],
+    "P, loss, dw, ada",
+    [(1, K.BPR_LOSS, 0.0, False), (3, K.BPR_LOSS, 0.5, True), (2, K.WARP_LOSS, 0.0, True)],
 )
-def test_epoch_kernel_matches_reference(small, P, loss, dw):
+def test_epoch_kernel_matches_reference(small, P, loss, dw, ada):
     C, rows, X, A, Y, B, rng = _state(small, P, 6)
     T = 3
     *plan, seeds = _epoch_plan(rows, C.indices, np.diff(C.indptr) * 1.0, np.bincount(C.indices) * 1.0,
                        T, rng)  # fmt: skip
     rho = np.linspace(0.5, 1.5, C.shape[1]).astype(np.float32)
-    args = (0.05, 0.01, loss, 10, dw, 0.5)
-    ref = K.reference_epoch(C.indptr, C.indices, rows, X, A, Y, B, *plan, rho, seeds, *args)
+    args = (0.05, 0.01, loss, 10, dw, 0.5, ada)
+    G = tuple(np.zeros_like(v) for v in (X, A, Y, B))
+    ref = K.reference_epoch(C.indptr, C.indices, rows, X, A, Y, B, *G, *plan, rho, seeds, *args)
     out_loss = np.zeros((T, T))
-    K.sgd_epoch(C.indptr.astype(np.int64), C.indices, rows, X, A, Y, B, *plan, rho, seeds,
+    K.sgd_epoch(C.indptr.astype(np.int64), C.indices, rows, X, A, Y, B, *G, *plan, rho, seeds,
                 *args, out_loss)  # fmt: skip
-    for got, want in zip((X, A, Y, B), ref[:4]):
+    for got, want in zip((X, A, Y, B) + G, ref[:4] + ref[5]):
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-4)
     np.testing.assert_allclose(out_loss, ref[4], rtol=2e-3, atol=1e-3)
     assert ref[4].sum() > 0
 
 
-@pytest.mark.parametrize("P, loss", [(1, K.BPR_LOSS), (2, K.WARP_LOSS)])
-def test_fold_in_kernel_matches_reference(small, P, loss):
+@pytest.mark.parametrize("P, loss, ada", [(1, K.BPR_LOSS, False), (2, K.WARP_LOSS, True)])
+def test_fold_in_kernel_matches_reference(small, P, loss, ada):
     C, _, X, A, Y, B, rng = _state(small, P, 6, seed=3)
     H = C[:5]
     X0, A0 = X[:5].copy(), A[:5].copy()
     seeds = np.arange(1, 6, dtype=np.uint64) * np.uint64(977)
     rho = np.ones(C.shape[1], np.float32)
-    args = (3, 0.05, 0.01, loss, 10, 0.2, 0.5)
-    want = K.reference_fold_in(H.indptr, H.indices, X0, A0, Y, B, rho, seeds, *args)
+    args = (3, 0.05, 0.01, loss, 10, 0.2, 0.5, ada)
+    GX, GA = np.zeros_like(X0), np.zeros_like(A0)
+    want = K.reference_fold_in(H.indptr, H.indices, X0, A0, Y, B, GX, GA, rho, seeds, *args)
     Y0, B0 = Y.copy(), B.copy()
-    K.fold_in_rows(H.indptr.astype(np.int64), H.indices, X0, A0, Y, B,
+    K.fold_in_rows(H.indptr.astype(np.int64), H.indices, X0, A0, Y, B, GX, GA,
                    np.arange(C.shape[1], dtype=np.int32), rho, seeds, *args)  # fmt: skip
     np.testing.assert_allclose(X0, want[0], rtol=2e-3, atol=2e-4)
     np.testing.assert_allclose(A0, want[1], rtol=2e-3, atol=2e-4)
@@ -269,6 +271,7 @@ def test_registry_and_validation(listening):
         ({"factors": 0}, "factors"),
         ({"regularization": -1.0}, "regularization"),
         ({"n_blocks": 0}, "n_blocks"),
+        ({"optimizer": "adam"}, "optimizer"),
         ({"early_stopping_rounds": 2}, "needs validation"),
     ],
 )
@@ -293,4 +296,6 @@ def test_bad_mixture_params(kw, match):
 
 def test_divergence_is_reported(listening):
     with pytest.raises(DeepcutsError, match="lower learning_rate"):
-        BPR(factors=8, iterations=3, learning_rate=1e6, random_state=0).fit(listening)
+        BPR(factors=8, iterations=3, learning_rate=1e6, optimizer="sgd", random_state=0).fit(
+            listening
+        )

@@ -25,8 +25,11 @@ Gradients of ``d = s_ui - s_uj`` (``m = sum_p w_p t_p``, the score without bias)
     dd/dy_i  = sum_p w_p(i) x_up + w_p(i) (t_p(i) - m(i)) a_up      (and minus that for y_j)
     dd/db_i  = 1,  dd/db_j = -1
 
-Each touched vector also decays by ``lr * reg``. The persona-distinctness penalty
-``w_d sum_{p<q} exp(-|x_up - x_uq|^2 / s)`` is applied to the user's tastes at every sample.
+Every touched parameter ``theta`` moves along ``g = c * grad - reg * theta`` (``c`` the loss's
+step weight): plain SGD, ``theta += lr * g``, or Adagrad per coordinate (Duchi, Hazan, Singer,
+JMLR 2011), ``G += g^2; theta += lr * g / sqrt(G)``. The persona-distinctness penalty
+``w_d sum_{p<q} exp(-|x_up - x_uq|^2 / s)`` takes a plain SGD step on the user's tastes at
+every sample.
 
 Determinism (same seed, same model, whatever the number of threads)
 -------------------------------------------------------------------
@@ -143,10 +146,20 @@ def _score(X, A, Y, B, u, i, t, w):  # pragma: no cover - numba
 
 
 @njit(inline="always", cache=True)
-def _update(X, A, Y, B, u, i, j, c, lr_reg, ti, wi, mi, tj, wj, mj, items_too):  # pragma: no cover
-    """One ascent step ``c * grad(s_ui - s_uj)`` with L2 decay ``lr * reg`` (module docstring)."""
+def _step(theta, G, g, lr, ada):  # pragma: no cover - numba
+    """New value of a parameter after the ascent step ``g`` (SGD, or Adagrad with sum ``G``)."""
+    if ada:
+        G += g * g
+        return theta + lr * g / math.sqrt(G + 1e-8), G
+    return theta + lr * g, G
+
+
+@njit(inline="always", cache=True)
+def _update(
+    X, A, Y, B, GX, GA, GY, GB, u, i, j, c, lr, reg, ti, wi, mi, tj, wj, mj, items_too, ada,
+):  # pragma: no cover - numba  # fmt: skip
+    """One step along ``c * grad(s_ui - s_uj) - reg * theta`` (module docstring)."""
     P, f = X.shape[1], X.shape[2]
-    keep = np.float32(1.0) - lr_reg
     for k in range(f):
         yi = Y[i, k]
         yj = Y[j, k]
@@ -156,20 +169,24 @@ def _update(X, A, Y, B, u, i, j, c, lr_reg, ti, wi, mi, tj, wj, mj, items_too): 
             x = X[u, p, k]
             gi += wi[p] * x
             gj += wj[p] * x
-            X[u, p, k] = keep * x + c * (wi[p] * yi - wj[p] * yj)
+            X[u, p, k], GX[u, p, k] = _step(
+                x, GX[u, p, k], c * (wi[p] * yi - wj[p] * yj) - reg * x, lr, ada
+            )
             if P > 1:
                 a = A[u, p, k]
                 hi = wi[p] * (ti[p] - mi)
                 hj = wj[p] * (tj[p] - mj)
                 gi += hi * a
                 gj += hj * a
-                A[u, p, k] = keep * a + c * (hi * yi - hj * yj)
+                A[u, p, k], GA[u, p, k] = _step(
+                    a, GA[u, p, k], c * (hi * yi - hj * yj) - reg * a, lr, ada
+                )
         if items_too:
-            Y[i, k] = keep * yi + c * gi
-            Y[j, k] = keep * yj - c * gj
+            Y[i, k], GY[i, k] = _step(yi, GY[i, k], c * gi - reg * yi, lr, ada)
+            Y[j, k], GY[j, k] = _step(yj, GY[j, k], -c * gj - reg * yj, lr, ada)
     if items_too:
-        B[i] = keep * B[i] + c
-        B[j] = keep * B[j] - c
+        B[i], GB[i] = _step(B[i], GB[i], c - reg * B[i], lr, ada)
+        B[j], GB[j] = _step(B[j], GB[j], -c - reg * B[j], lr, ada)
 
 
 @njit(inline="always", cache=True)
@@ -195,8 +212,8 @@ def _distinct(X, u, lr, weight, scale):  # pragma: no cover - numba
 
 @njit(inline="always", cache=True)
 def _sample_step(
-    indptr, indices, X, A, Y, B, u, i, neg_items, neg_lo, neg_hi, rho, lr, reg, loss_kind,
-    max_trials, n_items, dw, ds, items_too, state, ti, wi, tj, wj,
+    indptr, indices, X, A, Y, B, GX, GA, GY, GB, u, i, neg_items, neg_lo, neg_hi, rho, lr, reg,
+    loss_kind, max_trials, n_items, dw, ds, items_too, ada, state, ti, wi, tj, wj,
 ):  # pragma: no cover - numba  # fmt: skip
     """One (u, i) sample: draw negatives from ``neg_items[neg_lo:neg_hi]``, update; the loss."""
     n_neg = neg_hi - neg_lo
@@ -223,7 +240,7 @@ def _sample_step(
         else:
             loss = -d + math.log1p(math.exp(d))
             g = 1.0 / (1.0 + math.exp(d))
-        c = np.float32(lr * rho * g)
+        c = np.float32(rho * g)
     else:  # WARP: draw until a negative violates the margin
         for trial in range(1, max_trials + 1):
             cand = neg_items[neg_lo + _below(state, n_neg)]
@@ -236,11 +253,14 @@ def _sample_step(
                 rank = (n_items - 1) // trial
                 L = math.log(rank) if rank > 1 else 0.0
                 loss = L * (1.0 - si + sj)
-                c = np.float32(lr * rho * L)
+                c = np.float32(rho * L)
                 break
         if j < 0 or c == 0.0:
             return loss
-    _update(X, A, Y, B, u, i, j, c, np.float32(lr * reg), ti, wi, mi, tj, wj, sj - B[j], items_too)
+    _update(
+        X, A, Y, B, GX, GA, GY, GB, u, i, j, c, np.float32(lr), np.float32(reg), ti, wi, mi, tj,
+        wj, sj - B[j], items_too, ada,
+    )  # fmt: skip
     if dw > 0.0 and X.shape[1] > 1:
         loss += _distinct(X, u, lr, dw, ds)
     return loss
@@ -248,8 +268,8 @@ def _sample_step(
 
 @njit(parallel=True, cache=True, fastmath=True)
 def sgd_epoch(
-    indptr, indices, rows, X, A, Y, B, order, strat_ptr, blk_items, blk_ptr, rho, seeds, lr,
-    reg, loss_kind, max_trials, dw, ds, out_loss,
+    indptr, indices, rows, X, A, Y, B, GX, GA, GY, GB, order, strat_ptr, blk_items, blk_ptr, rho,
+    seeds, lr, reg, loss_kind, max_trials, dw, ds, ada, out_loss,
 ):  # pragma: no cover - numba  # fmt: skip
     """One epoch of stratified SGD (module docstring), in place.
 
@@ -259,6 +279,7 @@ def sgd_epoch(
     rows : int32 (nnz,) user of each stored entry
     X, A : float32 (n_users, P, f) tastes and attentions (``A`` unused when ``P == 1``)
     Y : float32 (n_items, f); B : float32 (n_items,)
+    GX, GA, GY, GB : float32, shaped as X, A, Y, B: Adagrad sums of squared steps (``ada``)
     order : int64 (nnz,) stored entries sorted by stratum ``user_block * T + item_block``
     strat_ptr : int64 (T*T + 1,) start of each stratum in ``order``
     blk_items, blk_ptr : items sorted by item block, and each block's start (T + 1,)
@@ -287,23 +308,24 @@ def sgd_epoch(
                 u = rows[e]
                 i = indices[e]
                 acc += _sample_step(
-                    indptr, indices, X, A, Y, B, u, i, blk_items, blk_ptr[ib], blk_ptr[ib + 1],
-                    rho[i], lr, reg, loss_kind, max_trials, n_items, dw, ds, True, state, ti,
-                    wi, tj, wj,
+                    indptr, indices, X, A, Y, B, GX, GA, GY, GB, u, i, blk_items, blk_ptr[ib],
+                    blk_ptr[ib + 1], rho[i], lr, reg, loss_kind, max_trials, n_items, dw, ds,
+                    True, ada, state, ti, wi, tj, wj,
                 )  # fmt: skip
             out_loss[s, b] = acc
 
 
 @njit(parallel=True, cache=True, fastmath=True)
 def fold_in_rows(
-    indptr, indices, X, A, Y, B, all_items, rho, seeds, epochs, lr, reg, loss_kind, max_trials,
-    dw, ds,
+    indptr, indices, X, A, Y, B, GX, GA, all_items, rho, seeds, epochs, lr, reg, loss_kind,
+    max_trials, dw, ds, ada,
 ):  # pragma: no cover - numba  # fmt: skip
     """User vectors for history rows with the items fixed: ``epochs`` passes of SGD per row.
 
     Each row (one listener) draws ``epochs * n_u`` samples from its own stream (``seeds[r]``);
     negatives come from all items. Rows are independent, so the result does not depend on
-    threads. ``X``, ``A`` (b, P, f) hold the starting vectors and are updated in place.
+    threads. ``X``, ``A`` (b, P, f) hold the starting vectors and are updated in place (with
+    their Adagrad sums ``GX``, ``GA``).
     """
     b = len(indptr) - 1
     P = X.shape[1]
@@ -322,8 +344,9 @@ def fold_in_rows(
         for _ in range(epochs * n):
             i = indices[lo + _below(state, n)]
             _sample_step(
-                indptr, indices, X, A, Y, B, r, i, all_items, 0, n_items, rho[i], lr, reg,
-                loss_kind, max_trials, n_items, dw, ds, False, state, ti, wi, tj, wj,
+                indptr, indices, X, A, Y, B, GX, GA, GX[:, 0], GX[0, 0], r, i, all_items, 0,
+                n_items, rho[i], lr, reg, loss_kind, max_trials, n_items, dw, ds, False, ada,
+                state, ti, wi, tj, wj,
             )  # fmt: skip
 
 
@@ -374,10 +397,11 @@ def _ref_score(X, A, Y, B, u, i):
     return float(w @ t + B[i]), t, w
 
 
-def _ref_sample(indptr, indices, X, A, Y, B, u, i, negs, rho, lr, reg, loss_kind, max_trials,
-                dw, ds, items_too, rs):  # fmt: skip
+def _ref_sample(indptr, indices, X, A, Y, B, G, u, i, negs, rho, lr, reg, loss_kind, max_trials,
+                dw, ds, items_too, ada, rs):  # fmt: skip
     row = set(indices[indptr[u] : indptr[u + 1]].tolist())
     n_items = Y.shape[0]
+    GX, GA, GY, GB = G
     si, ti, wi = _ref_score(X, A, Y, B, u, i)
     j, c, loss = -1, 0.0, 0.0
     if loss_kind == BPR_LOSS:
@@ -391,7 +415,7 @@ def _ref_sample(indptr, indices, X, A, Y, B, u, i, negs, rho, lr, reg, loss_kind
         sj, tj, wj = _ref_score(X, A, Y, B, u, j)
         d = si - sj
         loss = float(np.logaddexp(0.0, -d))
-        c = lr * rho[i] / (1.0 + np.exp(d))
+        c = rho[i] / (1.0 + np.exp(d))
     else:
         for trial in range(1, max_trials + 1):
             cand = int(negs[rs.below(len(negs))])
@@ -403,21 +427,30 @@ def _ref_sample(indptr, indices, X, A, Y, B, u, i, negs, rho, lr, reg, loss_kind
                 rank = (n_items - 1) // trial
                 L = np.log(rank) if rank > 1 else 0.0
                 loss = L * (1.0 - si + sj)
-                c = lr * rho[i] * L
+                c = rho[i] * L
                 break
         if j < 0 or c == 0.0:
             return loss
     mi, mj = si - B[i], sj - B[j]
-    keep = 1.0 - lr * reg
     hi, hj = wi * (ti - mi), wj * (tj - mj)
     gi = wi @ X[u] + (hi @ A[u] if X.shape[1] > 1 else 0.0)
     gj = wj @ X[u] + (hj @ A[u] if X.shape[1] > 1 else 0.0)
-    X[u] = keep * X[u] + c * (wi[:, None] * Y[i] - wj[:, None] * Y[j])
+
+    def step(theta, G, g):
+        if ada:
+            G += g * g
+            return theta + lr * g / np.sqrt(G + 1e-8)
+        return theta + lr * g
+
+    X[u] = step(X[u], GX[u], c * (wi[:, None] * Y[i] - wj[:, None] * Y[j]) - reg * X[u])
     if X.shape[1] > 1:
-        A[u] = keep * A[u] + c * (hi[:, None] * Y[i] - hj[:, None] * Y[j])
+        A[u] = step(A[u], GA[u], c * (hi[:, None] * Y[i] - hj[:, None] * Y[j]) - reg * A[u])
     if items_too:
-        Y[i], Y[j] = keep * Y[i] + c * gi, keep * Y[j] - c * gj
-        B[i], B[j] = keep * B[i] + c, keep * B[j] - c
+        Y[i] = step(Y[i], GY[i], c * gi - reg * Y[i])
+        Y[j] = step(Y[j], GY[j], -c * gj - reg * Y[j])
+        bi = step(B[i : i + 1], GB[i : i + 1], c - reg * B[i : i + 1])
+        bj = step(B[j : j + 1], GB[j : j + 1], -c - reg * B[j : j + 1])
+        B[i], B[j] = bi[0], bj[0]
     if dw > 0 and X.shape[1] > 1:
         P = X.shape[1]
         for p in range(P):
@@ -431,14 +464,16 @@ def _ref_sample(indptr, indices, X, A, Y, B, u, i, negs, rho, lr, reg, loss_kind
     return loss
 
 
-def reference_epoch(indptr, indices, rows, X, A, Y, B, order, strat_ptr, blk_items, blk_ptr, rho,
-                    seeds, lr, reg, loss_kind, max_trials, dw, ds):  # fmt: skip
-    """:func:`sgd_epoch` with Python loops in float64 (updates copies); returns (X, A, Y, B, loss).
+def reference_epoch(indptr, indices, rows, X, A, Y, B, GX, GA, GY, GB, order, strat_ptr, blk_items,
+                    blk_ptr, rho, seeds, lr, reg, loss_kind, max_trials, dw, ds, ada):  # fmt: skip
+    """:func:`sgd_epoch` with Python loops in float64 (updates copies); returns (X, A, Y, B, loss)
+    (and the Adagrad sums in a fifth tuple).
 
     Strata of a sub-epoch are run one after the other: they touch disjoint vectors, so the
     order does not matter (which is what makes the parallel kernel deterministic).
     """
     X, A, Y, B = (np.array(v, np.float64) for v in (X, A, Y, B))
+    G = tuple(np.array(v, np.float64) for v in (GX, GA, GY, GB))
     T = len(blk_ptr) - 1
     loss = np.zeros((T, T))
     for s in range(T):
@@ -451,17 +486,18 @@ def reference_epoch(indptr, indices, rows, X, A, Y, B, order, strat_ptr, blk_ite
             for _ in range(n):
                 e = order[lo + rs.below(n)]
                 loss[s, b] += _ref_sample(
-                    indptr, indices, X, A, Y, B, int(rows[e]), int(indices[e]), negs, rho, lr,
-                    reg, loss_kind, max_trials, dw, ds, True, rs,
+                    indptr, indices, X, A, Y, B, G, int(rows[e]), int(indices[e]), negs, rho,
+                    lr, reg, loss_kind, max_trials, dw, ds, True, ada, rs,
                 )  # fmt: skip
-    return X, A, Y, B, loss
+    return X, A, Y, B, loss, G
 
 
-def reference_fold_in(indptr, indices, X, A, Y, B, rho, seeds, epochs, lr, reg, loss_kind,
-                      max_trials, dw, ds):  # fmt: skip
+def reference_fold_in(indptr, indices, X, A, Y, B, GX, GA, rho, seeds, epochs, lr, reg, loss_kind,
+                      max_trials, dw, ds, ada):  # fmt: skip
     """:func:`fold_in_rows` with Python loops in float64; returns new (X, A)."""
     X, A = np.array(X, np.float64), np.array(A, np.float64)
     Y, B = np.asarray(Y, np.float64), np.asarray(B, np.float64)
+    G = (np.array(GX, np.float64), np.array(GA, np.float64), None, None)
     negs = np.arange(Y.shape[0])
     for r in range(len(indptr) - 1):
         lo, n = indptr[r], indptr[r + 1] - indptr[r]
@@ -470,6 +506,6 @@ def reference_fold_in(indptr, indices, X, A, Y, B, rho, seeds, epochs, lr, reg, 
         rs = _Stream(int(seeds[r]))
         for _ in range(epochs * n):
             i = int(indices[lo + rs.below(n)])
-            _ref_sample(indptr, indices, X, A, Y, B, r, i, negs, rho, lr, reg, loss_kind,
-                        max_trials, dw, ds, False, rs)  # fmt: skip
+            _ref_sample(indptr, indices, X, A, Y, B, G, r, i, negs, rho, lr, reg, loss_kind,
+                        max_trials, dw, ds, False, ada, rs)  # fmt: skip
     return X, A

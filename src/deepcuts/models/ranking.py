@@ -141,6 +141,8 @@ class _RankingModel(Recommender):
         number("regularization")
         number("popularity_exponent")
         number("init_scale", positive=True)
+        if self.optimizer not in ("adagrad", "sgd"):
+            raise DeepcutsError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
         if self.loss not in _LOSSES:
             raise DeepcutsError(f"loss must be 'bpr' or 'warp', got {self.loss!r}")
         if self.early_stopping_rounds is not None:
@@ -153,6 +155,9 @@ class _RankingModel(Recommender):
 
     def _tastes(self) -> int:
         return 1
+
+    def _ada(self) -> bool:
+        return self.optimizer == "adagrad"
 
     def _distinct(self) -> tuple[float, float]:
         return 0.0, 1.0
@@ -196,6 +201,7 @@ class _RankingModel(Recommender):
         )
         Y = rng.standard_normal((n_items, f), dtype=np.float32) * std
         B = np.zeros(n_items, np.float32)
+        GX, GA, GY, GB = (np.zeros_like(v) for v in (X, A, Y, B))
         rho = self._popularity_weights(C)
         T = self._n_strata(n_users, n_items)
         user_w = np.diff(indptr).astype(np.float64)
@@ -216,9 +222,10 @@ class _RankingModel(Recommender):
             )
             out_loss = np.zeros((T, T), np.float64)
             K.sgd_epoch(
-                indptr, indices, rows, X, A, Y, B, order, strat_ptr, blk_items, blk_ptr, rho,
-                seeds, float(self.learning_rate), float(self.regularization),
-                _LOSSES[self.loss], int(self.max_trials), float(dw), float(ds), out_loss,
+                indptr, indices, rows, X, A, Y, B, GX, GA, GY, GB, order, strat_ptr, blk_items,
+                blk_ptr, rho, seeds, float(self.learning_rate), float(self.regularization),
+                _LOSSES[self.loss], int(self.max_trials), float(dw), float(ds), self._ada(),
+                out_loss,
             )  # fmt: skip
             elapsed += time.perf_counter() - t0
             seconds.append(elapsed)
@@ -296,10 +303,11 @@ class _RankingModel(Recommender):
         dw, ds = self._distinct()
         K.fold_in_rows(
             rows.indptr.astype(np.int64), rows.indices.astype(np.int32), X, A,
-            self.item_factors_, self.item_biases_, np.arange(self.n_items, dtype=np.int32),
+            self.item_factors_, self.item_biases_, np.zeros_like(X), np.zeros_like(A),
+            np.arange(self.n_items, dtype=np.int32),
             self._popularity_weights(self.interactions_.matrix), seeds,
             int(self.fold_in_epochs), float(self.learning_rate), float(self.regularization),
-            _LOSSES[self.loss], int(self.max_trials), float(dw), float(ds),
+            _LOSSES[self.loss], int(self.max_trials), float(dw), float(ds), self._ada(),
         )  # fmt: skip
         return X, A
 
@@ -323,8 +331,10 @@ class BPR(_RankingModel):
         Epochs of SGD.
     learning_rate : float, default=0.05
     regularization : float, default=0.005
-        L2 decay applied to every vector a sample touches, ``theta -= lr * reg * theta``.
+        L2 term ``-reg * theta`` in the step of every parameter a sample touches.
     loss : {"bpr", "warp"}, default="bpr"
+    optimizer : {"adagrad", "sgd"}, default="adagrad"
+        Per-coordinate Adagrad steps ``lr * g / sqrt(sum g^2)`` or plain SGD ``lr * g``.
     max_trials : int, default=50
         WARP: negatives drawn per positive before giving up.
     popularity_exponent : float, default=0.0
@@ -388,6 +398,7 @@ class BPR(_RankingModel):
         learning_rate: float = 0.05,
         regularization: float = 0.005,
         loss: str = "bpr",
+        optimizer: str = "adagrad",
         max_trials: int = 50,
         popularity_exponent: float = 0.0,
         init_scale: float = 0.1,
@@ -403,6 +414,7 @@ class BPR(_RankingModel):
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.loss = loss
+        self.optimizer = optimizer
         self.max_trials = max_trials
         self.popularity_exponent = popularity_exponent
         self.init_scale = init_scale
@@ -483,6 +495,7 @@ class MixtureOfTastes(_RankingModel):
     learning_rate : float, default=0.05
     regularization : float, default=0.005
     loss : {"bpr", "warp"}, default="bpr"
+    optimizer : {"adagrad", "sgd"}, default="adagrad"
     max_trials : int, default=50
     distinct_weight : float, default=0.0
         ``w`` of the distinctness penalty ``w sum_{p<q} exp(-|x_up - x_uq|^2 / s)``.
@@ -548,6 +561,7 @@ class MixtureOfTastes(_RankingModel):
         learning_rate: float = 0.05,
         regularization: float = 0.005,
         loss: str = "bpr",
+        optimizer: str = "adagrad",
         max_trials: int = 50,
         distinct_weight: float = 0.0,
         distinct_scale: float = 0.1,
@@ -569,6 +583,7 @@ class MixtureOfTastes(_RankingModel):
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.loss = loss
+        self.optimizer = optimizer
         self.max_trials = max_trials
         self.distinct_weight = distinct_weight
         self.distinct_scale = distinct_scale
