@@ -327,10 +327,10 @@ class BPR(_RankingModel):
     ----------
     factors : int, default=64
         Length of each user and item vector.
-    iterations : int, default=30
+    iterations : int, default=40
         Epochs of SGD.
-    learning_rate : float, default=0.05
-    regularization : float, default=0.005
+    learning_rate : float, default=0.02
+    regularization : float, default=0.05
         L2 term ``-reg * theta`` in the step of every parameter a sample touches.
     loss : {"bpr", "warp"}, default="bpr"
     optimizer : {"adagrad", "sgd"}, default="adagrad"
@@ -341,7 +341,7 @@ class BPR(_RankingModel):
         ``t`` of the positive-pair weight ``1 / log(e + pop_i)^t`` (0 = off).
     init_scale : float, default=0.1
         Initial vectors are Gaussian with norm about ``init_scale``.
-    n_blocks : int, default=16
+    n_blocks : int, default=8
         ``T``, blocks of users and of items of the stratified SGD; the model depends on it
         (and on the seed) but not on the number of threads. At most ``n_items // 32``.
     fold_in_epochs : int, default=20
@@ -394,15 +394,15 @@ class BPR(_RankingModel):
         self,
         *,
         factors: int = 64,
-        iterations: int = 30,
-        learning_rate: float = 0.05,
-        regularization: float = 0.005,
+        iterations: int = 40,
+        learning_rate: float = 0.02,
+        regularization: float = 0.05,
         loss: str = "bpr",
         optimizer: str = "adagrad",
         max_trials: int = 50,
         popularity_exponent: float = 0.0,
         init_scale: float = 0.1,
-        n_blocks: int = 16,
+        n_blocks: int = 8,
         fold_in_epochs: int = 20,
         random_state: int | None = None,
         show_progress: bool = False,
@@ -491,9 +491,9 @@ class MixtureOfTastes(_RankingModel):
     factors : int, default=32
     n_personas : int, default=3
         ``P``, tastes per user.
-    iterations : int, default=30
-    learning_rate : float, default=0.05
-    regularization : float, default=0.005
+    iterations : int, default=40
+    learning_rate : float, default=0.02
+    regularization : float, default=0.05
     loss : {"bpr", "warp"}, default="bpr"
     optimizer : {"adagrad", "sgd"}, default="adagrad"
     max_trials : int, default=50
@@ -509,7 +509,7 @@ class MixtureOfTastes(_RankingModel):
     min_items : int, default=3
         ...and at least this many of the user's items.
     init_scale : float, default=0.1
-    n_blocks : int, default=16
+    n_blocks : int, default=8
     fold_in_epochs : int, default=20
     random_state : int or None, default=None
     show_progress : bool, default=False
@@ -557,9 +557,9 @@ class MixtureOfTastes(_RankingModel):
         *,
         factors: int = 32,
         n_personas: int = 3,
-        iterations: int = 30,
-        learning_rate: float = 0.05,
-        regularization: float = 0.005,
+        iterations: int = 40,
+        learning_rate: float = 0.02,
+        regularization: float = 0.05,
         loss: str = "bpr",
         optimizer: str = "adagrad",
         max_trials: int = 50,
@@ -570,7 +570,7 @@ class MixtureOfTastes(_RankingModel):
         min_share: float = 0.05,
         min_items: int = 3,
         init_scale: float = 0.1,
-        n_blocks: int = 16,
+        n_blocks: int = 8,
         fold_in_epochs: int = 20,
         random_state: int | None = None,
         show_progress: bool = False,
