@@ -189,6 +189,14 @@ def test_persona_api(mixture, listening):
     assert (rec["persona"] == 1).all()
     health = mixture.persona_health(listening.user_map.ids[:20])
     assert len(health) == 20 and "max_share" in health
+    blended = mixture.recommend(u, n=10, blend=True).to_frame()
+    assert len(blended) == 10 and blended["item"].is_unique
+    shares = mixture.personas(u).share.to_numpy()
+    counts = np.bincount(blended["persona"], minlength=len(shares))
+    assert abs(counts[0] - 10 * shares[0]) <= 1.01
+    only1 = mixture.recommend(u, n=5, persona_mix=[0, 1]).to_frame()
+    assert (only1["persona"] == 1).all()
+    assert only1["item"].tolist() == rec["item"].tolist()
     with pytest.raises(DeepcutsError, match="persona=7"):
         mixture.recommend(u, persona=7)
     with pytest.raises(DeepcutsError, match="scoring"):
@@ -299,3 +307,33 @@ def test_divergence_is_reported(listening):
         BPR(factors=8, iterations=3, learning_rate=1e6, optimizer="sgd", random_state=0).fit(
             listening
         )
+
+
+def test_mixture_through_the_service(tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("sqlalchemy")
+    from fastapi.testclient import TestClient
+    from serving_helpers import two_taste_frames
+
+    from deepcuts.serving.app import create_app
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*two_taste_frames())
+    params = {"factors": 8, "n_personas": 2, "iterations": 10, "random_state": 0}
+    svc = RecommenderService(store, tmp_path, model="mixture", model_params=params, seed=False)
+    svc.start()
+    with TestClient(create_app(svc)) as client:
+        ps = client.get("/users/u5/personas", params={"n": 4}).json()["personas"]
+        assert 1 <= len(ps) <= 2 and abs(sum(p["share"] for p in ps) - 1) < 1e-6
+        for p in ps:
+            r = client.get("/users/u5/recommendations", params={"persona": p["persona"], "n": 3})
+            assert r.status_code == 200, r.text
+            assert {it["persona"] for it in r.json()["items"]} == {p["persona"]}
+        batch = [{"user": "new", "artist": f"Artist {a}", "fraction": 1.0} for a in range(6)]
+        assert client.post("/listens/batch", json={"listens": batch}).status_code == 201
+        body = client.get("/users/new/personas").json()
+        assert body["source"] == "history" and len(body["personas"]) >= 1
+        r = client.get("/users/new/recommendations", params={"n": 3})
+        assert r.status_code == 200 and len(r.json()["items"]) == 3

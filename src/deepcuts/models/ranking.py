@@ -737,7 +737,9 @@ class MixtureOfTastes(_RankingModel):
             )
         return int(persona)
 
-    def _score(self, user_index, user_items, *, persona=None, scoring=None, **kw):
+    def _score(self, user_index, user_items, *, persona=None, scoring=None, _taste=None, **kw):
+        if _taste is not None:
+            return self._user_vectors(user_index, user_items)[0][:, _taste] @ self.item_factors_.T
         if kw:
             raise DeepcutsError(
                 f"unknown scoring option(s) {sorted(kw)} for MixtureOfTastes; use persona= or "
@@ -756,8 +758,11 @@ class MixtureOfTastes(_RankingModel):
             S[on] = np.maximum(S[on], X[on, p] @ Y.T)
         return S + B[None, :]
 
-    def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
+    def _personas_for(self, user_index, user_items, item_index, *, persona=None, _taste=None,
+                      **kw):  # fmt: skip
         b, k = item_index.shape
+        if _taste is not None:
+            return None
         if persona is not None:
             return np.full((b, k), int(persona), np.int16)
         X, _, n = self._user_vectors(user_index, user_items)
@@ -765,6 +770,66 @@ class MixtureOfTastes(_RankingModel):
         S = np.einsum("bpf,bkf->bpk", X, V)
         S[np.arange(X.shape[1])[None, :] >= n[:, None]] = -np.inf
         return np.argmax(S, axis=1).astype(np.int16)
+
+    def rank_index(self, user_index, user_items, n, *, filter_played=True, allow=None,
+                   block=None, rerankers=(), **score_kw):  # fmt: skip
+        """As :meth:`Recommender.rank_index`; ``blend=True`` or ``persona_mix=[w0, w1, ...]``
+        fill the list from the shown personas' own lists (each ranked by ``x_up . y_i``) in
+        proportion to their shares of the user's plays or to the mix (as
+        :meth:`PersonaALS.rank_index`). Scores of a blended list are the contributing
+        persona's, so they need not decrease with rank.
+        """
+        mix = score_kw.pop("persona_mix", None)
+        blend = bool(score_kw.pop("blend", False))
+        if mix is None and not blend:
+            return super().rank_index(
+                user_index, user_items, n, filter_played=filter_played, allow=allow,
+                block=block, rerankers=rerankers, **score_kw,
+            )  # fmt: skip
+        if score_kw.get("persona") is not None:
+            raise DeepcutsError("persona= and blend/persona_mix cannot be combined")
+        self._check_fitted()
+        user_index = np.asarray(user_index, np.int32)
+        user_items = sp.csr_matrix(user_items)
+        X, _, cnt = self._user_vectors(user_index, user_items)
+        b, P = X.shape[:2]
+        act = np.arange(P)[None, :] < cnt[:, None]
+        if mix is None:
+            w = self._shares(X, cnt, user_items)
+        else:
+            w = np.asarray(mix, np.float64)
+            if w.ndim == 1:
+                w = np.broadcast_to(w, (b, len(w)))
+            if w.shape[1] > P or not np.all(np.isfinite(w)) or (w < 0).any():
+                raise DeepcutsError(
+                    f"persona_mix must be {P} or fewer non-negative weights (one per persona), "
+                    f"got {mix!r}"
+                )
+            w = np.pad(w, ((0, 0), (0, P - w.shape[1])))
+        w = np.where(act, w, 0.0)
+        tot = w.sum(axis=1, keepdims=True)
+        if (tot <= 0).any():
+            raise DeepcutsError(
+                "persona_mix gives zero weight to every persona a user has; weight at least "
+                "one of their personas (see personas(user))"
+            )
+        m = min(self.n_items, n * P)
+        cand = np.full((b, P, m), -1, np.int64)
+        cval = np.full((b, P, m), -np.inf, np.float32)
+        for p in range(P):  # loop over tastes, not users
+            idx, val, _ = super().rank_index(
+                user_index, user_items, m, filter_played=filter_played, allow=allow,
+                block=block, rerankers=rerankers, persona=None, _taste=p,
+            )  # fmt: skip
+            idx[~act[:, p]] = -1
+            cand[:, p, : idx.shape[1]] = idx
+            cval[:, p, : idx.shape[1]] = val
+        out_idx = np.empty((b, n), np.int64)
+        out_val = np.empty((b, n), np.float32)
+        out_per = np.empty((b, n), np.int64)
+        PK.blend_lists(cand, cval, np.ascontiguousarray(w / tot), int(n), out_idx, out_val,
+                       out_per)  # fmt: skip
+        return out_idx, out_val, out_per.astype(np.int16)
 
     # ------------------------------------------------------------------ persona API
     def personas(self, user, *, n_artists: int = 5, n_tags: int = 3) -> pd.DataFrame:
