@@ -271,7 +271,7 @@ def test_max_scoring_and_attribution(fitted2, two_taste):
 def test_personas_frame_labels_and_shares(fitted2, two_taste):
     df = fitted2.personas("u0")
     assert df.columns.tolist() == ["persona", "share", "n_items", "label", "top_artists",
-                                   "top_tags", "shown"]  # fmt: skip
+                                   "top_tags"]  # fmt: skip
     assert len(df) == 2 and df.share.sum() == pytest.approx(1.0)
     assert df.n_items.sum() == two_taste.matrix[0].nnz
     labels = set(df.label)

@@ -8,6 +8,7 @@ from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.knn import ItemKNN
 from deepcuts.models.persona import PersonaALS, PostHocPersonas
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.ranking import BPR, MixtureOfTastes
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
 #: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
@@ -17,11 +18,15 @@ MODELS: dict[str, type[Recommender]] = {
     "als": ALS,
     "persona": PostHocPersonas,
     "persona-als": PersonaALS,
+    "bpr": BPR,
+    "mixture": MixtureOfTastes,
 }
 
 __all__ = [
     "ALS",
+    "BPR",
     "MODELS",
+    "MixtureOfTastes",
     "PersonaALS",
     "PostHocPersonas",
     "ContentKNN",

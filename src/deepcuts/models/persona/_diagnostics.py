@@ -6,8 +6,18 @@ import numpy as np
 import pandas as pd
 
 from deepcuts.models._topk import topk_rows
+from deepcuts.models.persona._scoring import PersonaState, unit_rows
 
 __all__ = ["PersonaDiagnostics"]
+
+
+def _health_state(model, ub, rows) -> PersonaState:
+    """The personas of users ``ub``: the model's own state, or (tastes, shares) for models
+    that give ``_user_vectors`` -> (tastes, attention, counts) and ``_shares``."""
+    if hasattr(model, "_persona_state"):
+        return model._persona_state(ub, rows)
+    U, _, n = model._user_vectors(ub, rows)
+    return PersonaState(U, n, unit_rows(U), model._shares(U, n, rows))
 
 
 class PersonaDiagnostics:
@@ -49,7 +59,7 @@ class PersonaDiagnostics:
         for s in range(0, len(uidx), batch_size):
             ub = uidx[s : s + batch_size]
             rows = x.matrix[ub]
-            st = self._persona_state(ub, rows)
+            st = _health_state(self, ub, rows)
             U, n = st.U, st.n
             sh = st.shares
             act = np.arange(P)[None, :] < n[:, None]
@@ -60,7 +70,11 @@ class PersonaDiagnostics:
             lists = np.empty((len(ub), P, k), np.int64)
             played_r = np.repeat(np.arange(len(ub)), np.diff(rows.indptr))
             for p in range(P):  # loop over personas, not users
-                S = np.array(self._persona_scores(st, p), np.float32)
+                S = (
+                    np.array(self._persona_scores(st, p), np.float32)
+                    if hasattr(self, "_persona_scores")
+                    else U[:, p] @ self.item_factors_.T
+                )
                 S[played_r, rows.indices] = -np.inf
                 lists[:, p] = topk_rows(S, k)[0]
             same = (lists[:, iu, :, None] == lists[:, ju, None, :]) & (lists[:, iu, :, None] >= 0)

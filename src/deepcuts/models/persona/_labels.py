@@ -21,12 +21,23 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["TAB_MIN_ITEMS", "TAB_MIN_SHARE", "PersonaLabels", "distinct_labels"]
+__all__ = ["TAB_MIN_ITEMS", "TAB_MIN_SHARE", "PersonaLabels", "distinct_labels", "shown"]
 
 #: smallest share of a user's plays a shown persona holds
 TAB_MIN_SHARE = 0.05
 #: fewest items (artists) a shown persona holds
 TAB_MIN_ITEMS = 3
+
+
+def shown(share, n_items):
+    """Whether a persona gets a tab: ``share >= TAB_MIN_SHARE`` and ``n_items >= TAB_MIN_ITEMS``.
+
+    Examples
+    --------
+    >>> shown(0.04, 10), shown(0.5, 2), shown(0.5, 3)
+    (False, False, True)
+    """
+    return bool(share >= TAB_MIN_SHARE and n_items >= TAB_MIN_ITEMS)
 
 
 def distinct_labels(profiles: list[dict], top_artists: list[list[str]], idf: dict) -> tuple:
@@ -78,8 +89,19 @@ class PersonaLabels:
     """Mixin: :meth:`personas`, the description of one user's personas."""
 
     def _assignments(self, u: int, row: sp.csr_matrix) -> tuple[np.ndarray, int]:
-        """Persona of each stored entry of ``row`` and the user's persona count."""
-        raise NotImplementedError  # pragma: no cover
+        """Persona of each stored entry of ``row`` and the user's persona count.
+
+        Default (MaxMF rule, for models with ``_assign``): the persona that scores the item
+        highest, ``argmax_p x_up . y_i``.
+        """
+        get = getattr(self, "_user_personas", None)
+        if get is not None:
+            U, n = get(np.array([u]), row)
+        else:  # models whose _user_vectors gives (tastes, attention, counts)
+            U, _, n = self._user_vectors(np.array([u]), row)
+        rows = sp.csr_matrix(row, dtype=np.float32)
+        a = self._assign(rows, U, self.item_factors_, n, collapse_weight=0.0)
+        return np.asarray(a, np.int64), int(n[0])
 
     def personas(self, user=None, *, history=None, n_artists: int = 5, n_tags: int = 3):
         """Describe one user's personas.
@@ -99,8 +121,9 @@ class PersonaLabels:
         -------
         DataFrame with one row per persona
             Columns persona, share (of the user's play counts), n_items, label (what sets
-            the persona apart: module docstring), top_artists, top_tags, shown (share >=
-            ``TAB_MIN_SHARE`` and n_items >= ``TAB_MIN_ITEMS``).
+            the persona apart: module docstring), top_artists, top_tags. A persona is worth
+            a tab (:func:`shown`) with share >= ``TAB_MIN_SHARE`` and n_items >=
+            ``TAB_MIN_ITEMS``.
 
         Examples
         --------
@@ -110,7 +133,7 @@ class PersonaLabels:
         >>> m = PersonaALS(factors=8, n_personas=2, iterations=3, random_state=0).fit(x)
         >>> df = m.personas("u0")
         >>> df.columns.tolist()
-        ['persona', 'share', 'n_items', 'label', 'top_artists', 'top_tags', 'shown']
+        ['persona', 'share', 'n_items', 'label', 'top_artists', 'top_tags']
         >>> round(float(df.share.sum()), 6)
         1.0
         """
@@ -123,7 +146,9 @@ class PersonaLabels:
         else:
             u = int(x.user_map.index([user])[0])
             row = sp.csr_matrix(x.matrix[u], dtype=np.float32)
-        a, k = self._assignments(u, row)
+        # models that borrow this method (MixtureOfTastes) fall back on the MaxMF rule
+        assign = getattr(type(self), "_assignments", PersonaLabels._assignments)
+        a, k = assign(self, u, row)
         plays = row.data.astype(np.float64)
         items = row.indices
         tags = x.items["tags"].tolist() if x.items is not None and "tags" in x.items else None
@@ -148,8 +173,7 @@ class PersonaLabels:
             r["label"] = lab
             r["top_artists"] = names[:n_artists]
             r["top_tags"] = tg[:n_tags]
-            r["shown"] = bool(r["share"] >= TAB_MIN_SHARE and r["n_items"] >= TAB_MIN_ITEMS)
-        cols = ["persona", "share", "n_items", "label", "top_artists", "top_tags", "shown"]
+        cols = ["persona", "share", "n_items", "label", "top_artists", "top_tags"]
         return pd.DataFrame(rows, columns=cols)
 
     def _tag_idf(self) -> dict[str, float]:

@@ -762,10 +762,3 @@ class PersonaALS(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender)
         r = np.repeat(np.arange(b), np.diff(rows.indptr))
         sh = np.bincount(r * P + a, weights=rows.data, minlength=b * P).reshape(b, P)
         return sh / np.maximum(sh.sum(axis=1, keepdims=True), 1e-12)
-
-    def _assignments(self, u: int, row: sp.csr_matrix) -> tuple[np.ndarray, int]:
-        """Persona of each of a user's items: the one that scores it highest (MaxMF rule)."""
-        U, n = self._user_personas(np.array([u]), row)
-        a = self._assign(sp.csr_matrix(row, dtype=np.float32), U, self.item_factors_, n,
-                         collapse_weight=0.0)  # fmt: skip
-        return a.astype(np.int64), int(n[0])
