@@ -61,7 +61,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     linkage : {"average", "ward"}, default="average"
         Agglomeration rule; ``threshold`` is a mean cosine distance (average) or a Ward
         height ``sqrt(2 n_a n_b / (n_a + n_b)) |c_a - c_b|`` on unit vectors (ward).
-    threshold : float, default=0.9
+    threshold : float, default=0.8
         Clusters farther apart than this are not merged (higher: fewer personas).
     max_personas : int, default=5
         Most personas per user (merging goes on past the threshold down to this count).
@@ -74,7 +74,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     persona_vectors : {"foldin", "centroid"}, default="foldin"
     scoring : {"mixture", "max"}, default="mixture"
         How the personas' scores combine in the default list.
-    blend : float, default=0.5
+    blend : float, default=0.2
         ``lambda``: weight of the personas' score against the user's own vector (0 = the
         base model's list, 1 = personas only).
     temperature : float, default=0.1
@@ -131,14 +131,14 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         weighting="log",
         cg_steps: int = 3,
         linkage: Literal["average", "ward"] = "average",
-        threshold: float = 0.9,
+        threshold: float = 0.8,
         max_personas: int = 5,
         max_items: int = 200,
         min_share: float = 0.05,
         min_artists: int = 3,
         persona_vectors: Literal["foldin", "centroid"] = "foldin",
         scoring: Literal["mixture", "max"] = "mixture",
-        blend: float = 0.5,
+        blend: float = 0.2,
         temperature: float = 0.1,
         random_state: int | None = None,
         show_progress: bool = False,
