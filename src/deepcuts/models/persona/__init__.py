@@ -11,7 +11,8 @@ Parts: ``_scoring`` (max and mixture-of-tastes scores, per-persona and blended l
 (persona health), ``_maxmf`` (PersonaALS training), ``_posthoc`` (post-hoc clustering).
 """
 
+from deepcuts.models.persona._labels import TAB_MIN_ITEMS, TAB_MIN_SHARE, shown
 from deepcuts.models.persona._maxmf import PersonaALS
 from deepcuts.models.persona._posthoc import PostHocPersonas
 
-__all__ = ["PersonaALS", "PostHocPersonas"]
+__all__ = ["TAB_MIN_ITEMS", "TAB_MIN_SHARE", "PersonaALS", "PostHocPersonas", "shown"]
