@@ -16,7 +16,11 @@ from deepcuts.serving.service import RecommenderService
 from deepcuts.serving.store import Store, default_url
 
 PERSONA_PARAMS = {
-    "factors": 8, "iterations": 15, "reg_scaling": "none", "regularization": 0.1, "random_state": 0
+    "factors": 8,
+    "iterations": 15,
+    "reg_scaling": "none",
+    "regularization": 0.1,
+    "random_state": 0,
 }
 
 

@@ -246,7 +246,9 @@ def cluster_users(indptr, indices, w, Yn, threshold, linkage, max_items, min_sha
         n_clusters[u] = k
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+# no fastmath: a persona the user lacks is marked by logprior = -inf, and fastmath's no-inf
+# assumption would fold that test away (the max would then see the empty persona's zeros)
+@njit(parallel=True, cache=True)
 def mixture_combine(S, A, logprior, inv_tau, out_mix, out_max):  # pragma: no cover - numba
     """Mixture-of-tastes and max scores from per-persona scores and attention cosines.
 
