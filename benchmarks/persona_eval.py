@@ -160,7 +160,7 @@ def select_lastfm(train, quick: bool) -> tuple[dict, list, dict]:
     anchor = metrics(als, fit, valid)
     say(f"  validation anchor ALS: {anchor}")
     rows = []
-    grid = [(th, vec, sc, lam) for th in (0.7, 0.8, 0.9) for vec in ("foldin", "centroid")
+    grid = [(th, vec, sc, lam) for th in (0.7, 0.8, 0.9) for vec in ("fold_in", "centroid")
             for sc in ("mixture", "max") for lam in (0.2, 0.4)]  # fmt: skip
     if quick:
         grid = grid[::4]
@@ -365,10 +365,10 @@ def run_dataset(name, quick, chosen, out) -> dict:
     models["PersonaALS (P=3)"] = pals
     if MixtureOfTastes is not None:
         t0 = time.perf_counter()
-        mot = MixtureOfTastes(factors=F, random_state=0).fit(train)
+        mixt = MixtureOfTastes(factors=F, random_state=0).fit(train)
         fits["MixtureOfTastes"] = time.perf_counter() - t0
-        iters["MixtureOfTastes"] = int(getattr(mot, "n_iterations_", mot.iterations))
-        models["MixtureOfTastes"] = mot
+        iters["MixtureOfTastes"] = int(getattr(mixt, "n_iterations_", mixt.iterations))
+        models["MixtureOfTastes"] = mixt
     for label, m in models.items():
         r = metrics(m, train, test)
         if label.startswith("PostHoc"):

@@ -11,7 +11,7 @@ per cluster. Here:
    the count is chosen per user, a one-taste listener gets one cluster. A cluster holding
    under ``min_share`` of the user's plays or fewer than ``min_artists`` items is folded into
    its nearest neighbour, so every persona can be shown.
-3. **Persona vectors.** ``persona_vectors="foldin"``: the ALS fold-in of the user's history
+3. **Persona vectors.** ``persona_vectors="fold_in"``: the ALS fold-in of the user's history
    restricted to the cluster's items, ``x_up = (Y^T C_up Y + reg*I)^-1 Y^T C_up p(up)`` (Hu,
    Koren, Volinsky 2008; the base model's own solve), so every other item - including the
    user's other tastes - counts as unplayed; ``"centroid"``: the cluster's mean unit item
@@ -71,7 +71,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         A persona holds at least this share of the user's plays (smaller clusters are merged).
     min_artists : int, default=3
         A persona holds at least this many items.
-    persona_vectors : {"foldin", "centroid"}, default="foldin"
+    persona_vectors : {"fold_in", "centroid"}, default="fold_in"
     scoring : {"mixture", "max"}, default="mixture"
         How the personas' scores combine in the default list.
     blend : float, default=0.2
@@ -136,7 +136,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         max_items: int = 200,
         min_share: float = 0.05,
         min_artists: int = 3,
-        persona_vectors: Literal["foldin", "centroid"] = "foldin",
+        persona_vectors: Literal["fold_in", "centroid"] = "fold_in",
         scoring: Literal["mixture", "max"] = "mixture",
         blend: float = 0.2,
         temperature: float = 0.1,
@@ -167,7 +167,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     def _check_params(self) -> None:
         for name, allowed in (
             ("linkage", tuple(CK.LINKAGES)),
-            ("persona_vectors", ("foldin", "centroid")),
+            ("persona_vectors", ("fold_in", "centroid")),
             ("scoring", ("mixture", "max")),
         ):
             if getattr(self, name) not in allowed:
@@ -317,7 +317,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         keys = unit_rows(keys).reshape(b, P, f)
         shares = np.bincount(pr, weights=rows.data, minlength=b * P).reshape(b, P)
         shares = (shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
-        if self.persona_vectors == "foldin":
+        if self.persona_vectors == "fold_in":
             U = self._solver().fold_in(pseudo).reshape(b, P, f)
         else:
             # centroid direction scaled so that the cluster's own items score 1 on average
