@@ -101,9 +101,9 @@ def run_dataset(name, x, args) -> dict:
 
     grid = [
         dict(loss=loss, learning_rate=lr, regularization=reg)
-        for loss in ("bpr", "warp")
+        for loss, regs in (("bpr", args.bpr_regs), ("warp", args.warp_regs))
         for lr in args.learning_rates
-        for reg in args.regs
+        for reg in regs
     ]
     per_loss = select(lambda **k: BPR(factors=F, **k), grid, fit, val, args.epochs, seed)
     kw, epochs, v = max(per_loss.values(), key=lambda r: r[2])
@@ -195,12 +195,14 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small generated data, short grid")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--learning-rates", type=float, nargs="+", default=[0.02])
-    ap.add_argument("--regs", type=float, nargs="+", default=[0.15, 0.5, 1.2])
+    ap.add_argument("--bpr-regs", type=float, nargs="+", default=[0.02, 0.05])
+    ap.add_argument("--warp-regs", type=float, nargs="+", default=[0.15, 0.5, 1.2])
     ap.add_argument("--personas", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--out", default=str(DOCS / "ranking_loss.json"))
     args = ap.parse_args(argv)
     if args.quick:
-        args.epochs, args.learning_rates, args.regs, args.personas = 5, [0.05], [0.01], [2]
+        args.epochs, args.learning_rates, args.personas = 5, [0.05], [2]
+        args.bpr_regs, args.warp_regs = [0.01], [0.01]
         args.out = "/dev/null"
         data = {"generated": generate_listening(300, 800, random_state=0).interactions}
     else:
