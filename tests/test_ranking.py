@@ -134,7 +134,7 @@ def test_bpr_learns_planted_blocks(loss):
     x = planted_blocks(120, 60, 3, random_state=0)
     lr = 0.05 if loss == "bpr" else 0.02
     m = BPR(factors=8, iterations=25 if loss == "bpr" else 8, loss=loss, learning_rate=lr,
-            random_state=0).fit(x)  # fmt: skip
+            regularization=0.05, random_state=0).fit(x)  # fmt: skip
     assert _block_precision(m, x) > 0.9
     assert m.loss_history_[-1] < m.loss_history_[0]
 
