@@ -1,31 +1,39 @@
-"""Multi-persona ALS vs single-vector ALS on Last.fm 2K: the persona grid and per-taste recall.
+"""Persona models against single-vector ALS: accuracy, steering, planted tastes, tabs, cost.
 
-One command reproduces every number and plot of ``docs/personas.md``::
+Issue 12. One command reproduces every number and the plot of ``docs/personas.md``::
 
-    python benchmarks/persona_eval.py            # ~5-10 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/persona_eval.py [--quick]
 
-Protocol: Last.fm 2K, per-user 20% holdout, seed 0 (``user_holdout_split``); every model is
-fitted on the same training part and ranks every test user's unplayed items. Metrics:
-NDCG@10, recall@20, catalogue coverage@20, novelty@10 and intra-list diversity@10
-(:mod:`deepcuts.evaluation`).
+Data: Last.fm 2K (bundled) and ``generate_listening(n_users=2000, n_items=3000,
+random_state=0)`` (planted tastes, one-taste users); a per-user 20% holdout (seed 0) of each.
+The real listener of ``../shared/data/lastfm-1k-sample`` is folded into the Last.fm 2K model.
+Anchor: ``ALS(factors=64, reg_scaling="activity", regularization=0.3)``, trained in the run.
 
-1. **Selection on validation** (no test data): ``tie_weight`` (0, 1, 3) and ``sibling_weight``
-   (1, 0) of the persona model are picked on a validation split carved out of the training
-   part (20% of each training user's items, seed 1) at 32 factors and 3 personas.
-2. **Grid** (the founding study's): personas 1-4 x factors 8, 16, 32, 64, with the selected
-   settings, against single-vector ALS with equal factors and ALS with equal total parameters
-   (``f' = f (n_users P + n_items) / (n_users + n_items)``). Fast settings: 12 alternations in
-   all (ALS 12 iterations; persona: 4 iterations of ALS pre-fit + 8 persona iterations), CG
-   with 3 steps.
-3. **Per-taste recall**: each test user's held-out items are labelled with the user's persona
-   (taste) that scores them highest in a reference persona model (3 personas, 32 factors,
-   ``tie_weight=0`` so that its personas specialise);
-   for every model, per-taste recall@20 is the fraction of a taste's held-out items found in
-   the user's top 20 (mean over user-taste pairs), "tastes hit" the fraction of user-taste pairs
-   with at least one hit, and "minor-taste recall" the same recall for the taste with the
-   fewest held-out items of each user with several tastes.
+1. **Selection on validation data only.** The post-hoc personas' clustering threshold on a
+   *second* generated data set (seed 1): the threshold whose worse of planted-taste recovery and
+   one-taste-one-persona is highest. Persona vectors, scoring, blend and (on Last.fm) the
+   threshold on a validation split of the Last.fm 2K training part (20% of each user's items,
+   seed 1): the highest coverage@10 among settings whose recall@20 >= the anchor's there.
+2. **Standard metrics** on the test split: recall@20, NDCG@10, coverage@10 of every model's
+   combined list, and ALS with about the persona model's parameter count.
+3. **Taste-conditioned recall.** Each test user's training items are clustered in a FIXED item
+   space (the anchor ALS's, the same clustering rule); every held-out item is labelled with its
+   nearest cluster (a *taste*). For each (user, taste) of users with >= 2 tastes, a persona
+   list of 20 is scored by recall over that taste's held-out items. Baselines: the ALS list
+   restricted to the taste's items (nearest centroid), and the ALS list re-ranked toward the
+   centroid, ``z(s_ui) + beta cos(c_t, y_i)`` (best beta of 0.5, 1, 2 on the test split:
+   generous to the baseline). A persona model's persona for taste ``t`` is the one holding
+   most of the taste's training plays.
+4. **Taste purity**: share of a persona's top-10 recommendations that carry one of the top-3
+   tags of its own top-5 artists (reference: the user's whole ALS list against the same tags).
+5. **Planted tastes** (generated data): a planted taste with >= 5% of the user's plays and >= 3
+   items is *recovered* when some persona's plays are mostly of that genre (personas with
+   distinct majority genres are distinct); one-taste users should get one persona.
+6. **Tabs**: share of personas under 5% of plays or with fewer than 3 artists; multi-persona
+   users whose labels are all distinct.
+7. **Cost**: training seconds per iteration against the anchor's, as a ratio.
 
-Writes ``docs/persona_eval.json`` and ``docs/img/persona_*.png``.
+Writes ``docs/persona_eval.json`` and ``docs/img/persona_eval.png``.
 """
 
 from __future__ import annotations
@@ -33,289 +41,450 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
-from deepcuts.data import load_lastfm2k
+from deepcuts.data import generate_listening, load_lastfm2k
 from deepcuts.evaluation import evaluate, user_holdout_split
-from deepcuts.models import ALS, PersonaALS
+from deepcuts.models import ALS, PersonaALS, PostHocPersonas
+from deepcuts.models._topk import topk_rows
+from deepcuts.models.persona._labels import shown
+
+try:  # the ranking-loss models (issue 12, second part) when this checkout has them
+    from deepcuts.models import MixtureOfTastes
+except ImportError:  # pragma: no cover
+    MixtureOfTastes = None
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("ndcg", "recall", "coverage", "novelty", "diversity")
-SHOW = ("ndcg@10", "recall@20", "coverage@20", "novelty@10", "diversity@10")
-COMMON = dict(regularization=0.01, alpha=1.0, weighting="log", cg_steps=3, random_state=0)
-ALS_ITERATIONS = 12
-PERSONA = dict(init_iterations=4, iterations=8)
-
+F = 64
+ANCHOR = dict(factors=F, iterations=15, regularization=0.3, reg_scaling="activity", random_state=0)
+METRICS = ("recall", "ndcg", "coverage")
+THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 1.0)
 log = logging.getLogger("persona_eval")
 
 
-def als(f: int) -> ALS:
-    return ALS(factors=int(f), iterations=ALS_ITERATIONS, **COMMON)
+def say(msg: str) -> None:
+    print(msg, flush=True)
 
 
-def persona(f: int, P: int, **kw) -> PersonaALS:
-    return PersonaALS(factors=int(f), n_personas=int(P), **PERSONA, **COMMON, **kw)
+def metrics(model, train, test, **kw) -> dict:
+    _, m = evaluate(model, train, test, k=(10, 20), metrics=METRICS, **kw)
+    return {k: round(float(m[k]), 4) for k in ("recall@20", "ndcg@10", "coverage@10")}
 
 
-def run_one(model, train, test, **score_kw) -> dict:
-    t0 = time.perf_counter()
-    model.fit(train)
-    fit_s = time.perf_counter() - t0
-    _, means = evaluate(model, train, test, k=(10, 20), metrics=METRICS, **score_kw)
-    return {"fit_s": round(fit_s, 2), **{k: float(means[k]) for k in SHOW}}
+def load(name: str, quick: bool, seed: int = 0):
+    if name == "lastfm2k":
+        return load_lastfm2k(), None
+    n = 800 if quick else 2000
+    d = generate_listening(n_users=n, n_items=3 * n // 2, random_state=seed)
+    return d.interactions, d
 
 
-def n_params(model, train) -> int:
-    if isinstance(model, PersonaALS):
-        return int(model.user_n_personas_.sum() * model.factors + train.n_items * model.factors)
-    return int((train.n_users + train.n_items) * model.factors)
+# ---------------------------------------------------------------------- persona credit
+def credit(model, x) -> tuple[np.ndarray, np.ndarray]:
+    """Persona of every stored training pair (CSR order of ``x.matrix``) and counts per user."""
+    if isinstance(model, PostHocPersonas):
+        return model.train_personas_.astype(np.int64), model.user_n_personas_
+    rows = sp.csr_matrix(x.matrix, dtype=np.float32)
+    users = np.arange(x.n_users)
+    if hasattr(model, "_user_personas"):
+        U, n = model._user_personas(users, rows)
+    else:
+        U, _, n = model._user_vectors(users, rows)
+    return np.asarray(model._assign(rows, U, model.item_factors_, n, collapse_weight=0.0)), n
 
 
-def select(train, ties, siblings) -> tuple[dict, list]:
-    """Pick tie_weight and sibling_weight on a validation split of the training part.
+def planted(model, x, d) -> dict:
+    """Recovery of planted tastes (vectorised over pairs; see module docstring)."""
+    lab, n = credit(model, x)
+    M = x.matrix
+    r = np.repeat(np.arange(x.n_users), np.diff(M.indptr))
+    g = d.item_genre[M.indices]
+    G = int(d.item_genre.max()) + 1
+    P = int(lab.max()) + 1
+    pg = np.bincount((r * P + lab) * G + g, weights=M.data, minlength=x.n_users * P * G)
+    pg = pg.reshape(x.n_users, P, G)
+    has = pg.sum(axis=2) > 0
+    major = np.where(has, pg.argmax(axis=2), -1)  # majority genre of each persona
+    ug = np.bincount(r * G + g, weights=M.data, minlength=x.n_users * G).reshape(-1, G)
+    uc = np.bincount(r * G + g, minlength=x.n_users * G).reshape(-1, G)
+    tot = ug.sum(axis=1, keepdims=True)
+    found = total = 0
+    for k in range(d.user_genres.shape[1]):  # a few taste slots, vectorised over users
+        t = d.user_genres[:, k]
+        ok = t >= 0
+        tt = np.maximum(t, 0)
+        ident = ok & (ug[np.arange(x.n_users), tt] >= 0.05 * tot[:, 0])
+        ident &= uc[np.arange(x.n_users), tt] >= 3
+        hit = (major == tt[:, None]).any(axis=1)
+        total += int(ident.sum())
+        found += int((ident & hit).sum())
+    one = d.n_tastes == 1
+    ident_tastes = np.zeros(x.n_users)
+    for k in range(d.user_genres.shape[1]):
+        t = np.maximum(d.user_genres[:, k], 0)
+        ident_tastes += (d.user_genres[:, k] >= 0) & (
+            ug[np.arange(x.n_users), t] >= 0.05 * tot[:, 0]
+        ) & (uc[np.arange(x.n_users), t] >= 3)  # fmt: skip
+    return {
+        "recovered": round(found / max(total, 1), 4),
+        "tastes": int(total),
+        "one_taste_one_persona": round(float((n[one] == 1).mean()), 4),
+        "mean_personas": round(float(n.mean()), 3),
+        "mean_identifiable_tastes": round(float(ident_tastes.mean()), 3),
+    }
 
-    The validation split holds out 20% of each training user's items (seed 1); candidates are
-    fitted with 3 personas and 32 factors and the best recall@20 wins (no test data is used).
-    """
-    fit_part, valid = user_holdout_split(train, test_fraction=0.2, random_state=1)
+
+# ---------------------------------------------------------------------- selection
+def select_threshold(quick: bool) -> tuple[float, list]:
+    x, d = load("generated", quick, seed=1)
+    als = ALS(**ANCHOR).fit(x)
     rows = []
-    for tie in ties:
-        for sib in siblings:
-            cfg = {"tie_weight": tie, "sibling_weight": sib}
-            r = run_one(persona(32, 3, **cfg), fit_part, valid)
-            rows.append({**cfg, **r})
-            log.info("validation %s: %s", cfg, r)
-    best = max(rows, key=lambda r: r["recall@20"])
-    chosen = {"tie_weight": best["tie_weight"], "sibling_weight": best["sibling_weight"]}
-    base = run_one(persona(32, 1), fit_part, valid)
-    rows.append({"tie_weight": "P=1", "sibling_weight": "P=1", **base})
-    return chosen, rows
+    for th in THRESHOLDS:
+        r = planted(PostHocPersonas.from_model(als, threshold=th), x, d)
+        rows.append({"threshold": th, **r})
+        say(f"  generated (seed 1) threshold={th}: {r}")
+    best = max(
+        rows, key=lambda r: (min(r["recovered"], r["one_taste_one_persona"]), -r["threshold"])
+    )
+    return best["threshold"], rows
 
 
-def per_taste(models: dict, ref: PersonaALS, train, test, k: int = 20) -> dict:
-    """Per-taste recall of each model's top-k lists, tastes from ``ref``'s personas."""
-    users = np.flatnonzero(test.matrix.getnnz(axis=1) > 0).astype(np.int32)
+def select_lastfm(train, quick: bool) -> tuple[dict, list, dict]:
+    fit, valid = user_holdout_split(train, test_fraction=0.2, random_state=1)
+    als = ALS(**ANCHOR).fit(fit)
+    anchor = metrics(als, fit, valid)
+    say(f"  validation anchor ALS: {anchor}")
+    rows = []
+    grid = [(th, vec, sc, lam) for th in (0.7, 0.8, 0.9) for vec in ("fold_in", "centroid")
+            for sc in ("mixture", "max") for lam in (0.2, 0.4)]  # fmt: skip
+    if quick:
+        grid = grid[::4]
+    for th, vec, sc, lam in grid:
+        cfg = dict(threshold=th, persona_vectors=vec, scoring=sc, blend=lam)
+        r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
+        rows.append({**cfg, **r})
+        say(f"  validation {cfg}: {r}")
+    ok = [r for r in rows if r["recall@20"] >= anchor["recall@20"]]
+    best = (
+        max(ok, key=lambda r: r["coverage@10"]) if ok else max(rows, key=lambda r: r["recall@20"])
+    )
+    chosen = {k: best[k] for k in ("threshold", "persona_vectors", "scoring", "blend")}
+    return chosen, rows, anchor
+
+
+# ---------------------------------------------------------------------- taste-conditioned
+def steering(models: dict, base: ALS, ref: PostHocPersonas, train, test, k: int = 20) -> dict:
+    """Taste-conditioned recall@k (module docstring, point 3)."""
+    users = np.flatnonzero((test.matrix.getnnz(axis=1) > 0) & (ref.user_n_personas_ >= 2))
+    st = ref._persona_state(users, train.matrix[users])
+    P = st.U.shape[1]
     held = test.matrix[users].tocsr()
-    # taste of every held-out item: the reference persona that scores it highest
-    a = ref._assign(held, ref.persona_factors_[users], ref.item_factors_,
-                    ref.user_n_personas_[users], collapse_weight=0.0)  # fmt: skip
-    P = ref.persona_factors_.shape[1]
-    row = np.repeat(np.arange(len(users)), np.diff(held.indptr))
-    n_taste = np.bincount(row * P + a, minlength=len(users) * P).reshape(-1, P)
-    multi = (n_taste > 0).sum(axis=1) >= 2
-    out = {"users": int(len(users)), "users_with_several_tastes": int(multi.sum())}
-    for name, (model, score_kw) in models.items():
-        idx, _, _ = model.rank_index(users, train.matrix[users], k, **score_kw)
-        lists = np.zeros((len(users), train.n_items), bool)
-        lists[np.repeat(np.arange(len(users)), idx.shape[1])[idx.ravel() >= 0],
-              idx.ravel()[idx.ravel() >= 0]] = True  # fmt: skip
-        hit = lists[row, held.indices]
-        hits = np.bincount(row * P + a, weights=hit, minlength=len(users) * P).reshape(-1, P)
-        has = n_taste > 0
-        rec = hits[has] / n_taste[has]
-        # minor taste: the taste with the fewest held-out items (users with several tastes)
-        nt = np.where(has, n_taste, np.iinfo(np.int64).max)
-        minor = np.argmin(nt, axis=1)
-        mr = (hits[np.arange(len(users)), minor] / n_taste[np.arange(len(users)), minor])[multi]
-        out[name] = {
-            "per_taste_recall@20": float(rec.mean()),
-            "tastes_hit@20": float((hits[has] > 0).mean()),
-            "minor_taste_recall@20": float(mr.mean()),
-        }
+    hr = np.repeat(np.arange(len(users)), np.diff(held.indptr))
+    region = ref._regions(st)  # (b, n_items) nearest taste centroid of every item
+    taste = region[hr, held.indices]
+    n_t = np.bincount(hr * P + taste, minlength=len(users) * P).reshape(-1, P)
+    tr = train.matrix[users]
+    trr = np.repeat(np.arange(len(users)), np.diff(tr.indptr))
+    full = np.asarray(base.score_index(users), np.float32)
+    full[trr, tr.indices] = -np.inf
+
+    def recall_of(lists_by_taste) -> float:
+        vals = []
+        for t in range(P):
+            idx = lists_by_taste[t]
+            L = np.zeros(full.shape, bool)
+            rr = np.repeat(np.arange(len(users)), idx.shape[1])
+            ok = idx.ravel() >= 0
+            L[rr[ok], idx.ravel()[ok]] = True
+            sel = taste == t
+            hits = np.bincount(hr[sel], weights=L[hr[sel], held.indices[sel]],
+                               minlength=len(users))  # fmt: skip
+            has = n_t[:, t] > 0
+            vals.append(hits[has] / n_t[has, t])
+        return float(np.concatenate(vals).mean())
+
+    out = {"users": int(len(users)), "pairs": int((n_t > 0).sum())}
+    restricted = {}
+    for t in range(P):
+        S = full.copy()
+        S[region != t] = -np.inf
+        restricted[t] = topk_rows(S, k)[0]
+    out["ALS restricted to the taste"] = round(recall_of(restricted), 4)
+    mu = np.nanmean(np.where(np.isfinite(full), full, np.nan), axis=1, keepdims=True)
+    sd = np.nanstd(np.where(np.isfinite(full), full, np.nan), axis=1, keepdims=True)
+    z = (full - mu) / np.maximum(sd, 1e-6)
+    Yn = ref._unit_items()
+    best = 0.0
+    for beta in (0.5, 1.0, 2.0):
+        lists = {}
+        for t in range(P):
+            S = z + beta * (st.keys[:, t] @ Yn.T)
+            S[trr, tr.indices] = -np.inf
+            lists[t] = topk_rows(S.astype(np.float32), k)[0]
+        r = recall_of(lists)
+        out[f"ALS re-ranked to the centroid (beta={beta})"] = round(r, 4)
+        best = max(best, r)
+    out["best baseline"] = round(max(best, out["ALS restricted to the taste"]), 4)
+    # persona lists: the persona holding most of the taste's training plays
+    tl = region[trr, tr.indices]
+    for name, (model, x) in models.items():
+        lab, n = credit(model, x)
+        M = x.matrix
+        mask = np.zeros(x.n_users, bool)
+        mask[users] = True
+        seg = np.flatnonzero(np.repeat(mask, np.diff(M.indptr)))  # users ascending: tr's order
+        Q = int(lab.max()) + 1
+        w = np.bincount((trr * P + tl) * Q + lab[seg], weights=M.data[seg],
+                        minlength=len(users) * P * Q).reshape(len(users), P, Q)  # fmt: skip
+        match = w.argmax(axis=2)  # (b, P) persona for each taste
+        lists = {t: np.full((len(users), k), -1, np.int64) for t in range(P)}
+        for q in range(Q):  # loop over personas, not users
+            for t in range(P):
+                sel = np.flatnonzero((match[:, t] == q) & (n[users] > q))
+                if len(sel):
+                    idx, _, _ = model.rank_index(users[sel], train.matrix[users[sel]], k,
+                                                 persona=q)  # fmt: skip
+                    lists[t][sel, : idx.shape[1]] = idx
+        r = recall_of(lists)
+        out[name] = round(r, 4)
+        out[f"{name} / best baseline"] = round(r / max(out["best baseline"], 1e-12), 3)
     return out
 
 
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+# ---------------------------------------------------------------------- purity and tabs
+def purity_and_tabs(model, x, n_users: int, seed: int = 0) -> dict:
+    """Taste purity and tab rules over a sample of users (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    users = rng.choice(x.n_users, size=min(n_users, x.n_users), replace=False)
+    tags = x.items["tags"].tolist()
+    lab, n = credit(model, x)
+    M = x.matrix
+    pure, ref_pure, small_share, few, multi, distinct = [], [], 0, 0, 0, 0
+    n_personas = 0
+    base_lists = None
+    if hasattr(model, "user_factors_"):
+        base_lists = topk_rows(
+            np.where(M[users].toarray() > 0, -np.inf, model.user_factors_[users] @ model.item_factors_.T).astype(np.float32), 10
+        )[0]  # fmt: skip
+    for j, u in enumerate(users):  # a sample of users, each described once (display path)
+        uid = x.user_map.external([u])[0]
+        df = model.personas(uid)
+        n_personas += len(df)
+        small_share += int((df.share < 0.05).sum())
+        few += int((df.n_items < 3).sum())
+        if len(df) > 1:
+            multi += 1
+            distinct += int(df.label.nunique() == len(df))
+        lo, hi = M.indptr[u], M.indptr[u + 1]
+        items, plays, lu = M.indices[lo:hi], M.data[lo:hi], lab[lo:hi]
+        for p in range(int(n[u])):
+            sel = lu == p
+            if sel.sum() == 0 or not shown(plays[sel].sum() / plays.sum(), sel.sum()):
+                continue
+            top = items[sel][np.argsort(-plays[sel], kind="stable")[:5]]
+            prof: dict[str, float] = {}
+            for i in top:
+                for g in tags[i] if isinstance(tags[i], list) else ():
+                    prof[g] = prof.get(g, 0.0) + 1
+            T = {g for g, _ in sorted(prof.items(), key=lambda kv: -kv[1])[:3]}
+            if not T:
+                continue
+            rec = model.rank_index(np.array([u]), M[[u]], 10, persona=p)[0][0]
+            rec = rec[rec >= 0]
+            pure.append(np.mean([bool(T & set(tags[i] or ())) for i in rec]) if len(rec) else 0)
+            if base_lists is not None:
+                bl = base_lists[j][base_lists[j] >= 0]
+                ref_pure.append(np.mean([bool(T & set(tags[i] or ())) for i in bl]))
+    return {
+        "users": int(len(users)),
+        "purity@10": round(float(np.mean(pure)), 4) if pure else None,
+        "whole-list purity@10 (same tags)": round(float(np.mean(ref_pure)), 4)
+        if ref_pure
+        else None,
+        "personas_under_5pct": round(small_share / max(n_personas, 1), 4),
+        "personas_under_3_artists": round(few / max(n_personas, 1), 4),
+        "multi_persona_users": multi,
+        "distinct_labels": round(distinct / max(multi, 1), 4),
+    }
 
 
-def plots(grid: list, als_rows: list, eq_rows: list, taste: dict, out_dir: Path) -> list[str]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+# ---------------------------------------------------------------------- real listener
+def lastfm1k_listener(model) -> list | None:
+    path = ROOT.parent / "shared" / "data" / "lastfm-1k-sample"
+    files = sorted(p for p in path.glob("*") if p.name != "SOURCE.md") if path.exists() else []
+    if not files:
+        return None
+    df = pd.read_csv(files[0], sep="\t", header=None, usecols=[0, 3], names=["user", "artist"],
+                     quoting=3, on_bad_lines="skip")  # fmt: skip
+    df = df[df.user == df.user.value_counts().index[0]]
+    x = model.interactions_
+    names = pd.Series(x.item_names()).str.lower()
+    pos = dict(zip(names, range(len(names))))
+    counts = df.artist.str.lower().map(pos).dropna().astype(int).value_counts()
+    row = sp.csr_matrix((counts.to_numpy(np.float32), (np.zeros(len(counts), int), counts.index)),
+                        shape=(1, x.n_items))  # fmt: skip
+    out = model.personas(history=row)
+    return [
+        {"share": round(float(r.share), 3), "label": r.label, "n_items": int(r.n_items),
+         "top_artists": r.top_artists[:4]}
+        for r in out.itertuples()
+    ]  # fmt: skip
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 3)
-    for ax, metric in zip(axes, ("recall@20", "coverage@20", "ndcg@10")):
-        for P in sorted({r["personas"] for r in grid}):
-            rows = sorted((r for r in grid if r["personas"] == P), key=lambda r: r["factors"])
-            ax.plot([r["factors"] for r in rows], [r[metric] for r in rows], "o-",
-                    label=f"persona P={P}")  # fmt: skip
-        rows = sorted(als_rows, key=lambda r: r["factors"])
-        ax.plot([r["factors"] for r in rows], [r[metric] for r in rows], "k--", lw=2,
-                label="ALS (equal factors)")  # fmt: skip
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("factors")
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Last.fm 2K, 20% user holdout (seed 0): personas x factors")
-    path = out_dir / "persona_grid.png"
-    fig.savefig(path, dpi=80)
-    written.append(_rel(path))
 
-    fig = Figure(figsize=(6, 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for P in sorted({r["personas"] for r in grid}):
-        rows = [r for r in grid if r["personas"] == P]
-        ax.scatter([r["coverage@20"] for r in rows], [r["recall@20"] for r in rows],
-                   label=f"persona P={P}", s=[r["factors"] * 2 for r in rows])  # fmt: skip
-    ax.scatter([r["coverage@20"] for r in als_rows], [r["recall@20"] for r in als_rows],
-               marker="x", c="k", label="ALS equal factors")  # fmt: skip
-    ax.scatter([r["coverage@20"] for r in eq_rows], [r["recall@20"] for r in eq_rows],
-               marker="+", c="r", label="ALS equal parameters")  # fmt: skip
-    ax.set_xlabel("catalogue coverage@20")
-    ax.set_ylabel("recall@20")
-    ax.set_title("Accuracy vs discovery (marker size = factors)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path = out_dir / "persona_tradeoff.png"
-    fig.savefig(path, dpi=80)
-    written.append(_rel(path))
+# ---------------------------------------------------------------------- main
+def run_dataset(name, quick, chosen, out) -> dict:
+    x, d = load(name, quick)
+    train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
+    res: dict = {"users": x.n_users, "items": x.n_items, "pairs": x.nnz, "models": {}}
+    t0 = time.perf_counter()
+    als = ALS(**ANCHOR).fit(train)
+    t_als = time.perf_counter() - t0
+    per_it = t_als / ANCHOR["iterations"]
+    res["models"]["ALS (anchor)"] = {**metrics(als, train, test), "fit_s": round(t_als, 2),
+                                     "per_iteration_ratio": 1.0}  # fmt: skip
+    say(f"{name} ALS: {res['models']['ALS (anchor)']}")
+    t0 = time.perf_counter()
+    ph = PostHocPersonas.from_model(als, **chosen)
+    t_build = time.perf_counter() - t0
+    pbar = float(ph.user_n_personas_.mean())
+    models = {"PostHocPersonas (default)": ph}
+    for label, kw in (("PostHocPersonas, max", {"scoring": "max"}),
+                      ("PostHocPersonas, blend 0", {"blend": 0.0})):  # fmt: skip
+        models[label] = PostHocPersonas.from_model(als, **{**chosen, **kw})
+    fits = {}
+    iters = {}
+    t0 = time.perf_counter()
+    pals = PersonaALS(factors=F, n_personas=3, init_iterations=4, iterations=8, random_state=0)
+    pals.fit(train)
+    fits["PersonaALS (P=3)"], iters["PersonaALS (P=3)"] = time.perf_counter() - t0, 12
+    models["PersonaALS (P=3)"] = pals
+    if MixtureOfTastes is not None:
+        t0 = time.perf_counter()
+        mixt = MixtureOfTastes(factors=F, random_state=0).fit(train)
+        fits["MixtureOfTastes"] = time.perf_counter() - t0
+        iters["MixtureOfTastes"] = int(getattr(mixt, "n_iterations_", mixt.iterations))
+        models["MixtureOfTastes"] = mixt
+    for label, m in models.items():
+        r = metrics(m, train, test)
+        if label.startswith("PostHoc"):
+            r["fit_s"] = round(t_als + t_build, 2)
+            r["per_iteration_ratio"] = round((t_als + t_build) / t_als, 3)
+            r["mean_personas"] = round(float(m.user_n_personas_.mean()), 3)
+        else:
+            r["fit_s"] = round(fits[label], 2)
+            r["per_iteration_ratio"] = round(fits[label] / iters[label] / per_it, 3)
+        res["models"][label] = r
+        say(f"{name} {label}: {r}")
+    r = metrics(ph, train, test, blend=True)
+    res["models"]["PostHocPersonas, ComiRec merge by shares"] = r
+    say(f"{name} ComiRec merge: {r}")
+    fe = int(
+        round(F * (train.n_users * (1 + pbar) + train.n_items) / (train.n_users + train.n_items))
+    )
+    als_eq = ALS(**{**ANCHOR, "factors": fe}).fit(train)
+    res["models"][f"ALS, equal parameters (f={fe})"] = metrics(als_eq, train, test)
+    say(f"{name} ALS f={fe}: {res['models'][f'ALS, equal parameters (f={fe})']}")
+    a = res["models"]["ALS (anchor)"]
+    dflt = res["models"]["PostHocPersonas (default)"]
+    res["accuracy_target"] = {
+        "recall@20 ratio": round(dflt["recall@20"] / a["recall@20"], 4),
+        "coverage@10 gain": round(dflt["coverage@10"] / a["coverage@10"] - 1, 4),
+        "met": bool(
+            dflt["recall@20"] >= a["recall@20"] and dflt["coverage@10"] >= 1.15 * a["coverage@10"]
+        ),  # fmt: skip
+    }
+    steer_models = {k: (models[k], train) for k in
+                    ("PostHocPersonas (default)", "PersonaALS (P=3)", "MixtureOfTastes")
+                    if k in models}  # fmt: skip
+    res["steering"] = steering(steer_models, als, ph, train, test)
+    say(f"{name} steering: {res['steering']}")
+    res["purity_tabs"] = {}
+    for k in steer_models:
+        res["purity_tabs"][k] = purity_and_tabs(models[k], train, 150 if quick else 400)
+        say(f"{name} purity/tabs {k}: {res['purity_tabs'][k]}")
+    if d is not None:
+        res["planted"] = {k: planted(models[k], train, d) for k in steer_models}
+        th = out["selection"]["generator_threshold"]
+        res["planted"][f"PostHocPersonas at the generator's threshold ({th})"] = planted(
+            PostHocPersonas.from_model(als, **{**chosen, "threshold": th}), train, d
+        )
+        say(f"{name} planted: {res['planted']}")
+    if name == "lastfm2k":
+        res["lastfm1k_listener"] = lastfm1k_listener(ph)
+        say(f"Last.fm 1K listener folded in: {res['lastfm1k_listener']}")
+    return res
 
-    names = [n for n in taste if isinstance(taste[n], dict)]
-    fig = Figure(figsize=(7, 3.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    keys = ("per_taste_recall@20", "minor_taste_recall@20", "tastes_hit@20")
-    w = 0.8 / len(names)
-    for j, n in enumerate(names):
-        ax.bar(np.arange(len(keys)) + j * w, [taste[n][k] for k in keys], w, label=n)
-    ax.set_xticks(np.arange(len(keys)) + 0.4 - w / 2, keys)
-    ax.set_title("Does each of a user's tastes appear in the held-out hits?")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    path = out_dir / "persona_tastes.png"
-    fig.savefig(path, dpi=80)
-    written.append(_rel(path))
-    return written
+
+def plot(out: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    for ax, name in zip(axes[:2], ("lastfm2k", "generated")):
+        ms = out[name]["models"]
+        for label, r in ms.items():
+            mk = "*" if "default" in label else ("s" if label.startswith("ALS") else "o")
+            ax.scatter(r["coverage@10"], r["recall@20"], marker=mk, s=120 if mk == "*" else 50)
+            ax.annotate(label, (r["coverage@10"], r["recall@20"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        a = ms["ALS (anchor)"]
+        ax.axhline(a["recall@20"], color="grey", lw=0.8, ls="--")
+        ax.axvline(1.15 * a["coverage@10"], color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("coverage@10 (dotted: anchor +15%)")
+        ax.set_ylabel("recall@20 (dashed: anchor)")
+        ax.set_title(f"{name}: combined lists, test split")
+    ax = axes[2]
+    labels, vals, colors = [], [], []
+    for name, c in (("lastfm2k", "tab:blue"), ("generated", "tab:orange")):
+        st = out[name]["steering"]
+        for k in ("ALS restricted to the taste", "best baseline", "PostHocPersonas (default)",
+                  "PersonaALS (P=3)", "MixtureOfTastes"):  # fmt: skip
+            if k in st:
+                labels.append(f"{name[:7]}: {k}")
+                vals.append(st[k])
+                colors.append(c)
+    ax.barh(range(len(vals)), vals, color=colors)
+    ax.set_yticks(range(len(vals)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("taste-conditioned recall@20")
+    ax.set_title("steering: one persona's list vs no-persona baselines")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--factors", type=int, nargs="+", default=[8, 16, 32, 64])
-    ap.add_argument("--personas", type=int, nargs="+", default=[1, 2, 3, 4])
-    ap.add_argument("--ties", type=float, nargs="+", default=[0.0, 1.0, 3.0])
-    ap.add_argument("--siblings", type=float, nargs="+", default=[1.0, 0.0])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "persona_eval.json"))
-    ap.add_argument("--img", default=str(ROOT / "docs" / "img"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller data and grid (a smoke run)")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("deepcuts").setLevel(logging.WARNING)
-
-    x = load_lastfm2k()
-    train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
-    chosen, selection = select(train, args.ties, args.siblings)
-    log.info("selected on validation: %s", chosen)
-
-    grid, als_rows, eq_rows = [], [], []
-    for f in args.factors:
-        r = run_one(als(f), train, test)
-        als_rows.append({"model": "ALS", "factors": f, "params": n_params(als(f), train), **r})
-        log.info("ALS f=%d: %s", f, r)
-        for P in args.personas:
-            m = persona(f, P, **chosen)
-            r = run_one(m, train, test)
-            row = {"model": "PersonaALS", "personas": P, "factors": f,
-                   "params": n_params(m, train), **r}  # fmt: skip
-            grid.append(row)
-            log.info("persona P=%d f=%d: %s", P, f, r)
-            if P > 1:
-                f_eq = round(
-                    f * (train.n_users * P + train.n_items) / (train.n_users + train.n_items)
-                )
-                r = run_one(als(f_eq), train, test)
-                eq_rows.append({"model": "ALS", "factors": f_eq, "matches": f"P={P} f={f}",
-                                "params": n_params(als(f_eq), train), **r})  # fmt: skip
-                log.info("ALS (equal params to P=%d f=%d) f=%d: %s", P, f, f_eq, r)
-
-    # blended lists (filled from personas in proportion to their shares) at 32 factors
-    blend = []
-    for P in [p for p in args.personas if p > 1]:
-        m = persona(32, P, **chosen).fit(train)
-        _, means = evaluate(m, train, test, k=(10, 20), metrics=METRICS, blend=True)
-        blend.append({"personas": P, "factors": 32, **{k: float(means[k]) for k in SHOW}})
-
-    # per-taste recall; tastes from the untied persona model (P=3, f=32, tie_weight=0), whose
-    # personas are free to specialise
-    ref = persona(32, 3, tie_weight=0.0).fit(train)
-    sel = persona(32, 3, **chosen).fit(train)
-    f_eq3 = round(32 * (train.n_users * 3 + train.n_items) / (train.n_users + train.n_items))
-    models = {
-        "ALS f=32": (als(32).fit(train), {}),
-        f"ALS f={f_eq3} (equal params)": (als(f_eq3).fit(train), {}),
-        "persona P=1 f=32": (persona(32, 1, **chosen).fit(train), {}),
-        "persona P=3 f=32 selected": (sel, {}),
-        "persona P=3 f=32 tie=0": (ref, {}),
-        "persona P=3 f=32 tie=0 blend": (ref, {"blend": True}),
-    }
-    taste = per_taste(models, ref, train, test)
-    health = {
-        "tie=0": ref.persona_health(k=20).attrs["summary"],
-        "selected": sel.persona_health(k=20).attrs["summary"],
-    }
-    example = {}
-    for u in x.user_map.ids[:3].tolist():
-        example[str(u)] = ref.personas(u)[["persona", "share", "label", "top_artists"]].to_dict(
-            "records"
-        )
-
-    # the goal: P > 1 beats P = 1 on recall@20 and coverage@20 at equal factors
-    goal = []
-    for f in args.factors:
-        one = next(r for r in grid if r["factors"] == f and r["personas"] == 1)
-        a = next(r for r in als_rows if r["factors"] == f)
-        for r in grid:
-            if r["factors"] == f and r["personas"] > 1:
-                goal.append({
-                    "factors": f, "personas": r["personas"],
-                    "recall_vs_P1": r["recall@20"] - one["recall@20"],
-                    "coverage_vs_P1": r["coverage@20"] - one["coverage@20"],
-                    "recall_vs_ALS": r["recall@20"] - a["recall@20"],
-                    "coverage_vs_ALS": r["coverage@20"] - a["coverage@20"],
-                    "beats_P1": bool(r["recall@20"] > one["recall@20"]
-                                     and r["coverage@20"] > one["coverage@20"]),
-                })  # fmt: skip
-    imgs = plots(grid, als_rows, eq_rows, taste, Path(args.img))
-    result = {
-        "protocol": "Last.fm 2K, user_holdout_split(test_fraction=0.2, random_state=0)",
-        "settings": {
-            "common": COMMON,
-            "als_iterations": ALS_ITERATIONS,
-            "persona": PERSONA,
-            "selected": chosen,
-        },  # fmt: skip
-        "selection_on_validation": selection,
-        "grid": grid,
-        "als_equal_factors": als_rows,
-        "als_equal_params": eq_rows,
-        "blend_f32": blend,
-        "per_taste": taste,
-        "health_P3_f32": health,
-        "example_personas": example,
-        "goal": goal,
-        "images": imgs,
-        "machine": platform.platform(),
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'model':<28}{'P':>3}{'f':>5}" + "".join(f"{k:>14}" for k in SHOW) + f"{'fit_s':>8}")
-    for r in als_rows + eq_rows + grid:
-        name = r["model"] + (f" ({r['matches']})" if "matches" in r else "")
-        print(f"{name:<28}{r.get('personas', 1):>3}{r['factors']:>5}"
-              + "".join(f"{r[k]:>14.4f}" for k in SHOW) + f"{r['fit_s']:>8.1f}")  # fmt: skip
-    n_win = sum(g["beats_P1"] for g in goal)
-    print(f"goal (P>1 beats P=1 on recall@20 and coverage@20): {n_win}/{len(goal)} grid cells")
-    print(f"wrote {args.out} and {', '.join(imgs)}")
+    out: dict = {"anchor": ANCHOR, "selection": {}}
+    say("selection: clustering threshold on generated data (seed 1)")
+    th_gen, rows = select_threshold(args.quick)
+    out["selection"]["generator_threshold"] = th_gen
+    out["selection"]["generator_rows"] = rows
+    say("selection: Last.fm 2K validation split of the training part")
+    train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
+    chosen, rows, anchor = select_lastfm(train, args.quick)
+    out["selection"].update({"chosen": chosen, "lastfm_rows": rows, "lastfm_anchor": anchor})
+    say(f"chosen: {chosen}")
+    for name in ("lastfm2k", "generated"):
+        out[name] = run_dataset(name, args.quick, chosen, out)
+    for name in ("lastfm2k", "generated"):
+        for k, v in out[name]["accuracy_target"].items():
+            say(f"{name} accuracy target {k} = {v}")
+        st = out[name]["steering"]
+        say(f"{name} steering PostHocPersonas / best baseline = "
+            f"{st['PostHocPersonas (default)'] / max(st['best baseline'], 1e-12):.3f}")  # fmt: skip
+    suffix = "_quick" if args.quick else ""
+    (ROOT / "docs" / f"persona_eval{suffix}.json").write_text(json.dumps(out, indent=1) + "\n")
+    plot(out, ROOT / "docs" / "img" / f"persona_eval{suffix}.png")
+    say(f"wrote docs/persona_eval{suffix}.json and docs/img/persona_eval{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -222,13 +222,13 @@ def test_distinct_push_is_bounded_and_is_the_gradient():
 
 # ---------------------------------------------------------------------- model behaviour
 def test_registered_and_make_model():
-    assert MODELS["persona"] is PersonaALS
-    m = make_model("persona", factors="8", n_personas="2")
+    assert MODELS["persona-als"] is PersonaALS
+    m = make_model("persona-als", factors="8", n_personas="2")
     assert m.factors == 8 and m.n_personas == 2
     with pytest.raises(DeepcutsError, match="init"):
-        make_model("persona", init="random")
+        make_model("persona-als", init="random")
     with pytest.raises(DeepcutsError, match="distinct_scale"):
-        make_model("persona", distinct_scale=0.0)
+        make_model("persona-als", distinct_scale=0.0)
 
 
 def test_personas_separate_two_tastes(fitted2, two_taste):

@@ -26,7 +26,14 @@ from deepcuts.serving.service import RecommenderService, _rerankers
 from deepcuts.serving.store import Listen, Store, default_url
 
 ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
-PERSONA_PARAMS = {"factors": 8, "n_personas": 2, "iterations": 6, "random_state": 0}
+# the default persona model (post-hoc personas, issue 12) on the planted two-taste data
+PERSONA_PARAMS = {
+    "factors": 8,
+    "iterations": 15,
+    "reg_scaling": "none",
+    "regularization": 0.1,
+    "random_state": 0,
+}
 
 
 def _service(tmp_path, kind, params, frames):

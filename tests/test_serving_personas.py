@@ -1,4 +1,5 @@
-"""Personas through the service: PersonaALS users with two tastes get two personas."""
+"""Personas through the service: with the default persona model (post-hoc personas), users with
+two tastes get two personas, each with a distinct label."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from deepcuts.serving.app import create_app
 from deepcuts.serving.service import RecommenderService
 from deepcuts.serving.store import Store, default_url
 
-PERSONA_PARAMS = {"factors": 8, "n_personas": 2, "iterations": 6, "random_state": 0}
+PERSONA_PARAMS = {
+    "factors": 8,
+    "iterations": 15,
+    "reg_scaling": "none",
+    "regularization": 0.1,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +48,8 @@ def test_two_tastes_two_personas(client):
     assert all(len(b) == 1 for b in blocks) and blocks[0] != blocks[1]
     assert {next(iter(b)) for b in blocks} == {0, 1}
     assert all(p["label"] and p["tags"] for p in ps)
+    assert len({p["label"] for p in ps}) == 2  # labels set the personas apart
+    assert all(p["share"] >= 0.05 and p["n_artists"] >= 3 for p in ps)
     # a persona's recommendations come from its own taste
     for p, b in zip(ps, blocks):
         r = client.get("/users/u5/recommendations", params={"persona": p["persona"], "n": 1})

@@ -64,7 +64,8 @@ def page(browser, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def persona_page(browser, tmp_path_factory):
-    params = {"factors": 8, "n_personas": 2, "iterations": 6, "random_state": 0}
+    params = {"factors": 8, "iterations": 15, "reg_scaling": "none", "regularization": 0.1,
+              "random_state": 0}  # fmt: skip
     tmp = tmp_path_factory.mktemp("web-persona")
     server, pg = _serve(browser, tmp, two_taste_frames(), "persona", params)
     yield pg

@@ -7,8 +7,9 @@ from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
 from deepcuts.models.ease import EASE
 from deepcuts.models.knn import ItemKNN
-from deepcuts.models.persona import PersonaALS
+from deepcuts.models.persona import PersonaALS, PostHocPersonas
 from deepcuts.models.popularity import Popularity
+from deepcuts.models.ranking import BPR, MixtureOfTastes
 from deepcuts.models.rp3beta import RP3beta
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
 
@@ -17,15 +18,21 @@ MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "itemknn": ItemKNN,
     "als": ALS,
-    "persona": PersonaALS,
+    "persona": PostHocPersonas,
+    "persona-als": PersonaALS,
+    "bpr": BPR,
+    "mixture": MixtureOfTastes,
     "ease": EASE,
     "rp3beta": RP3beta,
 }
 
 __all__ = [
     "ALS",
+    "BPR",
     "MODELS",
+    "MixtureOfTastes",
     "PersonaALS",
+    "PostHocPersonas",
     "ContentKNN",
     "EASE",
     "ItemKNN",

@@ -43,6 +43,7 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
 from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
 from deepcuts.models._topk import topk_rows
+from deepcuts.models.persona import shown as _persona_shown
 from deepcuts.rerank import build_rerankers, item_evidence, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
@@ -222,6 +223,9 @@ class ModelHandle:
 
     @property
     def n_personas_max(self) -> int:
+        U = getattr(self.model, "persona_factors_", None)
+        if U is not None:
+            return int(U.shape[1])
         return int(getattr(self.model, "n_personas", 1) or 1)
 
 
@@ -1033,7 +1037,17 @@ class RecommenderService:
         idx = row.indices.astype(np.int64)
         plays = row.data.astype(np.float64)
         described: dict[int, dict] = {}
-        if hasattr(m, "persona_factors_"):
+        assignments = getattr(type(m), "_assignments", None)
+        if hasattr(m, "persona_factors_") and assignments is not None:
+            # persona models with the shared description (labels that set personas apart)
+            assign, k = assignments(m, u, sp.csr_matrix(row, dtype=np.float32))
+            df = (
+                m.personas(user, n_artists=n, n_tags=5)
+                if u >= 0
+                else m.personas(history=row, n_artists=n, n_tags=5)
+            )
+            described = {int(r.persona): r._asdict() for r in df.itertuples(index=False)}
+        elif hasattr(m, "persona_factors_"):
             if u >= 0:
                 U, k = m.persona_factors_[u], int(m.user_n_personas_[u])
                 df = m.personas(user, n_artists=n, n_tags=5)
@@ -1071,6 +1085,9 @@ class RecommenderService:
                     "top_artists": items,
                 }
             )
+        if len(out) > 1:  # tabs: no persona under 5% of the plays or with fewer than 3 artists
+            kept = [d for d in out if _persona_shown(d["share"], d["n_artists"])]
+            out = kept or out[:1]
         return {"user": user, "model": h.model_id, "source": source, "personas": out}
 
     def similar(self, artist: str, *, n: int = 10) -> dict:

@@ -86,7 +86,8 @@ function renderPersonaPanel() {
   panel.replaceChildren(...shown.map((p) => el("div", { class: "persona" },
     el("div", {}, el("strong", {}, p.label || `persona ${p.persona + 1}`), " ",
       ...p.tags.map((t) => el("span", { class: "chip" }, t))),
-    el("div", { class: "small muted" }, "top artists: ",
+    el("div", { class: "small muted" },
+      `${Math.round(p.share * 100)}% of plays \u00b7 ${p.n_artists} artists \u00b7 top artists: `,
       p.top_artists.map((a) => a.name).join(", ") || "(none)"))));
 }
 

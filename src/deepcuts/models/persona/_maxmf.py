@@ -50,7 +50,6 @@ from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
@@ -58,16 +57,18 @@ from deepcuts.data.interactions import Interactions
 from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_kernels as K
-from deepcuts.models._topk import topk_rows
 from deepcuts.models.als import _ROW_LOCAL, _single_threaded_blas
-from deepcuts.models.base import RankContext, Recommender
+from deepcuts.models.base import Recommender
+from deepcuts.models.persona._diagnostics import PersonaDiagnostics
+from deepcuts.models.persona._labels import PersonaLabels
+from deepcuts.models.persona._scoring import PersonaScoring, PersonaState, unit_rows
 
 __all__ = ["PersonaALS"]
 
 log = logging.getLogger(__name__)
 
 
-class PersonaALS(Recommender):
+class PersonaALS(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender):
     """Implicit ALS with several persona vectors per user, scored by their maximum (MaxMF).
 
     Parameters
@@ -133,6 +134,12 @@ class PersonaALS(Recommender):
         k-means clusters of item vectors (``init="kmeans"`` and ``persona_count="auto"``).
     nonnegative : bool, default=False
         Project every solve onto non-negative factors (NMF-style, interpretable factors).
+    scoring : {"max", "mixture"}, default="max"
+        Default list: the best persona's score (MaxMF) or the mixture of tastes (attention
+        ``softmax_p(log share_p + cos(x_p, y_i) / temperature)``); ``recommend(...,
+        scoring=...)`` overrides it.
+    temperature : float, default=0.1
+        Attention temperature of ``scoring="mixture"``.
     solver : {"cg", "cholesky"}, default="cg"
     cg_steps : int, default=3
     random_state : int or None, default=None
@@ -199,6 +206,8 @@ class PersonaALS(Recommender):
         init_noise: float = 0.3,
         n_clusters: int = 24,
         nonnegative: bool = False,
+        scoring: Literal["max", "mixture"] = "max",
+        temperature: float = 0.1,
         solver: Literal["cg", "cholesky"] = "cg",
         cg_steps: int = 3,
         random_state: int | None = None,
@@ -226,6 +235,8 @@ class PersonaALS(Recommender):
         self.init_noise = init_noise
         self.n_clusters = n_clusters
         self.nonnegative = nonnegative
+        self.scoring = scoring
+        self.temperature = temperature
         self.solver = solver
         self.cg_steps = cg_steps
         self.random_state = random_state
@@ -263,6 +274,8 @@ class PersonaALS(Recommender):
             v = getattr(self, name)
             if not isinstance(v, int | float | np.number) or not np.isfinite(v) or v < 0:
                 raise DeepcutsError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not isinstance(self.temperature, int | float | np.number) or not (self.temperature > 0):
+            raise DeepcutsError(f"temperature must be > 0, got {self.temperature!r}")
         if not isinstance(self.distinct_scale, int | float | np.number) or not (
             self.distinct_scale > 0
         ):
@@ -275,6 +288,7 @@ class PersonaALS(Recommender):
             ("persona_count", ("fixed", "auto")),
             ("init", ("als", "kmeans")),
             ("solver", ("cg", "cholesky")),
+            ("scoring", ("max", "mixture")),
         ):
             if getattr(self, name) not in allowed:
                 raise DeepcutsError(
@@ -734,50 +748,11 @@ class PersonaALS(Recommender):
             U[sel], n[sel] = self.fold_in(sp.csr_matrix(user_items)[sel])
         return U, n
 
-    def _check_persona(self, persona, n) -> int:
-        P = self.persona_factors_.shape[1]
-        if not isinstance(persona, int | np.integer) or isinstance(persona, bool):
-            raise DeepcutsError(f"persona must be an integer 0..{P - 1}, got {persona!r}")
-        bad = persona < 0 or persona >= n.min()
-        if bad:
-            raise DeepcutsError(
-                f"persona={persona} does not exist for every requested user (they have "
-                f"{int(n.min())} to {int(n.max())} personas); use 0..{int(n.min()) - 1} or "
-                "call personas(user) to list them"
-            )
-        return int(persona)
-
-    def _score(self, user_index, user_items, *, persona=None, **kw) -> np.ndarray:
-        self._check_score_kw(kw)
+    def _persona_state(self, user_index, user_items) -> PersonaState:
+        """Personas, unit persona vectors as attention keys, log shares of plays as priors."""
         U, n = self._user_personas(user_index, user_items)
-        Y = self.item_factors_
-        if persona is not None:
-            return U[:, self._check_persona(persona, n)] @ Y.T
-        S = U[:, 0] @ Y.T
-        for p in range(1, U.shape[1]):
-            Sp = U[:, p] @ Y.T
-            on = n > p
-            S[on] = np.maximum(S[on], Sp[on])
-        return S
-
-    @staticmethod
-    def _check_score_kw(kw) -> None:
-        unknown = set(kw) - {"persona_mix", "blend"}
-        if unknown:
-            raise DeepcutsError(
-                f"unknown scoring option(s) {sorted(unknown)} for PersonaALS; use persona=, "
-                "blend=True or persona_mix=[...]"
-            )
-
-    def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
-        U, n = self._user_personas(user_index, user_items)
-        b, k = item_index.shape
-        if persona is not None:
-            return np.full((b, k), int(persona), np.int16)
-        V = self.item_factors_[np.maximum(item_index, 0)]  # (b, k, f)
-        S = np.einsum("bpf,bkf->bpk", U, V)
-        S[np.arange(U.shape[1])[None, :] >= n[:, None]] = -np.inf
-        return np.argmax(S, axis=1).astype(np.int16)
+        sh = self._shares(U, n, sp.csr_matrix(user_items))
+        return PersonaState(U, n, unit_rows(U), sh)
 
     def _shares(self, U, n, rows: sp.csr_matrix) -> np.ndarray:
         """(b, P) share of each row's play counts assigned to each persona (MaxMF rule)."""
@@ -787,248 +762,3 @@ class PersonaALS(Recommender):
         r = np.repeat(np.arange(b), np.diff(rows.indptr))
         sh = np.bincount(r * P + a, weights=rows.data, minlength=b * P).reshape(b, P)
         return sh / np.maximum(sh.sum(axis=1, keepdims=True), 1e-12)
-
-    def rank_index(self, user_index, user_items, n, *, filter_played=True, allow=None,
-                   block=None, rerankers=(), **score_kw):  # fmt: skip
-        """As :meth:`Recommender.rank_index`; ``blend=True`` or ``persona_mix`` fill the list
-        from the personas in proportion to their shares of the user's plays or to the mix.
-
-        In a blended list each item's score is its score under the persona that contributed
-        it, so scores need not decrease with rank.
-        """
-        mix = score_kw.pop("persona_mix", None)
-        blend = bool(score_kw.pop("blend", False))
-        if mix is None and not blend:
-            return super().rank_index(
-                user_index, user_items, n, filter_played=filter_played, allow=allow,
-                block=block, rerankers=rerankers, **score_kw,
-            )  # fmt: skip
-        if score_kw.get("persona") is not None:
-            raise DeepcutsError("persona= and blend/persona_mix cannot be combined")
-        self._check_fitted()
-        user_index = np.asarray(user_index, np.int32)
-        user_items = sp.csr_matrix(user_items)
-        U, cnt = self._user_personas(user_index, user_items)
-        b, P = U.shape[:2]
-        act = np.arange(P)[None, :] < cnt[:, None]
-        if mix is None:
-            w = self._shares(U, cnt, user_items)
-        else:
-            w = np.asarray(mix, np.float64)
-            if w.ndim == 1:
-                w = np.broadcast_to(w, (b, len(w)))
-            if w.shape[1] > P or not np.all(np.isfinite(w)) or (w < 0).any():
-                raise DeepcutsError(
-                    f"persona_mix must be {P} or fewer non-negative weights (one per persona), "
-                    f"got {mix!r}"
-                )
-            w = np.pad(w, ((0, 0), (0, P - w.shape[1])))
-        w = np.where(act, w, 0.0)
-        tot = w.sum(axis=1, keepdims=True)
-        if (tot <= 0).any():
-            raise DeepcutsError(
-                "persona_mix gives zero weight to every persona a user has; weight at least "
-                "one of their personas (see personas(user))"
-            )
-        w = np.ascontiguousarray(w / tot)
-        m = min(self.n_items, n * P)
-        cand = np.full((b, P, m), -1, np.int64)
-        cval = np.full((b, P, m), -np.inf, np.float32)
-        rows = np.repeat(np.arange(b), np.diff(user_items.indptr))
-        for p in range(P):  # loop over personas (at most n_personas), not users
-            S = np.array(U[:, p] @ self.item_factors_.T, np.float32)
-            S[~act[:, p]] = -np.inf
-            if filter_played:
-                S[rows, user_items.indices] = -np.inf
-            if allow is not None:
-                keep = np.zeros(S.shape[1], bool)
-                keep[allow] = True
-                S[:, ~keep] = -np.inf
-            if block is not None and len(block):
-                S[:, block] = -np.inf
-            if rerankers:
-                ctx = RankContext(self, user_index, user_items, n)
-                for r in rerankers:
-                    S = np.asarray(r.rerank(S, ctx), np.float32)
-            idx, val = topk_rows(S, m)
-            cand[:, p, : idx.shape[1]] = idx
-            cval[:, p, : idx.shape[1]] = val
-        out_idx = np.empty((b, n), np.int64)
-        out_val = np.empty((b, n), np.float32)
-        out_per = np.empty((b, n), np.int64)
-        K.blend_lists(cand, cval, w, int(n), out_idx, out_val, out_per)
-        return out_idx, out_val, out_per.astype(np.int16)
-
-    def _similar_items(self, item_index: np.ndarray) -> np.ndarray:
-        Y = self.item_factors_
-        Yn = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-12)
-        return Yn[np.asarray(item_index)] @ Yn.T
-
-    # ------------------------------------------------------------------ persona API
-    def personas(self, user, *, n_artists: int = 5, n_tags: int = 3) -> pd.DataFrame:
-        """Describe one user's personas.
-
-        Each of the user's plays is credited to the persona that scores it highest (the same
-        rule that attributes recommendations).
-
-        Parameters
-        ----------
-        user : user id
-        n_artists : int, default=5
-            Top artists (by plays) listed per persona.
-        n_tags : int, default=3
-            Top tags listed per persona (from the items' tags, weighted by plays and by
-            ``sqrt(idf)`` so that catalogue-wide tags such as "rock" do not label everything).
-
-        Returns
-        -------
-        DataFrame with one row per persona
-            Columns persona, share (of the user's play counts), n_items, label (the top two
-            tags joined by " / ", or the top artist without tags), top_artists, top_tags.
-
-        Examples
-        --------
-        >>> from deepcuts.testing import planted_blocks
-        >>> x = planted_blocks(60, 30, 3, random_state=0)
-        >>> m = PersonaALS(factors=8, n_personas=2, iterations=3, random_state=0).fit(x)
-        >>> df = m.personas("u0")
-        >>> df.columns.tolist()
-        ['persona', 'share', 'n_items', 'label', 'top_artists', 'top_tags']
-        >>> round(float(df.share.sum()), 6)
-        1.0
-        """
-        self._check_fitted()
-        x = self.interactions_
-        u = int(x.user_map.index([user])[0])
-        row = sp.csr_matrix(x.matrix[u], dtype=np.float32)
-        U = self.persona_factors_[[u]]
-        n = self.user_n_personas_[[u]]
-        a = self._assign(row, U, self.item_factors_, n, collapse_weight=0.0)
-        plays = row.data.astype(np.float64)
-        items = row.indices
-        tags = None
-        if x.items is not None and "tags" in x.items:
-            tags = x.items["tags"].tolist()
-            idf = self._tag_idf()
-        out = []
-        total = max(plays.sum(), 1e-12)
-        for p in range(int(n[0])):  # at most n_personas iterations
-            sel = a == p
-            order = np.argsort(-plays[sel], kind="stable")
-            it, pl = items[sel][order], plays[sel][order]
-            top_artists = x.item_names(it[:n_artists]).tolist()
-            top_tags: list[str] = []
-            if tags is not None and len(it):
-                score: dict[str, float] = {}
-                for i, w in zip(it.tolist(), (pl / pl.sum()).tolist()):
-                    for t in tags[i] if isinstance(tags[i], list) else []:
-                        score[t] = score.get(t, 0.0) + w * idf.get(t, 1.0)
-                top_tags = [t for t, _ in sorted(score.items(), key=lambda kv: -kv[1])][:n_tags]
-            label = (
-                " / ".join(top_tags[:2]) if top_tags else (top_artists[0] if top_artists else "")
-            )
-            out.append(
-                {
-                    "persona": p,
-                    "share": float(pl.sum() / total),
-                    "n_items": int(sel.sum()),
-                    "label": label,
-                    "top_artists": top_artists,
-                    "top_tags": top_tags,
-                }
-            )
-        return pd.DataFrame(out)
-
-    def _tag_idf(self) -> dict[str, float]:
-        cached = getattr(self, "_idf_cache", None)
-        if cached is not None and cached[0] is self.interactions_:
-            return cached[1]
-        tags = self.interactions_.items["tags"]
-        s = pd.Series([t for ts in tags if isinstance(ts, list) for t in set(ts)])
-        df = s.value_counts()
-        idf = np.sqrt(np.log(len(tags) / df.to_numpy(np.float64)) + 1.0)
-        out = dict(zip(df.index.tolist(), idf.tolist()))
-        self._idf_cache = (self.interactions_, out)
-        return out
-
-    def persona_health(self, users=None, *, k: int = 20, collapse_share: float = 0.9,
-                       batch_size: int = 512) -> pd.DataFrame:  # fmt: skip
-        """Health diagnostics of users' personas.
-
-        Parameters
-        ----------
-        users : array-like of user ids, optional
-            Default: every user.
-        k : int, default=20
-            List length for the overlap of personas' recommendations.
-        collapse_share : float, default=0.9
-            A user with several personas is *collapsed* when one persona holds at least this
-            share of their plays.
-        batch_size : int, default=512
-
-        Returns
-        -------
-        DataFrame with one row per user
-            Columns user, n_personas, max_share, min_share, collapsed, max_cosine (largest
-            cosine between two of the user's persona vectors), list_overlap (mean Jaccard
-            overlap of the top-``k`` lists of two of the user's personas; NaN with one persona).
-            ``df.attrs["summary"]`` holds the means and the collapsed fraction.
-        """
-        self._check_fitted()
-        x = self.interactions_
-        uidx = (
-            np.arange(x.n_users)
-            if users is None
-            else x.user_map.index(np.atleast_1d(np.asarray(users, dtype=object)))
-        )
-        P = self.persona_factors_.shape[1]
-        iu, ju = np.triu_indices(P, 1)
-        parts = []
-        for s in range(0, len(uidx), batch_size):
-            ub = uidx[s : s + batch_size]
-            U = self.persona_factors_[ub]
-            n = self.user_n_personas_[ub]
-            rows = x.matrix[ub]
-            sh = self._shares(U, n, rows)
-            act = np.arange(P)[None, :] < n[:, None]
-            Un = U / np.maximum(np.linalg.norm(U, axis=2, keepdims=True), 1e-12)
-            cos = np.einsum("bpf,bqf->bpq", Un, Un)[:, iu, ju]
-            pair_ok = act[:, iu] & act[:, ju]
-            max_cos = np.where(pair_ok, cos, -np.inf).max(axis=1, initial=-np.inf)
-            lists = np.empty((len(ub), P, k), np.int64)
-            played_r = np.repeat(np.arange(len(ub)), np.diff(rows.indptr))
-            for p in range(P):  # loop over personas, not users
-                S = U[:, p] @ self.item_factors_.T
-                S[played_r, rows.indices] = -np.inf
-                lists[:, p] = topk_rows(S, k)[0]
-            inter = (lists[:, iu, :, None] == lists[:, ju, None, :]).any(axis=3).sum(axis=2)
-            jac = inter / np.maximum(2 * k - inter, 1)
-            overlap = np.where(pair_ok, jac, np.nan)
-            with np.errstate(invalid="ignore"):
-                mean_overlap = np.nanmean(np.where(pair_ok.any(axis=1)[:, None], overlap, 0.0),
-                                          axis=1) if len(iu) else np.full(len(ub), np.nan)  # fmt: skip
-            mean_overlap = np.where(pair_ok.any(axis=1), mean_overlap, np.nan)
-            shm = np.where(act, sh, np.nan)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "user": x.user_map.external(ub),
-                        "n_personas": n,
-                        "max_share": np.nanmax(shm, axis=1),
-                        "min_share": np.nanmin(shm, axis=1),
-                        "collapsed": (n > 1) & (np.nanmax(shm, axis=1) >= collapse_share),
-                        "max_cosine": np.where(n > 1, max_cos, np.nan),
-                        "list_overlap": mean_overlap,
-                    }
-                )
-            )
-        df = pd.concat(parts, ignore_index=True)
-        multi = df[df.n_personas > 1]
-        df.attrs["summary"] = {
-            "users": len(df),
-            "mean_personas": float(df.n_personas.mean()),
-            "collapsed_fraction": float(multi.collapsed.mean()) if len(multi) else 0.0,
-            "mean_max_cosine": float(multi.max_cosine.mean()) if len(multi) else float("nan"),
-            "mean_list_overlap": float(multi.list_overlap.mean()) if len(multi) else float("nan"),
-        }
-        return df

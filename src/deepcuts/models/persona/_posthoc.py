@@ -1,0 +1,432 @@
+"""Post-hoc personas from a trained single-vector model (PinnerSage-style).
+
+PinnerSage (Pal et al., KDD 2020, DOI 10.1145/3394486.3403280) keeps the item embeddings of a
+trained model fixed, clusters each user's history in that space and gives the user one vector
+per cluster. Here:
+
+1. **Base model.** Single-vector implicit ALS (:class:`~deepcuts.models.ALS`), trained as usual
+   (or any fitted model with ``item_factors_`` and ``user_factors_``: :meth:`from_model`).
+2. **Clusters.** Each user's played items are clustered on their unit item vectors by
+   agglomeration stopped at ``threshold`` (:mod:`deepcuts.models._persona_cluster_kernels`):
+   the count is chosen per user, a one-taste listener gets one cluster. A cluster holding
+   under ``min_share`` of the user's plays or fewer than ``min_artists`` items is folded into
+   its nearest neighbour, so every persona can be shown.
+3. **Persona vectors.** ``persona_vectors="fold_in"``: the ALS fold-in of the user's history
+   restricted to the cluster's items, ``x_up = (Y^T C_up Y + reg*I)^-1 Y^T C_up p(up)`` (Hu,
+   Koren, Volinsky 2008; the base model's own solve), so every other item - including the
+   user's other tastes - counts as unplayed; ``"centroid"``: the cluster's mean unit item
+   vector, scaled so that its items score 1 on average.
+4. **Scores.** Attention keys are the clusters' unit centroids ``c_up`` and priors their
+   shares of plays ``pi_up``. The default list blends the user's own vector with the personas,
+   ``s_ui = (1 - lambda) x_u . y_i + lambda m_ui`` where ``m_ui`` is the mixture of tastes
+   ``sum_p softmax_p(log pi_up + c_up . y^_i / tau) x_up . y_i`` (``scoring="mixture"``, Kula
+   2017) or the hard ``max_p x_up . y_i`` (``"max"``). A persona's own list ranks by its
+   scores among the items whose closest centroid is its own (it stays in its taste).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from deepcuts.data.interactions import Interactions
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.models import _persona_cluster_kernels as CK
+from deepcuts.models.als import ALS
+from deepcuts.models.base import Recommender
+from deepcuts.models.persona._diagnostics import PersonaDiagnostics
+from deepcuts.models.persona._labels import PersonaLabels
+from deepcuts.models.persona._scoring import PersonaScoring, PersonaState, unit_rows
+
+__all__ = ["PostHocPersonas"]
+
+log = logging.getLogger(__name__)
+
+#: the base ALS hyperparameters a PostHocPersonas passes through
+_ALS_PARAMS = ("factors", "iterations", "regularization", "reg_scaling", "alpha", "weighting",
+               "cg_steps", "random_state", "show_progress")  # fmt: skip
+
+
+class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender):
+    """Personas clustered from a single-vector ALS model's item space (PinnerSage-style).
+
+    Parameters
+    ----------
+    factors, iterations, regularization, reg_scaling, alpha, weighting, cg_steps
+        The base :class:`~deepcuts.models.ALS` (defaults: the project's tuned ALS, 64
+        factors, ALS-WR ``reg_scaling="activity"`` with ``regularization=0.3``).
+    linkage : {"average", "ward"}, default="average"
+        Agglomeration rule; ``threshold`` is a mean cosine distance (average) or a Ward
+        height ``sqrt(2 n_a n_b / (n_a + n_b)) |c_a - c_b|`` on unit vectors (ward).
+    threshold : float, default=0.8
+        Clusters farther apart than this are not merged (higher: fewer personas).
+    max_personas : int, default=5
+        Most personas per user (merging goes on past the threshold down to this count).
+    max_items : int, default=200
+        Most played items agglomerated per user; the rest join their nearest cluster.
+    min_share : float, default=0.05
+        A persona holds at least this share of the user's plays (smaller clusters are merged).
+    min_artists : int, default=3
+        A persona holds at least this many items.
+    persona_vectors : {"fold_in", "centroid"}, default="fold_in"
+    scoring : {"mixture", "max"}, default="mixture"
+        How the personas' scores combine in the default list.
+    blend : float, default=0.2
+        ``lambda``: weight of the personas' score against the user's own vector (0 = the
+        base model's list, 1 = personas only).
+    temperature : float, default=0.1
+        ``tau`` of the attention (lower: each item listens to its closest taste only).
+    random_state : int or None, default=None
+        Seed of the base model.
+    show_progress : bool, default=False
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, factors) float32
+    item_factors_ : ndarray of shape (n_items, factors) float32
+    persona_factors_ : ndarray of shape (n_users, P, factors) float32
+        ``P = max(user_n_personas_)``; unused personas are zero.
+    persona_keys_ : ndarray of shape (n_users, P, factors) float32
+        Unit cluster centroids (attention keys).
+    persona_shares_ : ndarray of shape (n_users, P) float32
+        Share of the user's plays in each cluster (0 past the user's count).
+    user_n_personas_ : ndarray of shape (n_users,) int32
+    train_personas_ : ndarray of shape (nnz,) int8
+        Cluster of every stored training pair (CSR order of ``interactions_.matrix``).
+
+    Examples
+    --------
+    >>> from deepcuts.testing import planted_blocks
+    >>> x = planted_blocks(60, 30, 3, random_state=0)
+    >>> m = PostHocPersonas(factors=8, iterations=5, random_state=0).fit(x)
+    >>> m.persona_factors_.shape[0], m.persona_factors_.shape[2]
+    (60, 8)
+    >>> rec = m.recommend("u0", n=3)
+    >>> len(rec), rec.to_frame().columns[-1]
+    (3, 'persona')
+    """
+
+    _state_arrays = (
+        "user_factors_",
+        "item_factors_",
+        "persona_factors_",
+        "persona_keys_",
+        "persona_shares_",
+        "user_n_personas_",
+        "train_personas_",
+    )
+    supports_fold_in = True
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        iterations: int = 15,
+        regularization: float = 0.3,
+        reg_scaling: Literal["none", "activity"] = "activity",
+        alpha: float = 1.0,
+        weighting="log",
+        cg_steps: int = 3,
+        linkage: Literal["average", "ward"] = "average",
+        threshold: float = 0.8,
+        max_personas: int = 5,
+        max_items: int = 200,
+        min_share: float = 0.05,
+        min_artists: int = 3,
+        persona_vectors: Literal["fold_in", "centroid"] = "fold_in",
+        scoring: Literal["mixture", "max"] = "mixture",
+        blend: float = 0.2,
+        temperature: float = 0.1,
+        random_state: int | None = None,
+        show_progress: bool = False,
+    ):
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.reg_scaling = reg_scaling
+        self.alpha = alpha
+        self.weighting = weighting
+        self.cg_steps = cg_steps
+        self.linkage = linkage
+        self.threshold = threshold
+        self.max_personas = max_personas
+        self.max_items = max_items
+        self.min_share = min_share
+        self.min_artists = min_artists
+        self.persona_vectors = persona_vectors
+        self.scoring = scoring
+        self.blend = blend
+        self.temperature = temperature
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        for name, allowed in (
+            ("linkage", tuple(CK.LINKAGES)),
+            ("persona_vectors", ("fold_in", "centroid")),
+            ("scoring", ("mixture", "max")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise DeepcutsError(
+                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+        for name, lo in (("max_personas", 1), ("max_items", 2), ("min_artists", 1)):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
+                raise DeepcutsError(f"{name} must be an integer >= {lo}, got {v!r}")
+        for name, lo, hi in (("threshold", 0.0, np.inf), ("min_share", 0.0, 1.0),
+                             ("blend", 0.0, 1.0), ("temperature", 1e-6, np.inf)):  # fmt: skip
+            v = getattr(self, name)
+            if not isinstance(v, int | float | np.number) or not (lo <= v <= hi):
+                raise DeepcutsError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
+        self._base_als()._check_params()
+
+    def _base_als(self) -> ALS:
+        return ALS(**{k: getattr(self, k) for k in _ALS_PARAMS})
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, interactions: Interactions) -> None:
+        self._check_params()
+        base = self._base_als().fit(interactions)
+        self._adopt(base, interactions)
+
+    @classmethod
+    def from_model(cls, model, **params) -> PostHocPersonas:
+        """Personas on top of an already fitted single-vector model (no retraining).
+
+        Parameters
+        ----------
+        model : fitted model with ``user_factors_`` (n_users, f) and ``item_factors_``
+            (n_items, f), e.g. :class:`~deepcuts.models.ALS` or a ranking-loss model.
+        **params
+            Hyperparameters of the personas (``threshold``, ``blend``, ...). The fold-in
+            uses the ALS loss with this object's ``regularization``, ``reg_scaling``,
+            ``alpha`` and ``weighting``.
+
+        Examples
+        --------
+        >>> from deepcuts.models import ALS
+        >>> from deepcuts.testing import planted_blocks
+        >>> x = planted_blocks(60, 30, 3, random_state=0)
+        >>> als = ALS(factors=8, iterations=5, random_state=0).fit(x)
+        >>> PostHocPersonas.from_model(als).persona_factors_.shape[2]
+        8
+        """
+        for attr in ("user_factors_", "item_factors_", "interactions_"):
+            if not hasattr(model, attr):
+                raise DeepcutsError(
+                    f"from_model needs a fitted single-vector model with {attr}; got "
+                    f"{type(model).__name__} (fit it first, or use ALS)"
+                )
+        f = int(np.asarray(model.item_factors_).shape[1])
+        keep = {k: getattr(model, k) for k in _ALS_PARAMS if hasattr(model, k)}
+        keep["factors"] = f
+        m = cls(**{**keep, **params})
+        m._check_params()
+        m._adopt(model, model.interactions_)
+        m.interactions_ = model.interactions_
+        return m
+
+    def _adopt(self, base, interactions: Interactions) -> None:
+        """Cluster every training user on ``base``'s item space and build the personas."""
+        self.item_factors_ = np.ascontiguousarray(base.item_factors_, np.float32)
+        self.user_factors_ = np.ascontiguousarray(base.user_factors_, np.float32)
+        self.interactions_ = interactions
+        self._reset_caches()
+        rows = sp.csr_matrix(interactions.matrix, dtype=np.float32)
+        U, keys, shares, n, labels = self._build(rows)
+        self.persona_factors_, self.persona_keys_ = U, keys
+        self.persona_shares_, self.user_n_personas_ = shares, n
+        self.train_personas_ = labels.astype(np.int8)
+        log.info("post-hoc personas: %.2f per user", float(n.mean()))
+
+    def _reset_caches(self) -> None:
+        self._als_cache = None
+        self._yn_cache = None
+
+    def _after_load(self) -> None:
+        for k in ("user_factors_", "item_factors_", "persona_factors_", "persona_keys_",
+                  "persona_shares_"):  # fmt: skip
+            setattr(self, k, np.ascontiguousarray(getattr(self, k), np.float32))
+        self.user_n_personas_ = np.asarray(self.user_n_personas_, np.int32)
+        self.train_personas_ = np.asarray(self.train_personas_, np.int8)
+        self._reset_caches()
+
+    def _solver(self) -> ALS:
+        """The base ALS with this model's item factors: its exact fold-in solves personas."""
+        als = getattr(self, "_als_cache", None)
+        if als is None:
+            als = self._base_als()
+            als.interactions_ = self.interactions_
+            als.item_factors_ = self.item_factors_
+            als.user_factors_ = self.user_factors_
+            als._reset_caches()
+            self._als_cache = als
+        return als
+
+    # ------------------------------------------------------------------ clustering
+    def cluster(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster each history row's items in the unit item space.
+
+        Parameters
+        ----------
+        rows : csr_matrix of shape (b, n_items)
+            Play counts.
+
+        Returns
+        -------
+        labels : ndarray of shape (nnz,) int32
+            Persona of each stored entry (CSR order), 0 = most plays.
+        n_personas : ndarray of shape (b,) int32
+        """
+        self._check_fitted_factors()
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        labels = np.zeros(rows.nnz, np.int32)
+        n = np.zeros(rows.shape[0], np.int32)
+        CK.cluster_users(
+            rows.indptr.astype(np.int64), rows.indices.astype(np.int64),
+            rows.data.astype(np.float64), self._unit_items(), float(self.threshold),
+            CK.LINKAGES[self.linkage], int(self.max_items), float(self.min_share),
+            int(self.min_artists), int(self.max_personas), labels, n,
+        )  # fmt: skip
+        return labels, n
+
+    def _check_fitted_factors(self) -> None:
+        if not hasattr(self, "item_factors_"):
+            self._check_fitted()
+
+    def _build(self, rows: sp.csr_matrix):
+        """Persona vectors, keys, shares, counts and labels of history rows."""
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        labels, n = self.cluster(rows)
+        b = rows.shape[0]
+        P = max(int(n.max(initial=1)), 1)
+        f = self.item_factors_.shape[1]
+        r = np.repeat(np.arange(b), np.diff(rows.indptr))
+        pr = r * P + labels
+        pseudo = sp.csr_matrix((rows.data, (pr, rows.indices)), shape=(b * P, rows.shape[1]))
+        pseudo.sort_indices()
+        Yn = self._unit_items()
+        # keys: unit centroid of each cluster's unit item vectors
+        keys = np.zeros((b * P, f), np.float32)
+        np.add.at(keys, pr, Yn[rows.indices])
+        keys = unit_rows(keys).reshape(b, P, f)
+        shares = np.bincount(pr, weights=rows.data, minlength=b * P).reshape(b, P)
+        shares = (shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        if self.persona_vectors == "fold_in":
+            U = self._solver().fold_in(pseudo).reshape(b, P, f)
+        else:
+            # centroid direction scaled so that the cluster's own items score 1 on average
+            own = np.einsum("rf,rf->r", keys.reshape(-1, f)[pr], self.item_factors_[rows.indices])
+            cnt = np.bincount(pr, minlength=b * P)
+            mean = np.bincount(pr, weights=own, minlength=b * P) / np.maximum(cnt, 1)
+            U = (keys.reshape(-1, f) / np.maximum(mean, 1e-6)[:, None]).reshape(b, P, f)
+        act = np.arange(P)[None, :] < n[:, None]
+        U = np.ascontiguousarray(np.where(act[:, :, None], U, 0.0), np.float32)
+        keys = np.ascontiguousarray(np.where(act[:, :, None], keys, 0.0), np.float32)
+        return U, keys, shares, n.astype(np.int32), labels
+
+    def fold_in(self, user_items) -> tuple[np.ndarray, np.ndarray]:
+        """Persona vectors of new histories (item factors fixed): clustered and solved.
+
+        Parameters
+        ----------
+        user_items : csr_matrix of shape (b, n_items)
+
+        Returns
+        -------
+        personas : ndarray of shape (b, P, factors) float32
+        n_personas : ndarray of shape (b,) int32
+        """
+        self._check_fitted()
+        rows = self._check_rows(user_items)
+        U, _, _, n, _ = self._build(rows)
+        return U, n
+
+    def _check_rows(self, user_items) -> sp.csr_matrix:
+        rows = sp.csr_matrix(user_items, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.n_items:
+            raise DeepcutsError(
+                f"user_items must have {self.n_items} columns (one per item), got {rows.shape}"
+            )
+        if rows.nnz and rows.data.min() < 0:
+            raise DeepcutsError("play counts in user_items must be >= 0")
+        return rows
+
+    # ------------------------------------------------------------------ scoring
+    def _persona_state(self, user_index, user_items) -> PersonaState:
+        user_index = np.asarray(user_index, np.int64)
+        b = len(user_index)
+        P, f = self.persona_factors_.shape[1:]
+        known = user_index >= 0
+        U = np.zeros((b, P, f), np.float32)
+        keys = np.zeros((b, P, f), np.float32)
+        shares = np.zeros((b, P), np.float32)
+        n = np.ones(b, np.int32)
+        X = np.zeros((b, f), np.float32)
+        ku = user_index[known]
+        U[known], keys[known] = self.persona_factors_[ku], self.persona_keys_[ku]
+        shares[known], n[known] = self.persona_shares_[ku], self.user_n_personas_[ku]
+        X[known] = self.user_factors_[ku]
+        if (~known).any():
+            sel = np.flatnonzero(~known)
+            rows = self._check_rows(sp.csr_matrix(user_items)[sel])
+            Ub, kb, sb, nb, _ = self._build(rows)
+            if Ub.shape[1] > P:  # a new history with more personas than any training user
+                pad = Ub.shape[1] - P
+                U = np.pad(U, ((0, 0), (0, pad), (0, 0)))
+                keys = np.pad(keys, ((0, 0), (0, pad), (0, 0)))
+                shares = np.pad(shares, ((0, 0), (0, pad)))
+                P += pad
+            q = Ub.shape[1]
+            U[sel, :q], keys[sel, :q], shares[sel, :q], n[sel] = Ub, kb, sb, nb
+            X[sel] = self._solver().fold_in(rows)
+        return PersonaState(U, n, keys, shares.astype(np.float64), X)
+
+    def _regions(self, state: PersonaState) -> np.ndarray:
+        """(b, n_items) persona whose centroid is closest to each item (its taste region)."""
+        A = np.einsum("bpf,if->bpi", state.keys, self._unit_items())
+        A[np.arange(A.shape[1])[None, :] >= state.n[:, None]] = -np.inf
+        return np.argmax(A, axis=1)
+
+    def _persona_scores(self, state: PersonaState, p: int) -> np.ndarray:
+        lam = float(self.blend)
+        S = np.asarray(state.U[:, p] @ self.item_factors_.T, np.float32)
+        if lam < 1.0:
+            S = (1.0 - lam) * (state.X @ self.item_factors_.T) + lam * S
+        # a persona's list stays in its taste: items closer to another persona's centroid drop
+        S[self._regions(state) != p] = -np.inf
+        S[state.n <= p] = -np.inf
+        return S
+
+    def _combined(self, state: PersonaState, scoring: str) -> np.ndarray:
+        own = state.X @ self.item_factors_.T
+        lam = float(self.blend)
+        if lam == 0.0:
+            return own
+        return (1.0 - lam) * own + lam * super()._combined(state, scoring)
+
+    def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
+        """Persona credited with each listed item: its taste region (closest centroid)."""
+        b, k = item_index.shape
+        if persona is not None:
+            return np.full((b, k), int(persona), np.int16)
+        st = self._persona_state(user_index, user_items)
+        V = self._unit_items()[np.maximum(item_index, 0)]
+        A = np.einsum("bpf,bkf->bpk", st.keys, V)
+        A[np.arange(st.U.shape[1])[None, :] >= st.n[:, None]] = -np.inf
+        return np.argmax(A, axis=1).astype(np.int16)
+
+    # ------------------------------------------------------------------ description
+    def _assignments(self, u: int, row: sp.csr_matrix) -> tuple[np.ndarray, int]:
+        """Persona of each of a user's items (CSR order of ``row``) and the count."""
+        if u >= 0:
+            x = self.interactions_.matrix
+            lo, hi = x.indptr[u], x.indptr[u + 1]
+            return self.train_personas_[lo:hi].astype(np.int64), int(self.user_n_personas_[u])
+        labels, n = self.cluster(row)
+        return labels.astype(np.int64), int(n[0])

@@ -1,0 +1,167 @@
+"""Post-hoc personas (issue 12): planted tastes, one-taste users, tab rules, mixture vs max,
+persona lists that stay in their taste, save/load, and the clustering kernel's oracle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deepcuts.data import generate_listening
+from deepcuts.exceptions import DeepcutsError
+from deepcuts.models import ALS, MODELS, PostHocPersonas, load_model
+from deepcuts.models import _persona_cluster_kernels as CK
+from deepcuts.models.persona._labels import distinct_labels
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return generate_listening(n_users=300, n_items=600, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(gen):
+    x = gen.interactions
+    als = ALS(factors=32, iterations=8, reg_scaling="activity", regularization=0.3,
+              random_state=0).fit(x)  # fmt: skip
+    return PostHocPersonas.from_model(als)
+
+
+def _majority_genres(m, gen, u):
+    M = m.interactions_.matrix
+    lo, hi = M.indptr[u], M.indptr[u + 1]
+    g, lab, pl = gen.item_genre[M.indices[lo:hi]], m.train_personas_[lo:hi], M.data[lo:hi]
+    return [int(np.bincount(g[lab == p], weights=pl[lab == p]).argmax())
+            for p in range(m.user_n_personas_[u])]  # fmt: skip
+
+
+def test_registry_default_is_posthoc():
+    assert MODELS["persona"] is PostHocPersonas
+    with pytest.raises(DeepcutsError, match="linkage"):
+        PostHocPersonas(linkage="single")._check_params()
+    with pytest.raises(DeepcutsError, match="blend"):
+        PostHocPersonas(blend=2.0)._check_params()
+
+
+def test_planted_tastes_recovered_as_distinct_personas(fitted, gen):
+    M = fitted.interactions_.matrix
+    found = total = 0
+    for u in range(M.shape[0]):  # test oracle over 300 users
+        lo, hi = M.indptr[u], M.indptr[u + 1]
+        g, pl = gen.item_genre[M.indices[lo:hi]], M.data[lo:hi]
+        major = _majority_genres(fitted, gen, u)
+        for t in gen.user_genres[u][gen.user_genres[u] >= 0]:
+            if pl[g == t].sum() >= 0.05 * pl.sum() and (g == t).sum() >= 3:
+                total += 1
+                found += t in major
+    assert total > 300 and found / total >= 0.9
+
+
+def test_one_taste_users_get_one_persona(fitted, gen):
+    one = gen.n_tastes == 1
+    assert one.sum() > 50
+    assert (fitted.user_n_personas_[one] == 1).mean() >= 0.95
+
+
+def test_tab_rules_share_artists_and_distinct_labels(fitted):
+    users = fitted.interactions_.user_map.ids[:60]
+    multi = distinct = 0
+    for u in users:
+        df = fitted.personas(u)
+        assert df.share.sum() == pytest.approx(1.0)
+        if len(df) > 1:
+            assert (df.share >= 0.05).all() and (df.n_items >= 3).all()
+            multi += 1
+            distinct += df.label.nunique() == len(df)
+    assert multi >= 20 and distinct == multi
+
+
+def test_distinct_labels_fall_back_on_artists():
+    labels, tags = distinct_labels([{"rock": 1.0}, {"rock": 1.0}], [["A", "B"], ["C"]], {})
+    assert labels == ["A", "C"] and tags == [[], []]
+
+
+def test_mixture_and_max_match_numpy_reference():
+    rng = np.random.default_rng(0)
+    P, b, n = 3, 4, 7
+    S = rng.standard_normal((P, b, n)).astype(np.float32)
+    A = rng.uniform(-1, 1, (P, b, n)).astype(np.float32)
+    share = rng.dirichlet(np.ones(P), b)
+    lp = np.log(share).astype(np.float32)
+    lp[0, 2] = -np.inf  # user 0 has two personas
+    mix, mx = np.empty((b, n), np.float32), np.empty((b, n), np.float32)
+    CK.mixture_combine(S, A, lp, np.float32(1 / 0.2), mix, mx)
+    rmix, rmx = CK.reference_mixture(S, A, lp, 0.2)
+    np.testing.assert_allclose(mix, rmix, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mx, rmx, rtol=1e-6)
+    # the mixture lies between the personas' scores; the max is at least it
+    assert (mx >= mix - 1e-5).all()
+
+
+@pytest.mark.parametrize("linkage", ["average", "ward"])
+def test_cluster_kernel_matches_reference(linkage):
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((3, 6))
+    Y = np.vstack([c + 0.3 * rng.standard_normal((8, 6)) for c in centres]).astype(np.float32)
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    items = rng.permutation(24)[:18]
+    w = rng.uniform(1, 5, 18)
+    th = 0.5 if linkage == "average" else 1.5
+    lab = np.zeros(18, np.int32)
+    n = np.zeros(1, np.int32)
+    CK.cluster_users(np.array([0, 18]), items.astype(np.int64), w, Yn, th, CK.LINKAGES[linkage],
+                     100, 0.05, 3, 10, lab, n)  # fmt: skip
+    ref, k = CK.reference_cluster_user(items, w, Yn, th, linkage, 0.05, 3)
+    assert n[0] == k
+    np.testing.assert_array_equal(lab, ref)
+
+
+def test_persona_list_stays_in_its_taste(fitted, gen):
+    M = fitted.interactions_.matrix
+    users = np.flatnonzero(fitted.user_n_personas_ == 2)[:20]
+    inside = []
+    for u in users:
+        major = _majority_genres(fitted, gen, u)
+        for p in range(2):
+            rec = fitted.recommend(fitted.interactions_.user_map.ids[u], n=10, persona=p)
+            g = gen.item_genre[rec.item_index]
+            inside.append((g == major[p]).mean())
+            assert (rec.to_frame()["persona"] == p).all()
+    assert len(inside) >= 20 and np.mean(inside) >= 0.9
+    assert M.shape[0] == fitted.user_n_personas_.shape[0]
+
+
+def test_combined_list_and_blend_zero_is_the_base_model(gen):
+    x = gen.interactions
+    als = ALS(factors=16, iterations=4, random_state=0).fit(x)
+    m = PostHocPersonas.from_model(als, blend=0.0)
+    np.testing.assert_allclose(m.score_index(np.arange(5)), als.score_index(np.arange(5)),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    m2 = PostHocPersonas.from_model(als, blend=0.5)
+    s_mix = m2.score_index(np.arange(5), scoring="mixture")
+    s_max = m2.score_index(np.arange(5), scoring="max")
+    assert s_mix.shape == s_max.shape == (5, x.n_items) and (s_max >= s_mix - 1e-4).all()
+
+
+def test_save_load_round_trip_without_pickle(fitted, tmp_path):
+    path = fitted.save(tmp_path / "ph")
+    manifest = json.loads(open(path).read())
+    assert manifest["class"] == "PostHocPersonas"
+    with np.load(tmp_path / "ph.npz", allow_pickle=False) as z:
+        assert "state__persona_factors_" in z.files
+    m = load_model(tmp_path / "ph")
+    u = fitted.interactions_.user_map.ids[:3]
+    np.testing.assert_array_equal(m.recommend(u, n=5).item_index,
+                                  fitted.recommend(u, n=5).item_index)  # fmt: skip
+    assert m.personas(u[0]).label.tolist() == fitted.personas(u[0]).label.tolist()
+
+
+def test_new_history_is_clustered_and_folded_in(fitted):
+    x = fitted.interactions_
+    row = x.matrix[[0]]
+    U, n = fitted.fold_in(row)
+    assert n[0] == fitted.user_n_personas_[0]
+    np.testing.assert_allclose(U[0, : n[0]], fitted.persona_factors_[0, : n[0]], atol=1e-4)
+    rec = fitted.recommend_history({x.item_map.ids[i]: 3 for i in row.indices}, n=5)
+    assert len(rec) == 5
