@@ -424,7 +424,7 @@ class ALS(Recommender):
             Y = rng.standard_normal((n_items, f), dtype=np.float32) * sd
         # total weight of all pairs, the loss normaliser (as implicit's calculate_loss)
         norm = float(n_users) * n_items + float(np.abs(Cui.data).sum()) - Cui.nnz
-        valid = self._validation_matrix(interactions)
+        valid = _validation_matrix(self.validation, interactions)
 
         loss_u = np.zeros(n_users, np.float64)
         loss_i = np.zeros(n_items, np.float64)
@@ -472,23 +472,6 @@ class ALS(Recommender):
         self.n_iterations_ = int(n_run)
         self._reset_caches()
         log.info("ALS trained %d iterations; final loss %s", n_run, losses[-1] if losses else None)
-
-    def _validation_matrix(self, interactions: Interactions) -> sp.csr_matrix | None:
-        v = self.validation
-        if v is None:
-            return None
-        if isinstance(v, Interactions):
-            if v.user_map != interactions.user_map or v.item_map != interactions.item_map:
-                raise DeepcutsError(
-                    "validation must use the training data's user and item maps; build it "
-                    "with interactions.with_matrix(held_out_matrix) (e.g. from a split)"
-                )
-            v = v.matrix
-        if not sp.issparse(v) or v.shape != interactions.shape:
-            raise DeepcutsError(
-                f"validation must be Interactions or a sparse matrix of shape {interactions.shape}"
-            )
-        return sp.csr_matrix(v, dtype=np.float32)
 
     def _reset_caches(self) -> None:
         self._item_factors_t = None
@@ -707,6 +690,25 @@ def _merge_item_meta(old: Interactions, new: Interactions, item_map: IdMap) -> p
         return None
     meta = pd.concat(frames, ignore_index=True).drop_duplicates("item")
     return Interactions._align_items(meta, item_map, "item")
+
+
+def _validation_matrix(v, interactions: Interactions) -> sp.csr_matrix | None:
+    """The ``validation`` argument of ALS and the ranking-loss models as a float32 CSR matrix
+    aligned with ``interactions`` (``None`` stays ``None``); a clear error otherwise."""
+    if v is None:
+        return None
+    if isinstance(v, Interactions):
+        if v.user_map != interactions.user_map or v.item_map != interactions.item_map:
+            raise DeepcutsError(
+                "validation must use the training data's user and item maps; build it "
+                "with interactions.with_matrix(held_out_matrix) (e.g. from a split)"
+            )
+        v = v.matrix
+    if not sp.issparse(v) or v.shape != interactions.shape:
+        raise DeepcutsError(
+            f"validation must be Interactions or a sparse matrix of shape {interactions.shape}"
+        )
+    return sp.csr_matrix(v, dtype=np.float32)
 
 
 def _ndcg_at_k(X, Y, train: sp.csr_matrix, valid: sp.csr_matrix, k: int, batch: int = 1024):

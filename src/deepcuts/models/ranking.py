@@ -42,7 +42,7 @@ from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_kernels as PK
 from deepcuts.models import _rank_kernels as K
 from deepcuts.models._topk import topk_rows
-from deepcuts.models.als import _ndcg_at_k
+from deepcuts.models.als import _ndcg_at_k, _validation_matrix
 from deepcuts.models.base import Recommender
 from deepcuts.models.persona import PersonaALS
 
@@ -207,7 +207,7 @@ class _RankingModel(Recommender):
         user_w = np.diff(indptr).astype(np.float64)
         item_w = np.bincount(indices, minlength=n_items).astype(np.float64)
         dw, ds = self._distinct()
-        valid = self._validation_matrix(interactions)
+        valid = _validation_matrix(self.validation, interactions)
         losses, scores, seconds = [], [], []
         best = (-np.inf, -1, None)
         elapsed = 0.0
@@ -256,23 +256,6 @@ class _RankingModel(Recommender):
         self.n_iterations_ = int(n_run)
         self.n_strata_ = int(T)
         return X, A, Y, B
-
-    def _validation_matrix(self, interactions: Interactions) -> sp.csr_matrix | None:
-        v = self.validation
-        if v is None:
-            return None
-        if isinstance(v, Interactions):
-            if v.user_map != interactions.user_map or v.item_map != interactions.item_map:
-                raise DeepcutsError(
-                    "validation must use the training data's user and item maps; build it "
-                    "with interactions.with_matrix(held_out_matrix) (e.g. from a split)"
-                )
-            v = v.matrix
-        if not sp.issparse(v) or v.shape != interactions.shape:
-            raise DeepcutsError(
-                f"validation must be Interactions or a sparse matrix of shape {interactions.shape}"
-            )
-        return sp.csr_matrix(v, dtype=np.float32)
 
     def _validation_ndcg(self, X, A, Y, B, train, valid) -> float:
         if X.shape[1] == 1:  # x . y + b as one product: append the bias as a factor
