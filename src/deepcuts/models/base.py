@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from deepcuts._fileio import json_default
 from deepcuts.data.idmap import IdMap
-from deepcuts.data.interactions import Interactions
+from deepcuts.data.interactions import Interactions, as_interactions
 from deepcuts.exceptions import DeepcutsError, NotFittedError
 from deepcuts.models._io import read_model_files, write_model_files
 from deepcuts.models._results import Recommendations
@@ -30,6 +30,33 @@ from deepcuts.models._topk import topk_rows
 __all__ = ["RankContext", "Recommender", "Reranker", "load_model"]
 
 log = logging.getLogger(__name__)
+
+#: keywords users bring from other libraries (implicit, RecTools, LensKit) -> deepcuts' name
+_ALIASES = {
+    "N": "n",
+    "k": "n",
+    "n_recs": "n",
+    "filter_already_liked_items": "filter_played",
+    "filter_viewed": "filter_played",
+    "filter_items": "exclude",
+    "items_to_exclude": "exclude",
+    "items_to_recommend": "items",
+    "whitelist": "items",
+    "user_items": "recommend_history(history) for a listener outside the training data",
+    "recalculate_user": "recommend_history(history) (folds the history in)",
+    "show_progress": "the constructor's show_progress (where the model has one)",
+    "callback": "nothing (deepcuts has no training callbacks)",
+}
+
+
+def _unknown_keywords(cls_name: str, method: str, bad, valid) -> DeepcutsError:
+    hints = [f"use {_ALIASES[k]} instead of {k!r}" for k in sorted(bad) if k in _ALIASES]
+    return DeepcutsError(
+        f"{cls_name}.{method}() got unknown keyword(s) {sorted(bad)}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + f"; valid keywords: {', '.join(sorted(valid))}"
+    )
+
 
 _REGISTRY: dict[str, type] = {}
 
@@ -74,6 +101,20 @@ class Recommender:
     _state_arrays: ClassVar[tuple[str, ...]] = ()
     _state_scalars: ClassVar[tuple[str, ...]] = ()
     supports_fold_in: ClassVar[bool] = False
+    #: model-specific keywords that ``recommend`` passes to scoring (e.g. ``persona``)
+    _score_options: ClassVar[tuple[str, ...]] = ()
+    _recommend_keywords: ClassVar[tuple[str, ...]] = (
+        "n", "filter_played", "items", "exclude", "rerankers", "missing", "batch_size",
+    )  # fmt: skip
+
+    def _check_score_options(self, score_kw: dict, method: str = "recommend") -> None:
+        """Unknown keywords raise instead of being ignored (issue 14)."""
+        bad = set(score_kw) - set(self._score_options)
+        if bad:
+            valid = set(self._recommend_keywords) | set(self._score_options)
+            if method == "recommend_history":
+                valid = (valid - {"missing", "batch_size"}) | {"user_id", "missing_items"}
+            raise _unknown_keywords(type(self).__name__, method, bad, valid)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -113,13 +154,42 @@ class Recommender:
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, interactions: Interactions) -> Recommender:
-        """Fit from scratch on ``interactions`` (users x items play counts). Returns self."""
-        if not isinstance(interactions, Interactions):
-            raise TypeError(
-                f"fit expects deepcuts.data.Interactions, got {type(interactions).__name__}; "
-                "build one with Interactions.from_frame or a reader"
+    def fit(
+        self,
+        interactions,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        count_col: str | None = None,
+        **kw,
+    ) -> Recommender:
+        """Fit from scratch on users x items play counts. Returns self.
+
+        Parameters
+        ----------
+        interactions : Interactions, scipy.sparse matrix or DataFrame
+            :class:`~deepcuts.data.Interactions`; a sparse matrix of shape (n_users, n_items)
+            whose row and column indices are the user and item ids; or a long DataFrame with
+            one row per (user, item) and columns ``user``, ``item`` and optionally ``count``.
+        user_col, item_col, count_col : str
+            Column names of a DataFrame (``count_col`` default: ``"count"`` when present,
+            else each row is one play).
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> from deepcuts.models import Popularity
+        >>> m = Popularity().fit(sp.csr_matrix([[1, 0, 3], [0, 0, 2]]))
+        >>> m.recommend(1, n=2).items.tolist()  # ids are the column indices
+        [0, 1]
+        """
+        if kw:
+            raise _unknown_keywords(
+                type(self).__name__, "fit", kw, {"interactions", "user_col", "item_col", "count_col"}
             )
+        interactions = as_interactions(
+            interactions, user_col=user_col, item_col=item_col, count_col=count_col
+        )
         if interactions.nnz == 0:
             raise DeepcutsError("cannot fit on an empty interaction matrix")
         self._fit(interactions)
@@ -209,6 +279,7 @@ class Recommender:
         Recommendations
         """
         self._check_fitted()
+        self._check_score_options(score_kw)
         ids, uidx = self._user_rows(users, missing)
         ui = self.interactions_.matrix[uidx]
         return self._recommend_rows(
@@ -234,6 +305,10 @@ class Recommender:
             Id used in the result.
         """
         self._check_fitted()
+        common = ("filter_played", "items", "exclude", "rerankers")
+        self._check_score_options(
+            {k: v for k, v in kw.items() if k not in common}, "recommend_history"
+        )
         row = self.history_row(history, missing_items=missing_items)
         kw.setdefault("filter_played", True)
         filter_played = kw.pop("filter_played")
@@ -330,6 +405,7 @@ class Recommender:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Internal batch ranking: (b, n) item indices (-1 padded), scores, personas or None."""
         self._check_fitted()
+        self._check_score_options(score_kw, "rank_index")
         user_index = np.asarray(user_index, dtype=np.int32)
         user_items = sp.csr_matrix(user_items)
         scores = np.array(self._score(user_index, user_items, **score_kw), np.float32, copy=True)

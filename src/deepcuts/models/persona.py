@@ -170,6 +170,7 @@ class PersonaALS(Recommender):
         "loss_history_",
     )
     _state_scalars = ("n_iterations_",)
+    _score_options = ("persona", "persona_mix", "blend")
     supports_fold_in = True
     #: set while training holds BLAS at one thread for the whole loop (see ``_solve``)
     _pinned = False
