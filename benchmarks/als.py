@@ -198,6 +198,7 @@ def worker(task: dict) -> None:
                 factors=f,
                 iterations=n_iter,
                 regularization=0.01,
+                reg_scaling="none",  # implicit's penalty (IMPLICIT_EQUIVALENT)
                 alpha=1.0,
                 weighting="log",
                 cg_steps=task["cg_steps"],

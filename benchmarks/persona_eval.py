@@ -54,7 +54,7 @@ log = logging.getLogger("persona_eval")
 
 
 def als(f: int) -> ALS:
-    return ALS(factors=int(f), iterations=ALS_ITERATIONS, **COMMON)
+    return ALS(factors=int(f), iterations=ALS_ITERATIONS, reg_scaling="none", **COMMON)
 
 
 def persona(f: int, P: int, **kw) -> PersonaALS:

@@ -84,7 +84,8 @@ def models(with_persona: bool):
         "Popularity": Popularity(),
         "ItemKNN bm25": ItemKNN(k=100, similarity="bm25"),
         "ALS": ALS(
-            factors=FACTORS, iterations=ITERATIONS, regularization=REG, alpha=ALPHA, random_state=0
+            factors=FACTORS, iterations=ITERATIONS, regularization=REG, reg_scaling="none",
+            alpha=ALPHA, random_state=0,
         ),  # fmt: skip
     }
     if with_persona and "persona" in MODELS:
@@ -138,7 +139,7 @@ def run(with_persona: bool):
     for d in DIVERSITY:
         extras.append({"knob": f"diversity {d}", **_means(als, train, test, [MMR(d)])})
     radio = ALS(factors=FACTORS, iterations=ITERATIONS, regularization=REG, alpha=ALPHA,
-                weighting="radio", random_state=0).fit(train)  # fmt: skip
+                reg_scaling="none", weighting="radio", random_state=0).fit(train)  # fmt: skip
     extras.append({"knob": "ALS weighting=radio (no knob)", **_means(radio, train, test)})
     base = implicit_baselines(train, test, als)
     goal = []

@@ -60,3 +60,56 @@ def test_fit_accepts_a_sparse_matrix_and_a_dataframe():
         Popularity().fit(df)
     with pytest.raises(TypeError, match="csr_matrix"):
         Interactions(np.ones((2, 2)))
+
+
+# ---------------------------------------------------------------- 3. defaults
+def test_als_defaults_to_the_measured_best_and_names_the_implicit_setting():
+    from deepcuts.models.als import IMPLICIT_EQUIVALENT
+
+    params = ALS().get_params()
+    assert (params["reg_scaling"], params["regularization"]) == ("activity", 0.3)
+    assert IMPLICIT_EQUIVALENT == {"regularization": 0.01, "reg_scaling": "none"}
+    assert ALS(**IMPLICIT_EQUIVALENT).reg_scaling == "none"
+
+
+def test_itemknn_default_is_the_measured_best_and_beats_popularity():
+    import json
+    from pathlib import Path
+
+    measured = json.loads(
+        (Path(__file__).parents[1] / "docs" / "itemknn_default.json").read_text()
+    )
+    assert ItemKNN().similarity == measured["best"]
+    assert measured["ndcg@10"][measured["best"]] > measured["ndcg@10"]["popularity"]
+
+
+def test_bm25_implicit_matches_implicits_bm25_weight():
+    nn = pytest.importorskip("implicit.nearest_neighbours")
+    from deepcuts.data.weighting import apply_weighting, bm25, bm25_implicit
+
+    m = sp.random(40, 25, density=0.2, format="csr", random_state=3, dtype=np.float64)
+    m.data = np.ceil(m.data * 20)
+    for k1, b in ((100.0, 0.8), (1.2, 0.75)):
+        ref = nn.bm25_weight(m, K1=k1, B=b).tocsr()
+        ours = bm25_implicit(m, k1=k1, b=b)
+        np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-10, atol=1e-12)
+    via_name = apply_weighting(m, "bm25-implicit:k1=1.2,b=0.75")
+    np.testing.assert_allclose(via_name.toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray())
+    # deepcuts' own bm25 is a different formula (documented): it must not silently match
+    assert not np.allclose(bm25(m).toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray())
+
+
+def test_itemknn_bm25_implicit_lists_equal_implicits_bm25recommender():
+    nn = pytest.importorskip("implicit.nearest_neighbours")
+    from deepcuts.data import load_lastfm2k
+
+    x = load_lastfm2k()
+    m = x.matrix.astype(np.float32)
+    imp = nn.BM25Recommender(K=21, K1=1.2, B=0.75, num_threads=1)  # implicit counts the item
+    imp.fit(m, show_progress=False)
+    ours = ItemKNN(k=20, similarity="bm25-implicit").fit(x)
+    users = np.arange(0, x.n_users, 20)
+    theirs, _ = imp.recommend(users, m[users], N=10)
+    mine = ours.recommend(x.user_map.ids[users], n=10).index_matrix(10)
+    same = np.mean([set(a) == set(b) for a, b in zip(theirs, mine)])
+    assert same >= 0.98

@@ -73,10 +73,20 @@ def linear_confidence(m: sp.csr_matrix, *, alpha: float = 40.0) -> sp.csr_matrix
 
 
 def bm25(m: sp.csr_matrix, *, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix:
-    """Okapi BM25 weighting: users are documents, items are terms.
+    """Okapi BM25 weighting: users (rows) are documents, items (columns) are terms.
 
     ``w = idf(i) * x * (k1 + 1) / (x + k1 * (1 - b + b * len(u) / avglen))`` with
-    ``idf(i) = log(n_users / df(i))`` and ``len(u)`` the user's number of items.
+    ``idf(i) = log(n_rows / df(i))`` and ``len(u)`` the row's number of stored items.
+
+    This is *deepcuts'* BM25, not ``implicit``'s ``bm25_weight``: that one uses
+    ``idf(i) = log(n_rows) - log(1 + df(i))``, measures a row's length by the *sum* of its
+    counts (plays) rather than its number of items, and defaults to ``k1=100, b=0.8``. For
+    implicit's form use :func:`bm25_implicit` (weighting name ``"bm25-implicit"``).
+
+    >>> import scipy.sparse as sp
+    >>> w = bm25(sp.csr_matrix([[3.0, 0.0], [1.0, 2.0]]))
+    >>> [round(v, 4) for v in w.data.tolist()]
+    [0.0, 0.0, 0.8714]
     """
     m = sp.csr_matrix(m)
     n_users = m.shape[0]
@@ -88,6 +98,30 @@ def bm25(m: sp.csr_matrix, *, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix
     x = m.data.astype(np.float64)
     w = x * (k1 + 1.0) / (x + k1 * (1.0 - b + b * row_len)) * idf[m.indices]
     return _with_data(m, w)
+
+
+def bm25_implicit(m: sp.csr_matrix, *, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
+    """BM25 exactly as the ``implicit`` package's ``bm25_weight(X, K1, B)`` computes it.
+
+    ``w = idf(i) * x * (k1 + 1) / (x + k1 * (1 - b + b * plays(u) / mean plays))`` with
+    ``idf(i) = log(n_rows) - log(1 + df(i))`` and ``plays(u)`` the row's sum of counts;
+    ``k1=100, b=0.8`` are implicit's defaults (its ``BM25Recommender`` uses 1.2 and 0.75).
+    Rows are documents, columns terms (transpose for item-item BM25).
+
+    >>> import scipy.sparse as sp
+    >>> w = bm25_implicit(sp.csr_matrix([[3.0, 0.0], [1.0, 2.0]]))
+    >>> [round(v, 4) for v in w.data.tolist()]
+    [-1.1928, -0.4055, 0.0]
+    """
+    m = sp.csr_matrix(m)
+    n_rows = m.shape[0]
+    df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
+    idf = np.log(max(n_rows, 1)) - np.log1p(df)
+    sums = np.asarray(m.sum(axis=1), np.float64).ravel()
+    avg = sums.mean() if n_rows else 1.0
+    norm = np.repeat((1.0 - b) + b * sums / (avg if avg > 0 else 1.0), np.diff(m.indptr))
+    x = m.data.astype(np.float64)
+    return _with_data(m, x * (k1 + 1.0) / (k1 * norm + x) * idf[m.indices])
 
 
 def tfidf(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -120,6 +154,7 @@ WEIGHTINGS: dict[str, Callable[..., sp.csr_matrix]] = {
     "confidence": confidence,
     "linear": linear_confidence,
     "bm25": bm25,
+    "bm25-implicit": bm25_implicit,
     "tfidf": tfidf,
     "mild_negative": mild_negative,
     # "heard it on the radio": chance listens of popular items as a mild negative
