@@ -92,9 +92,9 @@ def test_bm25_implicit_matches_implicits_bm25_weight():
     for k1, b in ((100.0, 0.8), (1.2, 0.75)):
         ref = nn.bm25_weight(m, K1=k1, B=b).tocsr()
         ours = bm25_implicit(m, k1=k1, b=b)
-        np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-6, atol=1e-6)
     via_name = apply_weighting(m, "bm25-implicit:k1=1.2,b=0.75")
-    np.testing.assert_allclose(via_name.toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray())
+    np.testing.assert_allclose(via_name.toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray(), rtol=1e-6)
     # deepcuts' own bm25 is a different formula (documented): it must not silently match
     assert not np.allclose(bm25(m).toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray())
 
