@@ -113,3 +113,68 @@ def test_itemknn_bm25_implicit_lists_equal_implicits_bm25recommender():
     mine = ours.recommend(x.user_map.ids[users], n=10).index_matrix(10)
     same = np.mean([set(a) == set(b) for a, b in zip(theirs, mine)])
     assert same >= 0.98
+
+
+# ---------------------------------------------------------------- 4. compilation
+def test_service_warms_every_request_path_before_it_reports_ready(tmp_path, monkeypatch):
+    pytest.importorskip("sqlalchemy")
+    from serving_helpers import planted_frames
+
+    from deepcuts.serving import _warmup
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Store, default_url
+
+    calls = []
+    real = ALS.rank_index
+
+    def spy(self, user_index, user_items, n, **kw):
+        calls.append((int(np.asarray(user_index)[0]), tuple(map(repr, kw.get("rerankers", ())))))
+        return real(self, user_index, user_items, n, **kw)
+
+    monkeypatch.setattr(ALS, "rank_index", spy)
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*planted_frames())
+    svc = RecommenderService(store, tmp_path, model="als", seed=False,
+                             model_params={"factors": 4, "iterations": 2, "random_state": 0})  # fmt: skip
+    assert svc.health()["ready"] is False
+    svc.start()
+    health = svc.health()
+    assert health["ready"] is True and health["warm_s"] >= 0
+    assert any(u == -1 for u, _ in calls)  # the fold-in path of a history
+    knobs = " ".join(r for _, rr in calls for r in rr)
+    for name in ("RarityKnob", "ObscurityBand", "MMR"):
+        assert name in knobs
+    assert _warmup.warm_up(svc.handle) < 5.0  # warm now: no compilation left
+
+
+def test_evaluate_reports_fit_time_without_compilation(monkeypatch, tmp_path, capsys):
+    """The first fit of a model class pays numba's compilation; ``fit_s`` must not include it
+    (simulated: the first fit in the process sleeps 1.5 s)."""
+    import json
+    import time
+
+    from deepcuts.cli import _evaluate, main
+
+    real_build = _evaluate.build_model
+    first = {"done": False}
+
+    def build(name, params, seed):
+        model = real_build(name, params, seed)
+        fit = model.fit
+
+        def compiling_fit(x, **kw):
+            if not first["done"]:
+                first["done"] = True
+                time.sleep(1.5)
+            return fit(x, **kw)
+
+        model.fit = compiling_fit
+        return model
+
+    monkeypatch.setattr(_evaluate, "build_model", build)
+    out = tmp_path / "e.json"
+    assert main(["evaluate", "--model", "popularity", "--k", "5", "--metrics", "ndcg",
+                 "--json", str(out)]) == 0  # fmt: skip
+    res = json.loads(out.read_text())["results"][0]
+    assert res["warmup_s"] >= 1.5 and res["fit_s"] < 1.0
+    assert "not in fit_s" in capsys.readouterr().out

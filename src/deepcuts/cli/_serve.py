@@ -144,9 +144,13 @@ def run_serve(args) -> int:
     )
     print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
     _import_model_file(service, args)
-    print("loading the model (the first start seeds the database and trains it)...")
+    print(
+        "loading the model (the first start seeds the database and trains it) and compiling "
+        "the request kernels (first run after an install: about 10-30 s)..."
+    )
     service.start()
     h = service.handle
+    print(f"kernels warm ({service.warm_s:.1f} s); ready: GET /health says \"ready\": true")
     print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
     app = create_app(service, max_upload=int(args.max_upload_mb * 2**20))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -46,6 +46,7 @@ from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
+from deepcuts.serving._warmup import warm_up
 from deepcuts.serving.store import MAX_ID, Listen, Store
 
 __all__ = [
@@ -357,6 +358,8 @@ class RecommenderService:
         return h
 
     def _publish(self, handle: ModelHandle) -> None:
+        # compile/warm the request kernels before the swap: no request waits on numba
+        self.warm_s = warm_up(handle)
         self._handle = handle  # the atomic swap
         with self._dirty_lock:
             self._dirty = {u: t for u, t in self._dirty.items() if t >= handle.data_time}
@@ -1034,6 +1037,9 @@ class RecommenderService:
         h = self._handle
         return {
             "status": "ok" if h is not None else "starting",
+            # readiness: a model is loaded and its compiled kernels are warm (issue 14)
+            "ready": h is not None,
+            "warm_s": getattr(self, "warm_s", None),
             "model": None if h is None else h.info(),
             "retrain": self.job(),
             "database": self.store.dialect,
