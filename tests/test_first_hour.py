@@ -178,3 +178,83 @@ def test_evaluate_reports_fit_time_without_compilation(monkeypatch, tmp_path, ca
     res = json.loads(out.read_text())["results"][0]
     assert res["warmup_s"] >= 1.5 and res["fit_s"] < 1.0
     assert "not in fit_s" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 5. ids and names
+@pytest.fixture(scope="module")
+def lastfm_knn():
+    from deepcuts.data import load_lastfm2k
+
+    return ItemKNN(k=50).fit(load_lastfm2k())
+
+
+def test_string_ids_find_integer_ids_and_results_carry_the_models_ids(lastfm_knn):
+    a = lastfm_knn.recommend("2", n=5)
+    b = lastfm_knn.recommend(2, n=5)
+    assert a.items.tolist() == b.items.tolist()
+    assert a.queries.tolist() == [2] * 5  # the model's id, not the query's spelling
+    from deepcuts.data import IdMap
+
+    assert IdMap(["2", "x"]).index([2]).tolist() == [0]
+    with pytest.raises(DeepcutsError, match="unknown user"):
+        lastfm_knn.recommend("two")
+
+
+def test_recommend_history_resolves_names_and_refuses_unknown_items(lastfm_knn):
+    import warnings
+
+    from deepcuts.exceptions import UnknownIdError, UnknownItemsWarning
+
+    x = lastfm_knn.interactions_
+    by_id = {int(x.item_map.ids[np.flatnonzero(x.item_names() == n)[0]]): c
+             for n, c in (("Radiohead", 10), ("Björk", 5))}  # fmt: skip
+    ref = lastfm_knn.recommend_history(by_id, n=10)
+    for names in ({"Radiohead": 10, "Björk": 5}, {"radiohead": 10, "BJORK": 5}):
+        got = lastfm_knn.recommend_history(names, n=10)
+        assert got.items.tolist() == ref.items.tolist()
+        assert (got.scores > 0).all()
+    with pytest.warns(UnknownItemsWarning, match="Not A Band"):
+        lastfm_knn.recommend_history({"Radiohead": 10, "Not A Band": 3}, n=3)
+    with pytest.raises(UnknownIdError, match="Not A Band"):
+        lastfm_knn.recommend_history({"Radiohead": 10, "Not A Band": 3}, missing_items="raise")
+    with pytest.raises(UnknownIdError, match="match no item"):
+        lastfm_knn.recommend_history({"Not A Band": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lastfm_knn.recommend_history({"Radiohead": 10, "Not A Band": 3}, missing_items="ignore")
+
+
+# ---------------------------------------------------------------- 6. batches and results
+def test_personas_and_explain_take_batches(blocks):
+    pm = PersonaALS(factors=4, n_personas=2, iterations=2, random_state=0).fit(blocks)
+    one = pm.personas("u1")
+    both = pm.personas(["u1", "u2"])
+    assert both.columns[0] == "user" and set(both["user"]) == {"u1", "u2"}
+    pd.testing.assert_frame_equal(
+        both[both.user == "u1"].drop(columns="user").reset_index(drop=True), one
+    )
+    als = ALS(factors=4, iterations=3, random_state=0).fit(blocks)
+    ex = als.explain(["u1", "u2"], "i5", n=3)
+    assert ex["user"].tolist() == ["u1"] * 3 + ["u2"] * 3
+    assert (ex["target"] == "i5").all()
+    assert ex.attrs["u2"]["score"] == pytest.approx(als.explain("u2", "i5").attrs["score"])
+    pairs = als.explain(["u1", "u2"], ["i5", "i6"], n=2)
+    assert pairs["target"].tolist() == ["i5", "i5", "i6", "i6"]
+    with pytest.raises(DeepcutsError, match="one item per user"):
+        als.explain(["u1", "u2"], ["i5"])
+
+
+def test_recommendations_iterate_and_index(blocks):
+    from deepcuts.models import Recommendation
+
+    recs = Popularity().fit(blocks).recommend(["u0", "u1"], n=3)
+    rows = list(recs)
+    assert len(rows) == 6 and isinstance(rows[0], Recommendation)
+    assert rows[0].query == "u0" and rows[0].rank == 1 and rows[3].query == "u1"
+    assert recs[0] == rows[0] and recs[-1] == rows[-1]
+    assert recs[1:3].items.tolist() == recs.items[1:3].tolist()
+    assert len(recs[recs.ranks == 1]) == 2
+    with pytest.raises(IndexError):
+        recs[6]
+    with pytest.raises(TypeError, match="for_user"):
+        recs["u0"]

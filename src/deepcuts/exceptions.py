@@ -10,6 +10,7 @@ __all__ = [
     "DataError",
     "DeepcutsError",
     "DeepcutsWarning",
+    "UnknownItemsWarning",
     "NotFittedError",
     "UnknownIdError",
 ]
@@ -62,3 +63,11 @@ class NotFittedError(DeepcutsError, AttributeError):
 
 class DeepcutsWarning(UserWarning):
     """Base class of deepcuts warnings."""
+
+
+class UnknownItemsWarning(DeepcutsWarning):
+    """Items of a listening history are not known to the model and were left out.
+
+    The list is then computed from the rest of the history only; pass ``missing_items="raise"``
+    to refuse such histories, or ``"ignore"`` to drop unknown items silently.
+    """

@@ -42,7 +42,7 @@ from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError, DeepcutsWarning
 from deepcuts.models import _als_kernels as K
 from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import Recommender
+from deepcuts.models.base import Recommender, _is_batch, per_user_frames
 
 __all__ = ["ALS", "BlasThreadsWarning", "IMPLICIT_EQUIVALENT"]
 
@@ -614,8 +614,8 @@ class ALS(Recommender):
 
         Parameters
         ----------
-        user : user id
-        item : item id
+        user : user id, or a list of user ids
+        item : item id, or a list of item ids (one per user)
         n : int, default=10
             Number of played items to return.
 
@@ -624,8 +624,25 @@ class ALS(Recommender):
         DataFrame with columns item, name, count, contribution
             The top ``n`` contributors, largest first. ``df.attrs["score"]`` holds the sum of
             all contributions (the exact-solve score, which a CG-trained ``x_u . y_i`` approaches).
+            For a list of users: the same with a ``user`` column first and a ``target``
+            column (the explained item), and ``df.attrs[user]["score"]`` per user.
         """
         self._check_fitted()
+        if _is_batch(user):
+            users = list(user)
+            targets = list(item) if _is_batch(item) else [item] * len(users)
+            if len(targets) != len(users):
+                raise DeepcutsError(
+                    f"explain: {len(users)} users but {len(targets)} items; give one item for "
+                    "all users or one item per user"
+                )
+            nxt = iter(targets)
+
+            def one(u):
+                t = next(nxt)
+                return self.explain(u, t, n).assign(target=t)
+
+            return per_user_frames(users, one)
         x = self.interactions_
         u = int(x.user_map.index([user])[0])
         i = int(x.item_map.index([item])[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -22,7 +23,12 @@ import scipy.sparse as sp
 from deepcuts._fileio import json_default
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions, as_interactions
-from deepcuts.exceptions import DeepcutsError, NotFittedError
+from deepcuts.exceptions import (
+    DeepcutsError,
+    NotFittedError,
+    UnknownIdError,
+    UnknownItemsWarning,
+)
 from deepcuts.models._io import read_model_files, write_model_files
 from deepcuts.models._results import Recommendations
 from deepcuts.models._topk import topk_rows
@@ -238,7 +244,8 @@ class Recommender:
         ids = np.atleast_1d(np.asarray(users, dtype=object if _looks_str(users) else None))
         idx = self.interactions_.user_map.index(ids, missing=missing)
         keep = idx >= 0
-        return ids[keep], idx[keep]
+        # the map's own ids: recommend("2") answers for user 2 when the ids are integers
+        return self.interactions_.user_map.external(idx[keep]), idx[keep]
 
     def recommend(
         self,
@@ -292,19 +299,39 @@ class Recommender:
         n: int = 10,
         *,
         user_id="new-user",
-        missing_items: str = "ignore",
+        missing_items: str = "warn",
         **kw,
     ) -> Recommendations:
         """Recommend for a listener who is not in the training data, from their history.
 
         Parameters
         ----------
-        history : dict {item id: count} or DataFrame with columns item, count
-            Play counts of known items; unknown items are ignored (or raise).
+        history : dict {item: count} or DataFrame with columns item, count
+            Play counts. An item is an item id (``2`` or ``"2"``, see
+            :class:`~deepcuts.data.IdMap`'s id policy) or, failing that, a display name
+            matched case- and accent-insensitively (:func:`deepcuts.data.artists.artist_key`:
+            ``"bjork"`` finds "Björk", ``"The Beatles"`` finds "Beatles").
         user_id : hashable, default="new-user"
             Id used in the result.
+        missing_items : {"warn", "raise", "ignore"}, default="warn"
+            Items that match no id and no name: left out with an
+            :class:`~deepcuts.exceptions.UnknownItemsWarning` naming them, refused with an
+            :class:`~deepcuts.exceptions.UnknownIdError`, or left out silently. A history
+            none of whose items is known is always refused (its list would be meaningless).
+
+        Examples
+        --------
+        >>> from deepcuts.data import load_lastfm2k
+        >>> from deepcuts.models import ItemKNN
+        >>> m = ItemKNN().fit(load_lastfm2k())
+        >>> len(m.recommend_history({"radiohead": 10, "BJÖRK": 5}, n=3))
+        3
         """
         self._check_fitted()
+        if missing_items not in ("warn", "raise", "ignore"):
+            raise DeepcutsError(
+                f"missing_items must be 'warn', 'raise' or 'ignore', got {missing_items!r}"
+            )
         common = ("filter_played", "items", "exclude", "rerankers")
         self._check_score_options(
             {k: v for k, v in kw.items() if k not in common}, "recommend_history"
@@ -326,7 +353,11 @@ class Recommender:
         )
 
     def history_row(self, history, *, missing_items: str = "ignore") -> sp.csr_matrix:
-        """A (1, n_items) CSR row from ``{item: count}`` or a DataFrame (item, count)."""
+        """A (1, n_items) CSR row from ``{item: count}`` or a DataFrame (item, count).
+
+        Items are matched by id, then by name (see :meth:`recommend_history`);
+        ``missing_items`` is "ignore", "warn" or "raise".
+        """
         if isinstance(history, pd.DataFrame):
             if not {"item", "count"} <= set(history.columns):
                 raise DeepcutsError("history frame needs columns 'item' and 'count'")
@@ -334,7 +365,22 @@ class Recommender:
         else:
             items = np.array(list(history.keys()), dtype=object)
             counts = np.array(list(history.values()), dtype=np.float64)
-        idx = self.interactions_.item_map.index(items, missing=missing_items)
+        idx = self.interactions_.item_map.index(items, missing="ignore")
+        if (idx < 0).any():
+            idx = self._match_names(items, idx)
+        unknown = items[idx < 0]
+        if len(unknown) and missing_items != "ignore":
+            shown = ", ".join(repr(v) for v in unknown[:5].tolist())
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            msg = (
+                f"{len(unknown)} of {len(items)} history item(s) match no item id or name of "
+                f"the model: {shown}{more}"
+            )
+            if missing_items == "raise" or len(unknown) == len(items):
+                raise UnknownIdError(
+                    msg + "; check the spelling (ids, or artist names as in the training data)"
+                )
+            warnings.warn(msg + "; the list uses the rest", UnknownItemsWarning, stacklevel=3)
         keep = idx >= 0
         if np.any(counts[keep] < 0):
             raise DeepcutsError("history counts must be >= 0")
@@ -344,6 +390,24 @@ class Recommender:
         )
         m.sum_duplicates()
         return m
+
+    def _match_names(self, items: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Fill -1 entries of ``idx`` by matching ``items`` to item names by artist key
+        (case, accents, a leading "the" ignored); the most popular item wins a shared key."""
+        from deepcuts.data.artists import artist_key
+
+        x = self.interactions_
+        cached = getattr(self, "_name_index", None)
+        if cached is None or cached[0] is not x:
+            names = x.item_names()
+            order = np.argsort(-x.item_popularity(), kind="stable")[::-1]  # popular ones last
+            keys = {artist_key(str(names[i])): int(i) for i in order.tolist()}
+            cached = self._name_index = (x, keys)
+        keys = cached[1]
+        out = idx.copy()
+        miss = np.flatnonzero(idx < 0)
+        out[miss] = [keys.get(artist_key(str(v)), -1) for v in items[miss].tolist()]
+        return out
 
     def _mask_items(self, ids, kind: str) -> np.ndarray:
         idx = self.interactions_.item_map.index(list(ids), missing="ignore")
@@ -556,6 +620,32 @@ def load_model(path) -> Recommender:
         setattr(model, k, v)
     model._after_load()
     return model
+
+
+def _is_batch(x) -> bool:
+    """A list/array of ids (a batch) rather than one id."""
+    return isinstance(x, list | tuple | np.ndarray | pd.Series | pd.Index)
+
+
+def per_user_frames(users, describe, *, column: str = "user") -> pd.DataFrame:
+    """``describe(user)`` for each user of a batch, concatenated with a ``column`` first.
+
+    For the describing methods (``personas``, ``explain``) that build a small table per user;
+    ``df.attrs`` of each user's table is kept in the result's ``attrs[user]``.
+    """
+    frames, attrs = [], {}
+    for u in list(users):  # one small description per user, not a scoring loop
+        df = describe(u)
+        attrs[u] = dict(df.attrs)
+        df = df.copy()
+        df.attrs = {}
+        df.insert(0, column, [u] * len(df))
+        frames.append(df)
+    if not frames:
+        raise DeepcutsError(f"no {column}s given: pass one {column} id or a non-empty list")
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = attrs
+    return out
 
 
 def _looks_str(x) -> bool:

@@ -60,7 +60,7 @@ from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_kernels as K
 from deepcuts.models._topk import topk_rows
 from deepcuts.models.als import _ROW_LOCAL, _single_threaded_blas
-from deepcuts.models.base import RankContext, Recommender
+from deepcuts.models.base import RankContext, Recommender, _is_batch, per_user_frames
 
 __all__ = ["PersonaALS"]
 
@@ -874,7 +874,7 @@ class PersonaALS(Recommender):
 
         Parameters
         ----------
-        user : user id
+        user : user id, or a list of user ids (the rows then start with a ``user`` column)
         n_artists : int, default=5
             Top artists (by plays) listed per persona.
         n_tags : int, default=3
@@ -899,6 +899,10 @@ class PersonaALS(Recommender):
         1.0
         """
         self._check_fitted()
+        if _is_batch(user):  # a list of users: one table, with a user column (issue 14)
+            return per_user_frames(
+                user, lambda u: self.personas(u, n_artists=n_artists, n_tags=n_tags)
+            )
         x = self.interactions_
         u = int(x.user_map.index([user])[0])
         row = sp.csr_matrix(x.matrix[u], dtype=np.float32)
