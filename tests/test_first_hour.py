@@ -258,3 +258,39 @@ def test_recommendations_iterate_and_index(blocks):
         recs[6]
     with pytest.raises(TypeError, match="for_user"):
         recs["u0"]
+
+
+# ---------------------------------------------------------------- 7. honest numbers
+def test_diversified_lists_report_the_models_real_scores(blocks):
+    from deepcuts.rerank import build_rerankers
+
+    m = ALS(factors=8, iterations=4, random_state=0).fit(blocks)
+    users = ["u0", "u7", "u40"]
+    div = m.recommend(users, n=8, rerankers=build_rerankers(diversity=0.8))
+    raw = m.score_index(np.arange(m.interactions_.n_users))
+    qi = m.interactions_.user_map.index(div.queries)
+    np.testing.assert_allclose(div.scores, raw[qi, div.item_index], rtol=1e-6)
+    plain = m.recommend(users, n=8)
+    assert div.items.tolist() != plain.items.tolist()  # MMR did re-order
+    # the rarity knob's re-scored values are what a rarity list reports
+    rare = m.recommend(users, n=8, rerankers=build_rerankers(rarity=0.5, diversity=0.5))
+    only_rarity = m.recommend(users, n=50, rerankers=build_rerankers(rarity=0.5))
+    lookup = dict(zip(zip(only_rarity.queries, only_rarity.items), only_rarity.scores))
+    for r in rare:
+        assert r.score == pytest.approx(lookup[(r.query, r.item)], rel=1e-6)
+
+
+def test_an_empty_band_warns():
+    from deepcuts.data import load_lastfm2k
+    from deepcuts.exceptions import EmptyListWarning
+    from deepcuts.rerank import build_rerankers
+
+    m = Popularity().fit(load_lastfm2k())
+    with pytest.warns(EmptyListWarning, match=r"band 0:50 holds no item.*60\.6th.*0:61"):
+        recs = m.recommend([2, 3], n=10, rerankers=build_rerankers(band="0:50"))
+    assert len(recs) == 0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(m.recommend([2], n=10, rerankers=build_rerankers(band="0:61"))) == 10

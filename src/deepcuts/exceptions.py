@@ -10,6 +10,7 @@ __all__ = [
     "DataError",
     "DeepcutsError",
     "DeepcutsWarning",
+    "EmptyListWarning",
     "UnknownItemsWarning",
     "NotFittedError",
     "UnknownIdError",
@@ -70,4 +71,11 @@ class UnknownItemsWarning(DeepcutsWarning):
 
     The list is then computed from the rest of the history only; pass ``missing_items="raise"``
     to refuse such histories, or ``"ignore"`` to drop unknown items silently.
+    """
+
+
+class EmptyListWarning(DeepcutsWarning):
+    """A filter (such as the obscurity band) left a user no eligible item: the list is empty.
+
+    Costs nothing but the user's list; widen the filter to get items back.
     """

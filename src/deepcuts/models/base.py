@@ -33,7 +33,7 @@ from deepcuts.models._io import read_model_files, write_model_files
 from deepcuts.models._results import Recommendations
 from deepcuts.models._topk import topk_rows
 
-__all__ = ["RankContext", "Recommender", "Reranker", "load_model"]
+__all__ = ["RankContext", "Recommender", "Reranker", "apply_rerankers", "load_model", "top_n"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,32 @@ class Reranker(Protocol):
     """Maps a (b, n_items) score block to a re-ranked one of the same shape."""
 
     def rerank(self, scores: np.ndarray, ctx: RankContext) -> np.ndarray: ...
+
+
+def apply_rerankers(scores: np.ndarray, rerankers, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``rerankers`` in order; returns (order, values), both (b, n_items) float32.
+
+    ``order`` ranks the items (the last re-ranker's output). ``values`` are the scores to
+    *report*: a re-ranker that only re-orders (``reorders_only = True``: MMR diversity, the
+    artist cap) moves items by writing made-up levels into the scores, so the reported values
+    stay those before it (the model's scores, after the rarity knob and the band). Issue 14:
+    a diversified list reports the model's real scores, which then need not decrease with rank.
+    """
+    order = values = scores
+    for r in rerankers:
+        order = np.asarray(r.rerank(order, ctx), dtype=np.float32)
+        if not getattr(r, "reorders_only", False):
+            values = order
+    return order, values
+
+
+def top_n(order: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` of ``order`` per row: (b, n) item indices (-1 padded) and their ``values``."""
+    idx, val = topk_rows(order, n)
+    if values is not order:
+        taken = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
+        val = np.where(idx >= 0, taken, val).astype(np.float32)
+    return idx, val
 
 
 class Recommender:
@@ -483,11 +509,12 @@ class Recommender:
             scores[:, ~keep] = -np.inf
         if block is not None and len(block):
             scores[:, block] = -np.inf
+        values = scores
         if rerankers:
-            ctx = RankContext(self, user_index, user_items, n)
-            for r in rerankers:
-                scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
-        idx, val = topk_rows(scores, n)
+            scores, values = apply_rerankers(
+                scores, rerankers, RankContext(self, user_index, user_items, n)
+            )
+        idx, val = top_n(scores, values, n)
         personas = self._personas_for(user_index, user_items, idx, **score_kw)
         return idx, val, personas
 

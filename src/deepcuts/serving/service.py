@@ -43,6 +43,7 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
 from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
 from deepcuts.models._topk import topk_rows
+from deepcuts.models.base import apply_rerankers, top_n
 from deepcuts.rerank import build_rerankers, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
@@ -1077,8 +1078,8 @@ def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rer
         data = np.concatenate([r.data for r in rows])
         user_items = sp.csr_matrix((data, indices, indptr), shape=(len(rows), scores.shape[1]))
         ctx = RankContext(h.model, np.full(len(rows), -1, np.int32), user_items, n)
-        for r in rerankers:
-            scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
+        order, values = apply_rerankers(scores, rerankers, ctx)  # reported: real scores
+        return top_n(order, values, n)
     return topk_rows(scores, n)
 
 
