@@ -223,12 +223,19 @@ class ObscurityBand:
         out[:, ~inside] = -np.inf
         if not inside.any():
             pct = _cached(x, "percentiles", lambda: popularity_percentiles(item_popularity(x)))
-            lo = float(pct.min()) if len(pct) else 0.0
+            below, above = pct[pct < self.low], pct[pct > self.high]
+            near, fix = [], []
+            if len(above):
+                near.append(f"{above.min():.1f}th")
+                fix.append(f"{self.low:g}:{np.ceil(above.min()):g}")
+            if len(below):
+                near.append(f"{below.max():.1f}th")
+                fix.append(f"{np.floor(below.max()):g}:{self.high:g}")
             warnings.warn(
                 f"band {self.low:g}:{self.high:g} holds no item, so every list is empty: items "
-                f"tied in popularity share one percentile, and the least popular items of this "
-                f"catalogue sit at the {lo:.1f}th percentile; use a band reaching it, e.g. "
-                f"{self.low:g}:{np.ceil(lo):g}",
+                f"tied in popularity share one percentile, and the nearest percentiles of this "
+                f"catalogue are the {' and the '.join(near) or 'none'}; widen the band, e.g. "
+                f"{' or '.join(fix) or '0:100'}",
                 EmptyListWarning,
                 stacklevel=2,
             )
