@@ -294,3 +294,24 @@ def test_an_empty_band_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(m.recommend([2], n=10, rerankers=build_rerankers(band="0:61"))) == 10
+
+
+# ---------------------------------------------------------------- 8. plots
+def test_sweep_plot_is_a_readable_tradeoff_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    from deepcuts.cli import main
+
+    png = tmp_path / "knob.png"
+    args = ["evaluate", "--model", "popularity", "--model", "itemknn:k=20", "--sweep",
+            "rarity=1,0.9", "--k", "10", "--plot", str(png)]  # fmt: skip
+    assert main(args) == 0
+    img = imread(png)
+    h, w = img.shape[:2]
+    assert 600 <= w <= 1600 and 400 <= h <= 1400 and w / h < 2  # was 4536 x 408
+    # one line per model: each model's colour appears (matplotlib's first two: blue, orange)
+    rgb = (img[..., :3] * 255).astype(int)
+    for colour in ((31, 119, 180), (255, 127, 14)):
+        assert (np.abs(rgb - colour).sum(axis=2) < 30).sum() > 200
+    assert "wrote" in capsys.readouterr().out

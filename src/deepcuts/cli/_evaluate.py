@@ -21,7 +21,7 @@ from deepcuts.cli._common import (
     write_text,
 )
 from deepcuts.evaluation import DEFAULT_METRICS, METRICS, SPLITS, evaluate, split
-from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
+from deepcuts.evaluation.plots import plot_tradeoff, plot_tradeoffs
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, model_params
 
@@ -72,7 +72,9 @@ def register(sub) -> None:
     p.add_argument(
         "--plot",
         metavar="PATH.png",
-        help="PNG: metrics against the swept parameter (with --sweep), else NDCG vs novelty",
+        help="PNG: with --sweep, trade-off curves (NDCG against novelty, coverage, ARP, "
+        "diversity; one line per model, points labelled with the swept value), else NDCG vs "
+        "novelty",
     )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     add_knob_arguments(p)
@@ -199,13 +201,21 @@ def run(args) -> int:
     if args.plot:
         k0 = min(args.k)
         if sweep_name:
-            metrics = [f"{m}@{k0}" for m in args.metrics]
-            table_num = table.copy()
-            as_num = pd.to_numeric(table_num[sweep_name], errors="coerce")
-            if as_num.notna().all():
-                table_num[sweep_name] = as_num
-            path = plot_sweep(table_num, sweep_name, metrics, args.plot, group="model",
-                              title=f"{args.data}, {args.split}")  # fmt: skip
+            # trade-off curves: accuracy against each beyond-accuracy metric, one line per
+            # model, each point labelled with the swept value
+            acc = next((m for m in ("ndcg", "recall", "map", "precision") if m in args.metrics),
+                       None)  # fmt: skip
+            beyond = [f"{m}@{k0}" for m in ("novelty", "coverage", "arp", "diversity")
+                      if m in args.metrics]  # fmt: skip
+            if acc is None or not beyond:
+                raise DeepcutsError(
+                    "--plot with --sweep draws accuracy against beyond-accuracy metrics: "
+                    "--metrics needs one of ndcg/recall/map/precision and one of "
+                    "novelty/coverage/arp/diversity"
+                )
+            path = plot_tradeoffs(table, f"{acc}@{k0}", beyond, args.plot, group="model",
+                                  label=sweep_name,
+                                  title=f"{args.data}, {args.split}: --sweep {args.sweep}")  # fmt: skip
         else:
             x_col = f"novelty@{k0}" if "novelty" in args.metrics else f"coverage@{k0}"
             y_col = f"ndcg@{k0}" if "ndcg" in args.metrics else f"recall@{k0}"
