@@ -315,3 +315,107 @@ def test_sweep_plot_is_a_readable_tradeoff_figure(tmp_path, capsys):
     for colour in ((31, 119, 180), (255, 127, 14)):
         assert (np.abs(rgb - colour).sum(axis=2) < 30).sum() > 200
     assert "wrote" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 10. histories people have
+SCROBBLES_GHAN = (
+    "uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid\n"
+    "1700000000,14 Nov 2023 22:13,Artist 11,,alb,,t1,\n"
+    "1700000300,14 Nov 2023 22:18,Artist 12,,alb,,t2,\n"
+    "1700000600,14 Nov 2023 22:23,artist 11,,alb,,t3,\n"
+)
+SCROBBLES_PLAIN = "Artist 13,alb,t1,31 Jan 2021 14:03\nArtist 13,alb,t2,31 Jan 2021 14:07\n"
+
+
+def _spotify_rows():
+    return [
+        {"ts": "2023-01-01T10:00:00Z", "ms_played": 200_000,
+         "master_metadata_album_artist_name": "Artist 21", "master_metadata_track_name": "a"},
+        {"ts": "2023-01-01T10:04:00Z", "ms_played": 180_000,
+         "master_metadata_album_artist_name": "Artist 22", "master_metadata_track_name": "b"},
+        {"ts": "2023-01-01T10:08:00Z", "ms_played": 3_000,  # skipped: under 30 s
+         "master_metadata_album_artist_name": "Artist 5", "master_metadata_track_name": "c"},
+        {"ts": "2023-01-01T10:09:00Z", "ms_played": 900_000,  # a podcast: no artist
+         "master_metadata_album_artist_name": None, "episode_name": "talk"},
+    ]  # fmt: skip
+
+
+def test_readers_of_personal_exports(tmp_path):
+    import json
+    import zipfile
+
+    from deepcuts.data.readers import read_interactions
+
+    ghan = tmp_path / "scrobbles.csv"
+    ghan.write_text(SCROBBLES_GHAN)
+    x = read_interactions(ghan)  # recognised from its header
+    assert x.to_frame().set_index("item")["count"].to_dict() == {"artist 11": 2.0, "artist 12": 1.0}
+    assert x.user_map.ids.tolist() == ["me"] and x.timestamps.max() == 1_700_000_600
+    plain = tmp_path / "lastfm.csv"
+    plain.write_text(SCROBBLES_PLAIN)
+    assert read_interactions(plain, user="ann").to_frame()["count"].tolist() == [2.0]
+
+    rows = _spotify_rows()
+    (tmp_path / "Streaming_History_Audio_2023_0.json").write_text(json.dumps(rows))
+    sp_x = read_interactions(tmp_path / "Streaming_History_Audio_2023_0.json")
+    assert sorted(sp_x.item_map.ids.tolist()) == ["artist 21", "artist 22"]
+    zpath = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("Spotify Extended Streaming History/Streaming_History_Audio_2023_0.json",
+                    json.dumps(rows))  # fmt: skip
+        zf.writestr("Spotify Extended Streaming History/ReadMeFirst.pdf", "x")
+    assert read_interactions(zpath, format="spotify").nnz == 2
+    legacy = tmp_path / "StreamingHistory0.json"
+    legacy.write_text(json.dumps([{"endTime": "2020-01-01 10:00", "artistName": "Artist 3",
+                                   "trackName": "x", "msPlayed": 60_000}]))  # fmt: skip
+    assert read_interactions(legacy).item_map.ids.tolist() == ["artist 3"]
+
+    lb = [{"listened_at": 1_700_000_000 + i, "user_name": "lb",
+           "track_metadata": {"artist_name": f"Artist {a}", "track_name": "t"}}
+          for i, a in enumerate([1, 2, 2])]  # fmt: skip
+    arr = tmp_path / "listens.json"
+    arr.write_text(json.dumps(lb, indent=2))
+    lbx = read_interactions(arr)  # a JSON array, detected as ListenBrainz
+    assert lbx.to_frame().set_index("item")["count"].to_dict() == {"artist 1": 1.0, "artist 2": 2.0}
+
+
+def test_upload_exports_merge_or_replace_and_hide_server_paths(tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("httpx")
+    import json
+
+    from fastapi.testclient import TestClient
+    from serving_helpers import planted_frames
+
+    from deepcuts.serving.app import create_app
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*planted_frames())
+    svc = RecommenderService(store, tmp_path, model="als", seed=False,
+                             model_params={"factors": 4, "iterations": 2, "random_state": 0})  # fmt: skip
+    svc.start()
+    with TestClient(create_app(svc)) as c:
+        def up(name, payload, fmt, mode=None):
+            data = {"format": fmt} | ({"mode": mode} if mode else {})
+            return c.post("/users/fan/history", files={"file": (name, payload)}, data=data)
+
+        r = up("scrobbles.csv", SCROBBLES_GHAN.encode(), "lastfm-scrobbles")
+        assert r.status_code == 201, r.text
+        assert store.history("fan") == {"artist 11": 2.0, "artist 12": 1.0}
+        r = up("s.json", json.dumps(_spotify_rows()).encode(), "spotify")
+        assert r.status_code == 409 and "mode=merge" in r.json()["error"]
+        r = up("s.json", json.dumps(_spotify_rows()).encode(), "spotify", "merge")
+        assert r.status_code == 201 and r.json()["mode"] == "merge"
+        assert store.history("fan") == {"artist 11": 2.0, "artist 12": 1.0,
+                                        "artist 21": 1.0, "artist 22": 1.0}  # fmt: skip
+        r = up("plain.csv", SCROBBLES_PLAIN.encode(), "lastfm-scrobbles", "replace")
+        assert r.status_code == 201
+        assert store.history("fan") == {"artist 13": 2.0}
+        assert c.get("/users/fan/recommendations").status_code == 200
+        r = up("my listens.json", b'[{"listened_at": 1}]', "listenbrainz", "replace")
+        err = r.json()["error"]
+        assert r.status_code == 400 and "my listens.json" in err
+        assert "deepcuts-upload" not in err and "/tmp" not in err and str(tmp_path) not in err

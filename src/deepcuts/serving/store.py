@@ -256,10 +256,12 @@ class Store:
                     field="listened_at",
                 )
 
-    def add_listens(self, listens: Sequence[Listen]) -> int:
+    def add_listens(self, listens: Sequence[Listen], *, replace_user: str | None = None) -> int:
         """Store listens in one transaction (all or none); returns how many were stored.
 
-        Users, artists (matched by normalised name) and tracks are created as needed.
+        Users, artists (matched by normalised name) and tracks are created as needed. With
+        ``replace_user``, that user's stored listens and play counts are deleted first, in the
+        same transaction (a re-uploaded history replaces the old one).
         """
         listens = list(listens)
         if not listens:
@@ -276,6 +278,11 @@ class Store:
         now = int(time.time())
         with self._write_lock, self.engine.begin() as conn:
             uid = self._user_ids(conn, (x.user.strip() for x in listens))
+            if replace_user is not None:
+                old = uid.get(replace_user.strip())
+                if old is not None:
+                    conn.execute(S.listens.delete().where(S.listens.c.user_id == old))
+                    conn.execute(S.play_counts.delete().where(S.play_counts.c.user_id == old))
             aid = self._artist_ids(conn, display)
             pairs = {
                 (aid[key_of[x.artist]], x.track.strip()[:MAX_NAME])

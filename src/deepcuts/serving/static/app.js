@@ -224,6 +224,7 @@ async function upload(ev) {
   const form = new FormData();
   form.append("file", file);
   form.append("format", $("upload-format").value);
+  form.append("mode", $("upload-mode").value);
   $("upload-status").textContent = "uploading...";
   try {
     const r = await api(`/users/${encodeURIComponent(user)}/history`, { method: "POST", body: form });
