@@ -330,8 +330,10 @@ def _starts_with_bracket(p: Path, encoding: str) -> bool:
     if not p.is_file() or zipfile.is_zipfile(p):
         return False
     check_file(p)
-    with open_text(p, encoding) as fh:
-        head = fh.read(4096).lstrip("\ufeff \t\r\n")
+    import gzip
+
+    with (gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")) as fh:
+        head = fh.read(4096).decode(encoding, "replace").lstrip("\ufeff \t\r\n")
     return head.startswith("[")
 
 

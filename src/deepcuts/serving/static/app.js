@@ -52,7 +52,7 @@ async function chooseUser(user) {
   $("recs").replaceChildren();
   $("persona-tabs").replaceChildren();
   $("persona-panel").replaceChildren();
-  $("recs-meta").textContent = `for ${user} (loading...)`;
+  $("recs-meta").textContent = "loading...";  // the name appears with its own list
   renderPlot();
   const sel = $("user-select");
   if (![...sel.options].some((o) => o.value === user)) sel.prepend(el("option", { value: user }, user));
