@@ -305,7 +305,7 @@ def test_cli_spark_train(spark, tmp_path, capsys):
     assert set(model.interactions_.item_map.ids) >= {"bjork", "knife", "jay-z", "50 cent"}
     got = pd.read_parquet(recs)
     assert set(got["user"]) == {"alice", "bob", "carol", "dave"} and got["rank"].max() <= 2
-    assert main(["recommend", "--model", str(out), "--user", "alice", "-n", "2"]) == 0
+    assert main(["recommend", "--model-file", str(out), "--user", "alice", "-n", "2"]) == 0
     assert "user alice:\n    1. " in capsys.readouterr().out
     assert main([*argv, "--rarity", "7"]) == 2
     assert "rarity must be a number" in capsys.readouterr().err

@@ -419,3 +419,53 @@ def test_upload_exports_merge_or_replace_and_hide_server_paths(tmp_path):
         err = r.json()["error"]
         assert r.status_code == 400 and "my listens.json" in err
         assert "deepcuts-upload" not in err and "/tmp" not in err and str(tmp_path) not in err
+
+
+# ---------------------------------------------------------------- 11. command line
+def test_ingest_recognises_the_official_lastfm1k_file_name(tmp_path, capsys):
+    from deepcuts.cli import main
+    from deepcuts.data.readers import LASTFM1K_FILE
+
+    f = tmp_path / LASTFM1K_FILE
+    f.write_text("user_000001\t2009-05-04T23:08:57Z\tf1b1cf71\tDeep Dish\t\tFuck Me Im Famous\n"
+                 "user_000002\t2009-05-04T13:54:10Z\t\tBjörk\t\tJoga\n")  # fmt: skip
+    assert main(["ingest", str(f), "-o", str(tmp_path / "lfm")]) == 0
+    assert "(lastfm1k): 2 users x 2 items" in capsys.readouterr().out
+
+
+def test_model_file_names_a_saved_model_and_the_old_spelling_is_deprecated(tmp_path, capsys):
+    from deepcuts.cli import main
+
+    assert main(["train", "--model", "popularity", "-o", str(tmp_path / "pop")]) == 0
+    capsys.readouterr()
+    assert main(["recommend", "--model-file", str(tmp_path / "pop"), "--user", "2", "-n", "2"]) == 0
+    new = capsys.readouterr()
+    assert "deprecated" not in new.err
+    assert main(["recommend", "--model", str(tmp_path / "pop"), "--user", "2", "-n", "2"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and "--model PATH is deprecated here; use --model-file" in old.err
+
+
+def test_evaluating_few_users_warns(tmp_path, capsys):
+    from deepcuts.cli import main
+
+    df = pd.DataFrame({"user": np.repeat(["a", "b"], 6), "item": [f"i{k}" for k in range(12)]})
+    df["item"] = np.r_[np.arange(6), np.arange(6)].astype(str)
+    x = Interactions.from_frame(df, count_col=None)
+    x.save(tmp_path / "two")
+    assert main(["evaluate", "--data", str(tmp_path / "two"), "--model", "popularity",
+                 "--k", "2", "--metrics", "ndcg"]) == 0  # fmt: skip
+    assert "only 2 test user(s)" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "popularity", "--k", "2", "--metrics", "ndcg"]) == 0
+    assert "test user(s)" not in capsys.readouterr().err
+
+
+def test_serve_has_an_access_log_with_verbose():
+    from deepcuts.cli import build_parser
+    from deepcuts.cli._serve import _log_options
+
+    quiet = _log_options(build_parser().parse_args(["serve"]))
+    assert quiet == {"log_level": "warning", "access_log": False}
+    for argv in (["-v", "serve"], ["serve", "-v"]):
+        opts = _log_options(build_parser().parse_args(argv))
+        assert opts == {"log_level": "info", "access_log": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pandas as pd
@@ -24,6 +25,10 @@ from deepcuts.evaluation import DEFAULT_METRICS, METRICS, SPLITS, evaluate, spli
 from deepcuts.evaluation.plots import plot_tradeoff, plot_tradeoffs
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, model_params
+
+
+#: below this many test users ``evaluate`` warns that its means are noise
+MIN_TEST_USERS = 20
 
 
 def register(sub) -> None:
@@ -151,11 +156,19 @@ def run(args) -> int:
     reranker_sets = [(v, rerankers_from_knobs(k)) for v, k in knob_settings]  # validate early
     x = load_data(args.data)
     train, test = split(x, args.split, test_fraction=args.test_fraction, random_state=args.seed)
+    n_test_users = int((test.matrix.getnnz(axis=1) > 0).sum())
     print(
         f"{args.data}: {x.n_users} users x {x.n_items} items; split {args.split} "
         f"(seed {args.seed}): {train.nnz} train / {test.nnz} test pairs, "
-        f"{int((test.matrix.getnnz(axis=1) > 0).sum())} test users"
+        f"{n_test_users} test users"
     )
+    if n_test_users < MIN_TEST_USERS:
+        print(
+            f"deepcuts evaluate: warning: only {n_test_users} test user(s): the metrics are "
+            f"means over so few users that they say little (a difference between models can "
+            f"be chance); evaluate on at least {MIN_TEST_USERS}, e.g. a larger dataset",
+            file=sys.stderr,
+        )
     rows, results = [], []
     warmed: dict[str, float] = {}
     for label, name, params, value in configs:
