@@ -469,3 +469,20 @@ def test_serve_has_an_access_log_with_verbose():
     for argv in (["-v", "serve"], ["serve", "-v"]):
         opts = _log_options(build_parser().parse_args(argv))
         assert opts == {"log_level": "info", "access_log": True}
+
+
+# ---------------------------------------------------------------- 12. the demo
+def test_demo_shows_personas_and_a_list_from_one(capsys):
+    import re
+
+    from deepcuts.cli import main
+
+    assert main(["demo", "--users", "2", "1783", "-n", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "Personas: a listener is a mixture of tastes" in out
+    shares = [int(s) for s in re.findall(r"^  persona \d: +(\d+)% of plays", out, flags=re.M)]
+    assert len(shares) >= 2 and abs(sum(shares) - 100) <= 2
+    picked = re.search(r"from persona (\d) only .*\n  (.+)", out)
+    assert picked and len(picked.group(2).split(", ")) == 5
+    assert main(["demo", "--users", "2", "-n", "3", "--no-personas"]) == 0
+    assert "Personas" not in capsys.readouterr().out
