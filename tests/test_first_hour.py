@@ -486,3 +486,40 @@ def test_demo_shows_personas_and_a_list_from_one(capsys):
     assert picked and len(picked.group(2).split(", ")) == 5
     assert main(["demo", "--users", "2", "-n", "3", "--no-personas"]) == 0
     assert "Personas" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 13. lean install
+def test_missing_extras_are_named(monkeypatch, tmp_path):
+    import sys
+
+    import deepcuts.evaluation.plots as plots
+    from deepcuts.data.readers import read_table
+
+    table = pd.DataFrame({"model": ["a", "a"], "ndcg@10": [0.1, 0.2], "novelty@10": [1.0, 2.0]})
+    (tmp_path / "t.parquet").write_bytes(b"PAR1 not really")
+    for mod in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
+                "pyarrow", "pyarrow.parquet", "pyarrow.csv", "psycopg"):  # fmt: skip
+        monkeypatch.setitem(sys.modules, mod, None)  # "not installed"
+    with pytest.raises(DeepcutsError, match=r"'plot' extra: pip install 'deepcuts\[plot\]'"):
+        plots.plot_tradeoffs(table, "ndcg@10", ["novelty@10"], tmp_path / "p.png")
+    with pytest.raises(DeepcutsError, match=r"'parquet' extra"):
+        read_table(tmp_path / "t.parquet", columns="user=u,item=i")
+    pytest.importorskip("sqlalchemy")
+    from deepcuts.serving.store import Store
+
+    with pytest.raises(DeepcutsError, match=r"'postgres' extra"):
+        Store("postgresql+psycopg://u:p@127.0.0.1:1/db", upgrade=False)
+
+
+def test_base_dependencies_leave_out_the_few_feature_packages():
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    base = " ".join(meta["dependencies"])
+    for pkg in ("pyarrow", "matplotlib", "psycopg", "playwright"):
+        assert pkg not in base
+    extras = meta["optional-dependencies"]
+    assert "psycopg" not in " ".join(extras["serve"])
+    assert "playwright" not in " ".join(extras["dev"])
+    assert {"parquet", "plot", "postgres", "browser"} <= set(extras)

@@ -141,7 +141,11 @@ class Store:
         try:
             self.engine: Engine = create_engine(parsed, **kw)
         except (NoSuchModuleError, ModuleNotFoundError) as e:
-            raise DeepcutsError(f"cannot open {parsed!r}: {e}; install deepcuts[serve]") from None
+            extra = "postgres" if self.dialect == "postgresql" else "serve"
+            raise DeepcutsError(
+                f"cannot open {parsed!r}: {e}; install the '{extra}' extra: "
+                f"pip install 'deepcuts[{extra}]'"
+            ) from None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # SQLite allows one writer at a time: serialise writers in-process instead of retrying
