@@ -443,7 +443,7 @@ def main() -> None:
             "results": rows,
             "ratios": ratio.to_dict(orient="records"),
         }
-        from deepcuts.models._io import atomic_write_bytes
+        from deepcuts._fileio import atomic_write_bytes
 
         atomic_write_bytes(args.out, json.dumps(payload, indent=2).encode())
         print(f"\nwrote {args.out}")

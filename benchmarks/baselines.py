@@ -132,7 +132,7 @@ def write_section(path: Path, text: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.parent.mkdir(parents=True, exist_ok=True)
-    from deepcuts.models._io import atomic_write_bytes
+    from deepcuts._fileio import atomic_write_bytes
 
     atomic_write_bytes(path, new.encode())
 

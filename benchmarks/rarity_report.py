@@ -35,7 +35,7 @@ from implicit.nearest_neighbours import bm25_weight
 from deepcuts.data import load_lastfm2k
 from deepcuts.evaluation import evaluate, plot_tradeoff, score_lists, user_holdout_split
 from deepcuts.models import ALS, MODELS, ItemKNN, Popularity
-from deepcuts.models._io import atomic_write_bytes
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.rerank import MMR, ObscurityBand, RarityKnob
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -523,3 +523,37 @@ def test_base_dependencies_leave_out_the_few_feature_packages():
     assert "psycopg" not in " ".join(extras["serve"])
     assert "playwright" not in " ".join(extras["dev"])
     assert {"parquet", "plot", "postgres", "browser"} <= set(extras)
+
+
+# ---------------------------------------------------------------- 14. layering
+def _imports(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_layering_no_preprocessing_weighting_cycle_and_atomic_writes_in_fileio():
+    from pathlib import Path
+
+    src = Path(__file__).parents[1] / "src" / "deepcuts"
+    assert not any(m.startswith("deepcuts.data.weighting")
+                   for m in _imports(src / "data" / "preprocessing.py"))  # fmt: skip
+    for f in src.rglob("*.py"):
+        mods = _imports(f)
+        rel = f.relative_to(src).as_posix()
+        if not rel.startswith("models/"):
+            assert "deepcuts.models._io" not in mods, f"{rel} reaches into models/_io.py"
+        if rel.startswith("data/"):  # lower layers never import higher ones
+            assert not any(m.startswith(("deepcuts.models", "deepcuts.rerank",
+                                         "deepcuts.evaluation", "deepcuts.serving"))
+                           for m in mods), rel  # fmt: skip
+    from deepcuts.data.weighting import WEIGHTINGS, radio_penalty
+
+    assert WEIGHTINGS["radio"] is radio_penalty

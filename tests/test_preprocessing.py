@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepcuts.data.preprocessing import radio_mask, radio_penalty
+from deepcuts.data.preprocessing import radio_mask
+from deepcuts.data.weighting import radio_penalty
 from deepcuts.data.weighting import apply_weighting
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS

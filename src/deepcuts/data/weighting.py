@@ -13,18 +13,20 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from deepcuts.data.preprocessing import radio_penalty
+from deepcuts.data.preprocessing import radio_mask
 from deepcuts.exceptions import DeepcutsError
 
 __all__ = [
     "WEIGHTINGS",
     "apply_weighting",
     "bm25",
+    "bm25_implicit",
     "confidence",
     "linear_confidence",
     "log_scale",
     "mild_negative",
     "parse_weighting",
+    "radio_penalty",
     "raw",
     "tfidf",
 ]
@@ -146,6 +148,54 @@ def mild_negative(
         raise DeepcutsError(f"need shift > 0 and base > 1, got shift={shift}, base={base}")
     d = sp.csr_matrix(m).data.astype(np.float64)
     return _with_data(m, np.log(d + shift) / np.log(base) - offset)
+
+
+def radio_penalty(
+    matrix: sp.csr_matrix,
+    *,
+    max_plays: float = 2,
+    popular_quantile: float = 0.99,
+    value: float = -0.5,
+    base="log",
+) -> sp.csr_matrix:
+    """Signed weights: ``value`` for "heard it on the radio" pairs, ``base`` weighting elsewhere.
+
+    Parameters
+    ----------
+    matrix : csr_matrix of shape (n_users, n_items)
+        Play counts.
+    max_plays, popular_quantile
+        Which pairs are penalised (see :func:`radio_mask`).
+    value : float, default=-0.5
+        Their weight: a mild negative, in [-10, 0). With ALS it means preference 0 with
+        confidence ``1 + alpha * |value|`` (an unobserved pair has confidence 1).
+    base : str or callable, default="log"
+        Weighting of the other pairs (:func:`deepcuts.data.weighting.apply_weighting`).
+
+    Returns
+    -------
+    csr_matrix of shape (n_users, n_items) float32, same sparsity pattern.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> m = sp.csr_matrix([[1.0, 1.0], [50.0, 0.0], [2.0, 0.0]])
+    >>> radio_penalty(m, popular_quantile=0.5, base="raw").data.tolist()
+    [-0.5, 1.0, 50.0, -0.5]
+    """
+    if not np.isfinite(value) or not -10.0 <= value < 0.0:
+        raise DeepcutsError(f"value must be a mild negative weight in [-10, 0), got {value!r}")
+    if isinstance(base, str) and base.partition(":")[0].strip() == "radio":
+        raise DeepcutsError("base must be another weighting than 'radio', e.g. 'log' or 'raw'")
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    m.sort_indices()
+    mask = radio_mask(m, max_plays=max_plays, popular_quantile=popular_quantile)
+    w = apply_weighting(m, base)
+    if w.nnz != m.nnz or not np.array_equal(w.indices, m.indices):
+        raise DeepcutsError(f"base weighting {base!r} must keep the sparsity pattern of the counts")
+    data = w.data.astype(np.float32, copy=True)
+    data[mask] = np.float32(value)
+    return sp.csr_matrix((data, w.indices.copy(), w.indptr.copy()), shape=m.shape)
 
 
 WEIGHTINGS: dict[str, Callable[..., sp.csr_matrix]] = {

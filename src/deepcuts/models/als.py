@@ -136,7 +136,7 @@ class ALS(Recommender):
         Count transform ``w`` (see :func:`deepcuts.data.weighting.apply_weighting`): ``"raw"``
         (Hu et al.'s linear confidence), ``"log"`` (their log confidence, ``log(1 + x)``),
         ``"bm25"``, ``"tfidf"``, ``"mild_negative"``, ``"radio"`` (chance listens of popular
-        items as a mild negative, :func:`deepcuts.data.preprocessing.radio_penalty`) or
+        items as a mild negative, :func:`deepcuts.data.weighting.radio_penalty`) or
         ``"name:key=value"``. The weighting
         module's ``"confidence"`` and ``"linear"`` already add 1 and are refused here.
     solver : {"cg", "cholesky"}, default="cg"
