@@ -24,7 +24,9 @@ from deepcuts.evaluation.metrics import (
     gini_exposure,
     intra_list_diversity,
     item_vectors_from_matrix,
+    hit_rate_at_k,
     map_at_k,
+    mrr_at_k,
     ndcg_at_k,
     novelty,
     precision_at_k,
@@ -38,8 +40,8 @@ log = logging.getLogger(__name__)
 
 #: per-user metrics (a value per user; the mean is reported); new_artist / new_track need an
 #: item metadata column ``artist`` (track data) and are not in DEFAULT_METRICS
-_PER_USER = ("precision", "recall", "ndcg", "map", "novelty", "arp", "diversity",
-             "new_artist", "new_track")  # fmt: skip
+_PER_USER = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "novelty", "arp",
+             "diversity", "new_artist", "new_track")  # fmt: skip
 #: catalogue metrics (one value over all evaluated users' lists)
 _CATALOGUE = ("coverage", "gini")
 #: every metric name :func:`evaluate` knows
@@ -243,6 +245,8 @@ def score_lists(
         "recall": recall_at_k,
         "ndcg": ndcg_at_k,
         "map": map_at_k,
+        "mrr": mrr_at_k,
+        "hit_rate": hit_rate_at_k,
     }
     discovery = {}
     if "new_artist" in metrics or "new_track" in metrics:
