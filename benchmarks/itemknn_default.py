@@ -45,10 +45,16 @@ def main() -> None:
     out = Path(__file__).resolve().parents[1] / "docs" / "itemknn_default.json"
     out.write_text(
         json.dumps(
-            {"protocol": "lastfm2k, train of a 20% user holdout (seed 0), validation 20% of "
-             "train (seeds 1, 2), k=100, NDCG@10", "ndcg@10": mean, "per_seed": scores,
-             "best": best}, indent=2,
-        ) + "\n"  # fmt: skip
+            {
+                "protocol": "lastfm2k, train of a 20% user holdout (seed 0), validation 20% of "
+                "train (seeds 1, 2), k=100, NDCG@10",
+                "ndcg@10": mean,
+                "per_seed": scores,
+                "best": best,
+            },
+            indent=2,
+        )
+        + "\n"  # fmt: skip
     )
     print(f"wrote {out}")
 

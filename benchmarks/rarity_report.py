@@ -32,10 +32,10 @@ import pandas as pd
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import bm25_weight
 
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.data import load_lastfm2k
 from deepcuts.evaluation import evaluate, plot_tradeoff, score_lists, user_holdout_split
 from deepcuts.models import ALS, MODELS, ItemKNN, Popularity
-from deepcuts._fileio import atomic_write_bytes
 from deepcuts.rerank import MMR, ObscurityBand, RarityKnob
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +84,13 @@ def models(with_persona: bool):
         "Popularity": Popularity(),
         "ItemKNN bm25": ItemKNN(k=100, similarity="bm25"),
         "ALS": ALS(
-            factors=FACTORS, iterations=ITERATIONS, regularization=REG, reg_scaling="none",
-            alpha=ALPHA, random_state=0,
-        ),  # fmt: skip
+            factors=FACTORS,
+            iterations=ITERATIONS,
+            regularization=REG,
+            reg_scaling="none",
+            alpha=ALPHA,
+            random_state=0,
+        ),
     }
     if with_persona and "persona" in MODELS:
         out["PersonaALS"] = MODELS["persona"](factors=FACTORS, iterations=ITERATIONS,

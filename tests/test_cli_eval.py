@@ -28,18 +28,34 @@ def test_train_writes_model(trained, capsys):
 
 def test_recommend_formats(trained, capsys):
     assert (
-        main(["recommend", "--model-file", str(trained), "--user", "2", "--user", "3", "-n", "4"]) == 0
+        main(["recommend", "--model-file", str(trained), "--user", "2", "--user", "3", "-n", "4"])
+        == 0
     )
     out = capsys.readouterr().out
     assert "user 2:" in out and "user 3:" in out and "  4. " in out
     assert (
-        main(["recommend", "--model-file", str(trained), "--user", "2", "-n", "3", "--format", "json"])
+        main(
+            [
+                "recommend",
+                "--model-file",
+                str(trained),
+                "--user",
+                "2",
+                "-n",
+                "3",
+                "--format",
+                "json",
+            ]
+        )
         == 0
     )
     doc = json.loads(capsys.readouterr().out)
     assert doc[0]["user"] == 2 and [r["rank"] for r in doc[0]["items"]] == [1, 2, 3]
     assert {"item", "name", "score"} <= set(doc[0]["items"][0])
-    assert main(["recommend", "--model-file", str(trained), "--user", "2", "3", "--format", "csv"]) == 0
+    assert (
+        main(["recommend", "--model-file", str(trained), "--user", "2", "3", "--format", "csv"])
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("user,item,name,score,rank") and len(lines) == 21
 

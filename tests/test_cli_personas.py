@@ -23,7 +23,10 @@ def _recs(model, capsys, *extra):
 
 
 def test_personas_command_lists_shares_and_labels(persona_model, capsys):
-    assert main(["personas", "--model-file", str(persona_model), "--user", "2", "--format", "json"]) == 0
+    assert (
+        main(["personas", "--model-file", str(persona_model), "--user", "2", "--format", "json"])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     rows = doc[0]["personas"]
     assert doc[0]["user"] == 2 and len(rows) == 3

@@ -61,7 +61,9 @@ def test_out_of_range_knobs_exit_2_with_one_line(trained, capsys, knobs, message
 
 
 def test_artist_cap_on_artist_level_data_is_a_clear_error(trained, capsys):
-    assert main(["recommend", "--model-file", str(trained), "--user", "2", "--artist-cap", "2"]) == 2
+    assert (
+        main(["recommend", "--model-file", str(trained), "--user", "2", "--artist-cap", "2"]) == 2
+    )
     assert "column 'artist'" in capsys.readouterr().err
 
 

@@ -76,9 +76,7 @@ def test_itemknn_default_is_the_measured_best_and_beats_popularity():
     import json
     from pathlib import Path
 
-    measured = json.loads(
-        (Path(__file__).parents[1] / "docs" / "itemknn_default.json").read_text()
-    )
+    measured = json.loads((Path(__file__).parents[1] / "docs" / "itemknn_default.json").read_text())
     assert ItemKNN().similarity == measured["best"]
     assert measured["ndcg@10"][measured["best"]] > measured["ndcg@10"]["popularity"]
 
@@ -94,7 +92,9 @@ def test_bm25_implicit_matches_implicits_bm25_weight():
         ours = bm25_implicit(m, k1=k1, b=b)
         np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-6, atol=1e-6)
     via_name = apply_weighting(m, "bm25-implicit:k1=1.2,b=0.75")
-    np.testing.assert_allclose(via_name.toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(
+        via_name.toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray(), rtol=1e-6
+    )
     # deepcuts' own bm25 is a different formula (documented): it must not silently match
     assert not np.allclose(bm25(m).toarray(), nn.bm25_weight(m, 1.2, 0.75).toarray())
 
@@ -398,6 +398,7 @@ def test_upload_exports_merge_or_replace_and_hide_server_paths(tmp_path):
                              model_params={"factors": 4, "iterations": 2, "random_state": 0})  # fmt: skip
     svc.start()
     with TestClient(create_app(svc)) as c:
+
         def up(name, payload, fmt, mode=None):
             data = {"format": fmt} | ({"mode": mode} if mode else {})
             return c.post("/users/fan/history", files={"file": (name, payload)}, data=data)
@@ -617,12 +618,14 @@ def test_artists_with_different_musicbrainz_ids_stay_apart(tmp_path):
     assert names["young lovers"] == "The Young Lovers"
     assert names["young lovers [7d1b3e2f]"] == "Young Lovers"
     assert x.to_frame().set_index(["user", "item"])["count"].to_dict() == {
-        ("u1", "young lovers"): 1.0, ("u1", "young lovers [7d1b3e2f]"): 1.0,
-        ("u2", "young lovers [7d1b3e2f]"): 1.0, ("u2", "beatles"): 2.0,
+        ("u1", "young lovers"): 1.0,
+        ("u1", "young lovers [7d1b3e2f]"): 1.0,
+        ("u2", "young lovers [7d1b3e2f]"): 1.0,
+        ("u2", "beatles"): 2.0,
     }  # fmt: skip  (without MBIDs, names still fold together)
 
 
 def test_itemknn_bm25_docs_no_longer_claim_implicits_formula():
     doc = ItemKNN.__doc__
-    bm25_part = doc[doc.index('``"bm25"``: the same'):]
+    bm25_part = doc[doc.index('``"bm25"``: the same') :]
     assert "not* implicit's formula" in bm25_part.split('``"cosine"``')[0]

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.data import Interactions, load_lastfm2k
 from deepcuts.data._persist import interactions_paths
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, make_model
-from deepcuts._fileio import atomic_write_bytes
 
 #: names accepted by ``--data`` besides a file path
 BUNDLED = {"lastfm2k": load_lastfm2k}

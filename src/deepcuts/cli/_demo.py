@@ -24,9 +24,7 @@ def register(sub) -> None:
     p.add_argument("--users", nargs="*", type=int, default=None, help="user ids (default: 3)")
     p.add_argument("-n", type=int, default=10, help="recommendations per user")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument(
-        "--no-personas", action="store_true", help="skip the persona part (saves ~3 s)"
-    )
+    p.add_argument("--no-personas", action="store_true", help="skip the persona part (saves ~3 s)")
     p.add_argument(
         "--rarity",
         type=float,

@@ -26,7 +26,6 @@ from deepcuts.evaluation.plots import plot_tradeoff, plot_tradeoffs
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, model_params
 
-
 #: below this many test users ``evaluate`` warns that its means are noise
 MIN_TEST_USERS = 20
 

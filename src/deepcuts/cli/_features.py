@@ -30,8 +30,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from deepcuts.data.audio import extract_folder
     from deepcuts._fileio import atomic_write_bytes
+    from deepcuts.data.audio import extract_folder
 
     out = Path(args.output)
     if out.is_dir():

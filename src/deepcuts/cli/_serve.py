@@ -158,7 +158,7 @@ def run_serve(args) -> int:
     )
     service.start()
     h = service.handle
-    print(f"kernels warm ({service.warm_s:.1f} s); ready: GET /health says \"ready\": true")
+    print(f'kernels warm ({service.warm_s:.1f} s); ready: GET /health says "ready": true')
     print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
     app = create_app(service, max_upload=int(args.max_upload_mb * 2**20))
     uvicorn.run(app, host=args.host, port=args.port, **_log_options(args))

@@ -217,7 +217,10 @@ class Recommender:
         """
         if kw:
             raise _unknown_keywords(
-                type(self).__name__, "fit", kw, {"interactions", "user_col", "item_col", "count_col"}
+                type(self).__name__,
+                "fit",
+                kw,
+                {"interactions", "user_col", "item_col", "count_col"},
             )
         interactions = as_interactions(
             interactions, user_col=user_col, item_col=item_col, count_col=count_col

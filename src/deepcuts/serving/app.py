@@ -377,8 +377,10 @@ def create_app(
         user: str,
         file: Annotated[
             UploadFile,
-            File(description="Last.fm 1K TSV, Last.fm scrobble CSV, ListenBrainz JSON lines "
-                 "or JSON array, Spotify streaming history JSON or .zip"),
+            File(
+                description="Last.fm 1K TSV, Last.fm scrobble CSV, ListenBrainz JSON lines "
+                "or JSON array, Spotify streaming history JSON or .zip"
+            ),
         ],
         format: Annotated[
             Literal["lastfm1k", "lastfm-scrobbles", "listenbrainz", "spotify"], Form()

@@ -606,9 +606,7 @@ class RecommenderService:
 
         user = _check_user(user)
         if mode not in ("new", "merge", "replace"):
-            raise DataError(
-                f"mode must be 'new', 'merge' or 'replace', got {mode!r}", field="mode"
-            )
+            raise DataError(f"mode must be 'new', 'merge' or 'replace', got {mode!r}", field="mode")
         if mode == "new" and self.store.has_user(user):
             raise ConflictError(
                 f"user {user!r} already exists; upload with mode=merge to add these listens "

@@ -55,7 +55,7 @@ def _head(p: Path, n: int = 4096) -> str:
 
 
 def _sniff_csv(p: Path) -> str:
-    """"lastfm-scrobbles" for a Last.fm scrobble export, else "table"."""
+    """ "lastfm-scrobbles" for a Last.fm scrobble export, else "table"."""
     import csv
 
     lines = _head(p).splitlines()

@@ -122,9 +122,7 @@ def _scrobble_times(df: pd.DataFrame, p: Path) -> np.ndarray:
     else:
         col = next((c for c in ("utc_time", "date", "time", "timestamp") if c in df), None)
         if col is None:
-            raise DataError(
-                "no time column: name one uts (unix seconds), utc_time or date", path=p
-            )
+            raise DataError("no time column: name one uts (unix seconds), utc_time or date", path=p)
         s = df[col].astype(str).str.strip()
         t = pd.to_datetime(s.where(s != ""), format="mixed", utc=True, errors="coerce")
         t = (t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
@@ -132,9 +130,7 @@ def _scrobble_times(df: pd.DataFrame, p: Path) -> np.ndarray:
     bad = t.isna() & ~blank
     if bad.any():
         k = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"{df[col].iloc[k]!r} is not a date/time", path=p, line=k + 2, field=col
-        )
+        raise DataError(f"{df[col].iloc[k]!r} is not a date/time", path=p, line=k + 2, field=col)
     return t.fillna(0).to_numpy(np.int64)
 
 

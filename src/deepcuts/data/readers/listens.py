@@ -332,7 +332,7 @@ def _starts_with_bracket(p: Path, encoding: str) -> bool:
     check_file(p)
     import gzip
 
-    with (gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")) as fh:
+    with gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb") as fh:
         head = fh.read(4096).decode(encoding, "replace").lstrip("\ufeff \t\r\n")
     return head.startswith("[")
 
