@@ -190,6 +190,7 @@ def read_lastfm1k(
     encoding: str = "utf-8",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     show_progress: bool = False,
+    split_mbids: bool = True,
 ):
     """Read the Last.fm 1K listen log (``userid-timestamp-artid-artname-traid-traname.tsv``).
 
@@ -207,7 +208,9 @@ def read_lastfm1k(
         Normalise artist names; ``False`` uses them exactly as written (no credit splitting).
         Artists whose MusicBrainz ids (the file's ``artid``) differ stay apart even when their
         names fold to one key ("The Young Lovers" and "Young Lovers"): the first keeps the key,
-        the other gets ``"key [first 8 characters of its MBID]"``.
+        the other gets ``"key [first 8 characters of its MBID]"`` (``split_mbids=False``:
+        names only, as the Spark reader :func:`deepcuts.distributed.readers.read_lastfm1k`
+        still does).
     return_log : bool, default=False
         Also return the listen log: DataFrame ``user, item, timestamp`` (unix seconds), one row
         per listen (per credited artist), sorted by user then time.
@@ -237,7 +240,7 @@ def read_lastfm1k(
             skipped += int((~has_artist).sum())
             df, t = df[has_artist], t[has_artist]
         agg.add(df["user"].to_numpy(), df["artist"].to_numpy(), df["track"].to_numpy(), t,
-                mbids=df["artist_mbid"].to_numpy())  # fmt: skip
+                mbids=df["artist_mbid"].to_numpy() if split_mbids else None)  # fmt: skip
     if skipped:
         log.warning("%s: skipped %d listens with an empty artist name", p, skipped)
     out = agg.result("lastfm-1k", p)
