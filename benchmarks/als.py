@@ -198,6 +198,7 @@ def worker(task: dict) -> None:
                 factors=f,
                 iterations=n_iter,
                 regularization=0.01,
+                reg_scaling="none",  # implicit's penalty (IMPLICIT_EQUIVALENT)
                 alpha=1.0,
                 weighting="log",
                 cg_steps=task["cg_steps"],
@@ -442,7 +443,7 @@ def main() -> None:
             "results": rows,
             "ratios": ratio.to_dict(orient="records"),
         }
-        from deepcuts.models._io import atomic_write_bytes
+        from deepcuts._fileio import atomic_write_bytes
 
         atomic_write_bytes(args.out, json.dumps(payload, indent=2).encode())
         print(f"\nwrote {args.out}")

@@ -1,12 +1,13 @@
-"""ALS with activity-scaled regularisation (ALS-WR) against the unscaled default on Last.fm 2K.
+"""ALS with activity-scaled regularisation (ALS-WR, the default) against implicit's unscaled one.
 
 ``ALS(reg_scaling="activity")`` penalises each vector by ``reg * n`` (its number of positive
 entries; Zhou et al. 2008, Spark MLlib's convention) instead of ``reg``. The Spark engine's
 benchmark (docs/distributed.md) found Spark's ALS more accurate than ours at the same factors
 and iterations; this measures how much of that the scaling explains, on the project's usual
 protocol (20% of each user's artists held out; NDCG@10, recall@20, coverage@10, novelty@10),
-for several split seeds. The anchor is the default model (``reg_scaling="none"``,
-``regularization=0.01``) measured in the same run; ``ratio`` = NDCG@10 / anchor's.
+for several split seeds. The anchor is the implicit-equivalent model (``reg_scaling="none"``,
+``regularization=0.01``, ``deepcuts.models.als.IMPLICIT_EQUIVALENT``; the default before issue
+14) measured in the same run; ``ratio`` = NDCG@10 / anchor's.
 
     python benchmarks/als_reg_scaling.py [--seeds 0 1 2] [--factors 64]
 """

@@ -62,7 +62,7 @@ def main() -> None:
                   cg_steps=3, random_state=0)  # fmt: skip
     times = per_iteration(
         {
-            "als": lambda it: ALS(iterations=it, **common),
+            "als": lambda it: ALS(iterations=it, reg_scaling="none", **common),
             "persona": lambda it: PersonaALS(
                 n_personas=args.personas,
                 iterations=it,

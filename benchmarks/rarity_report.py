@@ -46,11 +46,11 @@ import pandas as pd
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import bm25_weight
 
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.data import generate_listening, load_lastfm2k
 from deepcuts.evaluation import score_lists, user_holdout_split
 from deepcuts.evaluation.metrics import long_tail_mask
 from deepcuts.models import ALS
-from deepcuts.models._io import atomic_write_bytes
 from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import DepthKnob, RarityKnob, depth_catalogue
 

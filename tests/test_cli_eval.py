@@ -28,18 +28,34 @@ def test_train_writes_model(trained, capsys):
 
 def test_recommend_formats(trained, capsys):
     assert (
-        main(["recommend", "--model", str(trained), "--user", "2", "--user", "3", "-n", "4"]) == 0
+        main(["recommend", "--model-file", str(trained), "--user", "2", "--user", "3", "-n", "4"])
+        == 0
     )
     out = capsys.readouterr().out
     assert "user 2:" in out and "user 3:" in out and "  4. " in out
     assert (
-        main(["recommend", "--model", str(trained), "--user", "2", "-n", "3", "--format", "json"])
+        main(
+            [
+                "recommend",
+                "--model-file",
+                str(trained),
+                "--user",
+                "2",
+                "-n",
+                "3",
+                "--format",
+                "json",
+            ]
+        )
         == 0
     )
     doc = json.loads(capsys.readouterr().out)
     assert doc[0]["user"] == 2 and [r["rank"] for r in doc[0]["items"]] == [1, 2, 3]
     assert {"item", "name", "score"} <= set(doc[0]["items"][0])
-    assert main(["recommend", "--model", str(trained), "--user", "2", "3", "--format", "csv"]) == 0
+    assert (
+        main(["recommend", "--model-file", str(trained), "--user", "2", "3", "--format", "csv"])
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("user,item,name,score,rank") and len(lines) == 21
 
@@ -52,7 +68,7 @@ def test_recommend_formats(trained, capsys):
         (["train", "--model", "itemknn", "--param", "k", "-o", "x"], "expected NAME=VALUE"),
         (["train", "--model", "itemknn", "--param", "depth=3", "-o", "x"], "no parameter"),
         (["train", "--data", "nowhere.npz", "--model", "popularity", "-o", "x"], "nowhere.npz"),
-        (["recommend", "--model", "missing-model", "--user", "2"], "not found"),
+        (["recommend", "--model-file", "missing-model", "--user", "2"], "not found"),
         (["evaluate", "--model", "itemknn", "--sweep", "k"], "NAME=V1,V2"),
         (["evaluate", "--model", "popularity", "--param", "k=3"], "none of the models"),
         (["evaluate", "--model", "itemknn:similarity=dice"], "similarity"),
@@ -70,9 +86,9 @@ def test_bad_options_exit_2(argv, message, capsys, tmp_path, monkeypatch):
 
 
 def test_recommend_unknown_user(trained, capsys):
-    assert main(["recommend", "--model", str(trained), "--user", "999999"]) == 2
+    assert main(["recommend", "--model-file", str(trained), "--user", "999999"]) == 2
     assert "unknown user" in capsys.readouterr().err
-    assert main(["recommend", "--model", str(trained), "--user", "bob"]) == 2
+    assert main(["recommend", "--model-file", str(trained), "--user", "bob"]) == 2
     assert "not an integer" in capsys.readouterr().err
 
 

@@ -72,7 +72,7 @@ def test_hostile_file_through_ingest_train_recommend(k, corpus, tmp_path, capsys
     assert rc == 0, err
     user = str(x.user_map.ids[0])
     rc, text, err = _run(
-        capsys, "recommend", "--model", model, "--user", user, "--format", "json", "-n", "2"
+        capsys, "recommend", "--model-file", model, "--user", user, "--format", "json", "-n", "2"
     )
     assert rc == 0, err
     recs = json.loads(text)[0]["items"]

@@ -119,17 +119,17 @@ def test_ingest_listenbrainz_and_table(tmp_path, capsys):
 def test_recommend_with_data_folds_in_histories(tmp_path, capsys):
     model = tmp_path / "knn"
     assert run_cli(["train", "--model", "itemknn", "-o", model], capsys)[0] == 0
-    code, out_model, _ = run_cli(["recommend", "--model", model, "--user", "2", "-n", "5",
+    code, out_model, _ = run_cli(["recommend", "--model-file", model, "--user", "2", "-n", "5",
                                   "--format", "json"], capsys)  # fmt: skip
     assert code == 0
     # the same histories from a saved copy of the data give the same lists
     load_lastfm2k().save(tmp_path / "same")
-    code, out_data, err = run_cli(["recommend", "--model", model, "--data", tmp_path / "same",
+    code, out_data, err = run_cli(["recommend", "--model-file", model, "--data", tmp_path / "same",
                                    "--user", "2", "-n", "5", "--format", "json"], capsys)  # fmt: skip
     assert code == 0, err
     items = [r["item"] for r in json.loads(out_model)[0]["items"]]
     assert [r["item"] for r in json.loads(out_data)[0]["items"]] == items
-    code, _, err = run_cli(["recommend", "--model", model, "--data", tmp_path / "same",
+    code, _, err = run_cli(["recommend", "--model-file", model, "--data", tmp_path / "same",
                             "--user", "424242"], capsys)  # fmt: skip
     assert code == 2 and "unknown user id(s) [424242]" in err
 

@@ -18,13 +18,16 @@ def persona_model(tmp_path_factory):
 
 
 def _recs(model, capsys, *extra):
-    argv = ["recommend", "--model", str(model), "--user", "2", "-n", "6", "--format", "json"]
+    argv = ["recommend", "--model-file", str(model), "--user", "2", "-n", "6", "--format", "json"]
     assert main([*argv, *extra]) == 0
     return json.loads(capsys.readouterr().out)[0]["items"]
 
 
 def test_personas_command_lists_shares_and_labels(persona_model, capsys):
-    assert main(["personas", "--model", str(persona_model), "--user", "2", "--format", "json"]) == 0
+    assert (
+        main(["personas", "--model-file", str(persona_model), "--user", "2", "--format", "json"])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     rows = doc[0]["personas"]
     assert doc[0]["user"] == 2 and len(rows) >= 2
@@ -33,12 +36,15 @@ def test_personas_command_lists_shares_and_labels(persona_model, capsys):
     # issue 12: every persona can be shown (>= 5% of plays, >= 3 artists), labels distinct
     assert all(r["share"] >= 0.05 and r["n_items"] >= 3 for r in rows)
     assert len({r["label"] for r in rows}) == len(rows)
-    assert main(["personas", "--model", str(persona_model), "--user", "2"]) == 0
+    assert main(["personas", "--model-file", str(persona_model), "--user", "2"]) == 0
     assert "% of plays" in capsys.readouterr().out
 
 
 def test_recommend_from_one_persona_or_a_mix(persona_model, capsys):
-    assert main(["personas", "--model", str(persona_model), "--user", "2", "--format", "json"]) == 0
+    assert (
+        main(["personas", "--model-file", str(persona_model), "--user", "2", "--format", "json"])
+        == 0
+    )
     n_personas = len(json.loads(capsys.readouterr().out)[0]["personas"])
     for p in range(n_personas):
         items = _recs(persona_model, capsys, "--persona", str(p))
@@ -57,7 +63,7 @@ def test_recommend_from_one_persona_or_a_mix(persona_model, capsys):
     ],
 )
 def test_bad_persona_options_are_one_line_errors(persona_model, capsys, extra, message):
-    argv = ["recommend", "--model", str(persona_model), "--user", "2", *extra]
+    argv = ["recommend", "--model-file", str(persona_model), "--user", "2", *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
@@ -67,7 +73,7 @@ def test_persona_options_need_a_persona_model(tmp_path, capsys):
     out = tmp_path / "pop"
     assert main(["train", "--model", "popularity", "-o", str(out)]) == 0
     capsys.readouterr()
-    assert main(["recommend", "--model", str(out), "--user", "2", "--persona", "0"]) == 2
+    assert main(["recommend", "--model-file", str(out), "--user", "2", "--persona", "0"]) == 2
     assert "need a persona model" in capsys.readouterr().err
-    assert main(["personas", "--model", str(out), "--user", "2"]) == 2
+    assert main(["personas", "--model-file", str(out), "--user", "2"]) == 2
     assert "one vector per user" in capsys.readouterr().err

@@ -18,7 +18,7 @@ def trained(tmp_path_factory):
 
 
 def _items(trained, capsys, *knobs):
-    argv = ["recommend", "--model", str(trained), "--user", "2", "3", "-n", "10", "--format"]
+    argv = ["recommend", "--model-file", str(trained), "--user", "2", "3", "-n", "10", "--format"]
     assert main([*argv, "json", *knobs]) == 0
     doc = json.loads(capsys.readouterr().out)
     return [[r["item"] for r in u["items"]] for u in doc]
@@ -52,7 +52,7 @@ def test_recommend_knobs_move_toward_rare_items(trained, capsys):
     ],
 )
 def test_out_of_range_knobs_exit_2_with_one_line(trained, capsys, knobs, message):
-    assert main(["recommend", "--model", str(trained), "--user", "2", *knobs]) == 2
+    assert main(["recommend", "--model-file", str(trained), "--user", "2", *knobs]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     argv = ["evaluate", "--model", "popularity", *knobs]
@@ -61,7 +61,9 @@ def test_out_of_range_knobs_exit_2_with_one_line(trained, capsys, knobs, message
 
 
 def test_artist_cap_on_artist_level_data_is_a_clear_error(trained, capsys):
-    assert main(["recommend", "--model", str(trained), "--user", "2", "--artist-cap", "2"]) == 2
+    assert (
+        main(["recommend", "--model-file", str(trained), "--user", "2", "--artist-cap", "2"]) == 2
+    )
     assert "column 'artist'" in capsys.readouterr().err
 
 

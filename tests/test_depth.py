@@ -235,7 +235,7 @@ def test_cli_recommend_depth(saved, capsys):
     from deepcuts.data import load_lastfm2k
 
     pop = dict(zip(load_lastfm2k().item_map.ids.tolist(), load_lastfm2k().item_popularity()))
-    argv = ["recommend", "--model", str(saved), "--user", "2", "-n", "10", "--format", "json"]
+    argv = ["recommend", "--model-file", str(saved), "--user", "2", "-n", "10", "--format", "json"]
 
     def items(*knobs):
         assert main([*argv, *knobs]) == 0
@@ -258,7 +258,7 @@ def test_cli_recommend_depth(saved, capsys):
     ],
 )
 def test_cli_rejects_bad_depth(saved, capsys, knobs, message):
-    argv = ["recommend", "--model", str(saved), "--user", "2", *knobs]
+    argv = ["recommend", "--model-file", str(saved), "--user", "2", *knobs]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

@@ -12,7 +12,12 @@ from deepcuts.testing import RecommenderContract, planted_blocks
 
 class TestItemKNNCosine(RecommenderContract):
     def make_model(self):
-        return ItemKNN(k=20)
+        return ItemKNN(k=20, similarity="cosine")
+
+
+class TestItemKNNBM25Implicit(RecommenderContract):
+    def make_model(self):
+        return ItemKNN(k=20)  # default: similarity="bm25-implicit"
 
 
 class TestItemKNNBM25(RecommenderContract):
@@ -66,7 +71,7 @@ def test_neighbour_kernel_matches_reference():
 
 def test_fold_in_matches_known_user():
     x = planted_blocks(60, 30, 3, random_state=0)
-    model = ItemKNN(k=10).fit(x)
+    model = ItemKNN(k=10, similarity="cosine").fit(x)
     hist = x.user_items("u4")
     a = model.recommend("u4", n=5).to_frame()
     b = model.recommend_history(dict(zip(hist["item"], hist["count"])), n=5).to_frame()

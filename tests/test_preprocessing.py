@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepcuts.data.preprocessing import radio_mask, radio_penalty
-from deepcuts.data.weighting import apply_weighting
+from deepcuts.data.preprocessing import radio_mask
+from deepcuts.data.weighting import apply_weighting, radio_penalty
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS
 from deepcuts.testing import planted_blocks

@@ -22,7 +22,8 @@ from deepcuts.serving.app import create_app
 from deepcuts.serving.service import RecommenderService
 from deepcuts.serving.store import Store, default_url
 
-ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "reg_scaling": "none",
+              "random_state": 0}  # fmt: skip
 
 
 def make_service(tmp_path, **kw) -> RecommenderService:

@@ -25,7 +25,8 @@ from deepcuts.serving.app import create_app
 from deepcuts.serving.service import RecommenderService, _rerankers
 from deepcuts.serving.store import Listen, Store, default_url
 
-ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "reg_scaling": "none",
+              "random_state": 0}  # fmt: skip
 # the default persona model (post-hoc personas, issue 12) on the planted two-taste data
 PERSONA_PARAMS = {
     "factors": 8,
@@ -145,9 +146,13 @@ def _fresh_fold_in(
         scores[0, row.indices] = -np.inf
     rerankers = _rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
     ctx = RankContext(m, np.array([-1], np.int32), row, n)
+    values = scores
     for r in rerankers:
         scores = np.asarray(r.rerank(scores, ctx), np.float32)
-    idx, val = topk_rows_numpy(scores, n)
+        if not getattr(r, "reorders_only", False):  # MMR re-orders: report the real scores
+            values = scores
+    idx, _ = topk_rows_numpy(scores, n)
+    val = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
     return [(h.keys[i], float(v)) for i, v in zip(idx[0].tolist(), val[0]) if i >= 0]
 
 

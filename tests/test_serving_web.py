@@ -55,7 +55,8 @@ def _serve(browser, tmp, frames, model, params):
 
 @pytest.fixture(scope="module")
 def page(browser, tmp_path_factory):
-    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "reg_scaling": "none",
+              "random_state": 0}  # fmt: skip
     server, pg = _serve(browser, tmp_path_factory.mktemp("web"), planted_frames(), "als", params)
     yield pg
     pg.close()

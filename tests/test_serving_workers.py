@@ -25,7 +25,8 @@ from deepcuts.serving._shared import EventLog
 from deepcuts.serving.service import RecommenderService, RetrainBusyError
 from deepcuts.serving.store import Listen, Store, default_url
 
-ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+ALS_PARAMS = {"factors": 8, "iterations": 8, "regularization": 0.05, "reg_scaling": "none",
+              "random_state": 0}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the event log

@@ -10,6 +10,8 @@ __all__ = [
     "DataError",
     "DeepcutsError",
     "DeepcutsWarning",
+    "EmptyListWarning",
+    "UnknownItemsWarning",
     "NotFittedError",
     "UnknownIdError",
 ]
@@ -62,3 +64,18 @@ class NotFittedError(DeepcutsError, AttributeError):
 
 class DeepcutsWarning(UserWarning):
     """Base class of deepcuts warnings."""
+
+
+class UnknownItemsWarning(DeepcutsWarning):
+    """Items of a listening history are not known to the model and were left out.
+
+    The list is then computed from the rest of the history only; pass ``missing_items="raise"``
+    to refuse such histories, or ``"ignore"`` to drop unknown items silently.
+    """
+
+
+class EmptyListWarning(DeepcutsWarning):
+    """A filter (such as the obscurity band) left a user no eligible item: the list is empty.
+
+    Costs nothing but the user's list; widen the filter to get items back.
+    """

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.data import Interactions, load_lastfm2k
 from deepcuts.data._persist import interactions_paths
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, make_model
-from deepcuts.models._io import atomic_write_bytes
 
 #: names accepted by ``--data`` besides a file path
 BUNDLED = {"lastfm2k": load_lastfm2k}
@@ -135,6 +135,30 @@ def to_json(obj) -> str:
         return str(o)
 
     return json.dumps(obj, indent=2, default=default, allow_nan=False) + "\n"
+
+
+def add_model_file_argument(p, help: str) -> None:
+    """``--model-file PATH`` (a saved model), with the old spelling ``--model PATH`` still
+    accepted and flagged as deprecated: ``--model`` names a model *class* in ``train``,
+    ``evaluate`` and ``serve``, and ``--model-file`` a saved model everywhere."""
+    import argparse
+    import sys
+
+    command = p.prog.split()[-1]
+
+    class _Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(
+                f"deepcuts {command}: --model PATH is deprecated here; use --model-file PATH "
+                "(--model names a model class in train, evaluate and serve)",
+                file=sys.stderr,
+            )
+            setattr(namespace, self.dest, values)
+
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model-file", dest="model_file", metavar="PATH", help=help)
+    g.add_argument("--model", dest="model_file", metavar="PATH", action=_Deprecated,
+                   help="deprecated spelling of --model-file")  # fmt: skip
 
 
 #: request knobs that ``--sweep`` may vary without refitting (re-rankers, not model parameters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pandas as pd
@@ -22,9 +23,12 @@ from deepcuts.cli._common import (
     write_text,
 )
 from deepcuts.evaluation import DEFAULT_METRICS, METRICS, SPLITS, evaluate, split
-from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
+from deepcuts.evaluation.plots import plot_tradeoff, plot_tradeoffs
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import MODELS, model_params
+
+#: below this many test users ``evaluate`` warns that its means are noise
+MIN_TEST_USERS = 20
 
 
 def register(sub) -> None:
@@ -73,7 +77,9 @@ def register(sub) -> None:
     p.add_argument(
         "--plot",
         metavar="PATH.png",
-        help="PNG: metrics against the swept parameter (with --sweep), else NDCG vs novelty",
+        help="PNG: with --sweep, trade-off curves (NDCG against novelty, coverage, ARP, "
+        "diversity; one line per model, points labelled with the swept value), else NDCG vs "
+        "novelty",
     )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     add_knob_arguments(p)
@@ -150,13 +156,25 @@ def run(args) -> int:
     reranker_sets = [(v, rerankers_from_knobs(k)) for v, k in knob_settings]  # validate early
     x = load_data(args.data)
     train, test = split(x, args.split, test_fraction=args.test_fraction, random_state=args.seed)
+    n_test_users = int((test.matrix.getnnz(axis=1) > 0).sum())
     print(
         f"{args.data}: {x.n_users} users x {x.n_items} items; split {args.split} "
         f"(seed {args.seed}): {train.nnz} train / {test.nnz} test pairs, "
-        f"{int((test.matrix.getnnz(axis=1) > 0).sum())} test users"
+        f"{n_test_users} test users"
     )
+    if n_test_users < MIN_TEST_USERS:
+        print(
+            f"deepcuts evaluate: warning: only {n_test_users} test user(s): the metrics are "
+            f"means over so few users that they say little (a difference between models can "
+            f"be chance); evaluate on at least {MIN_TEST_USERS}, e.g. a larger dataset",
+            file=sys.stderr,
+        )
     rows, results = [], []
+    warmed: dict[str, float] = {}
     for label, name, params, value in configs:
+        if name not in warmed:  # numba compiles on a model's first fit: keep it out of fit_s
+            warmed[name] = _warm_up_fit(name, params, args.seed, train)
+            print(f"{name}: compiled kernels warmed in {warmed[name]:.1f} s (not in fit_s)")
         model = build_model(name, params, args.seed)
         t0 = time.perf_counter()
         model.fit(train)
@@ -173,7 +191,8 @@ def run(args) -> int:
             rows.append(row)
             results.append({"model": label, "class": type(model).__name__,
                             "params": model.get_params(), "rerankers": [repr(r) for r in rerankers],
-                            "fit_s": fit_s, "eval_s": eval_s, "metrics": means})  # fmt: skip
+                            "fit_s": fit_s, "warmup_s": warmed[name], "eval_s": eval_s,
+                            "metrics": means})  # fmt: skip
     table = pd.DataFrame(rows)
     _print_table(table, sweep_name)
     if args.json:
@@ -195,13 +214,21 @@ def run(args) -> int:
     if args.plot:
         k0 = min(args.k)
         if sweep_name:
-            metrics = [f"{m}@{k0}" for m in args.metrics]
-            table_num = table.copy()
-            as_num = pd.to_numeric(table_num[sweep_name], errors="coerce")
-            if as_num.notna().all():
-                table_num[sweep_name] = as_num
-            path = plot_sweep(table_num, sweep_name, metrics, args.plot, group="model",
-                              title=f"{args.data}, {args.split}")  # fmt: skip
+            # trade-off curves: accuracy against each beyond-accuracy metric, one line per
+            # model, each point labelled with the swept value
+            acc = next((m for m in ("ndcg", "recall", "map", "precision") if m in args.metrics),
+                       None)  # fmt: skip
+            beyond = [f"{m}@{k0}" for m in ("novelty", "coverage", "arp", "diversity")
+                      if m in args.metrics]  # fmt: skip
+            if acc is None or not beyond:
+                raise DeepcutsError(
+                    "--plot with --sweep draws accuracy against beyond-accuracy metrics: "
+                    "--metrics needs one of ndcg/recall/map/precision and one of "
+                    "novelty/coverage/arp/diversity"
+                )
+            path = plot_tradeoffs(table, f"{acc}@{k0}", beyond, args.plot, group="model",
+                                  label=sweep_name,
+                                  title=f"{args.data}, {args.split}: --sweep {args.sweep}")  # fmt: skip
         else:
             x_col = f"novelty@{k0}" if "novelty" in args.metrics else f"coverage@{k0}"
             y_col = f"ndcg@{k0}" if "ndcg" in args.metrics else f"recall@{k0}"
@@ -209,6 +236,25 @@ def run(args) -> int:
                                  title=f"{args.data}, {args.split}")  # fmt: skip
         print(f"wrote {path}")
     return 0
+
+
+def _warm_up_fit(name: str, params: dict, seed: int, train) -> float:
+    """Fit the model once on a small slice of ``train`` so that numba compiles (or loads from
+    its cache) every training kernel before the timed fit; returns the seconds it took."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    active = np.flatnonzero(train.matrix.getnnz(axis=1) > 0)[:200]
+    small = train.subset(users=active)
+    small = small.subset(items=np.flatnonzero(small.matrix.getnnz(axis=0) > 0))
+    warm = dict(params)
+    if name != "persona" and "iterations" in build_model(name, {}, seed).get_params():
+        warm["iterations"] = 1  # one iteration reaches every kernel
+    try:
+        build_model(name, warm, seed).fit(small)
+    except DeepcutsError:  # e.g. a setting the small slice cannot satisfy: warm on nothing
+        pass
+    return time.perf_counter() - t0
 
 
 def _print_table(table: pd.DataFrame, sweep_name: str | None) -> None:

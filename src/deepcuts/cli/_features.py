@@ -30,8 +30,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from deepcuts._fileio import atomic_write_bytes
     from deepcuts.data.audio import extract_folder
-    from deepcuts.models._io import atomic_write_bytes
 
     out = Path(args.output)
     if out.is_dir():

@@ -30,9 +30,12 @@ def register(sub) -> None:
         choices=INGEST_FORMATS,
         default="auto",
         help="hetrec: HetRec 2011 Last.fm 2K folder; msd: Taste Profile triplets "
-        "(needs --tracks); lastfm1k: Last.fm 1K listens TSV; listenbrainz: JSON-lines export "
-        "(file, folder or .zip); table: CSV/TSV/Parquet with a header (see --columns). "
-        "auto (default) guesses from the path",
+        "(needs --tracks); lastfm1k: Last.fm 1K listens TSV (recognised by its official name "
+        "userid-timestamp-artid-artname-traid-traname.tsv); listenbrainz: export as JSON lines "
+        "(file, folder or .zip) or a JSON array; lastfm-scrobbles: a Last.fm scrobble CSV "
+        "export; spotify: Spotify (extended) streaming history JSON, folder or .zip; table: "
+        "CSV/TSV/Parquet with a header (see --columns). auto (default) guesses from the path "
+        "and the first bytes",
     )
     p.add_argument("-o", "--output", required=True, help="output path (without extension)")
     add_force_argument(p)
@@ -54,7 +57,11 @@ def register(sub) -> None:
         help="table: column mapping, roles user, item (required), count, time, name; "
         "e.g. user=uid,item=artist,count=plays",
     )
-    p.add_argument("--user", help="listenbrainz: user name for listens without user_name")
+    p.add_argument(
+        "--user",
+        help="listenbrainz: user name for listens without user_name; lastfm-scrobbles, "
+        "spotify: the user id of the export (default: me)",
+    )
     p.add_argument(
         "--level", choices=("artist", "track"), default="artist", help="items (msd, listens)"
     )
@@ -106,6 +113,8 @@ def _reader_options(args, fmt: str) -> dict:
         "msd": {"--tracks", "--drop-unknown-songs", "--level", "--credit"},
         "lastfm1k": {"--level", "--credit"},
         "listenbrainz": {"--user", "--level", "--credit"},
+        "lastfm-scrobbles": {"--user", "--level", "--credit"},
+        "spotify": {"--user", "--level", "--credit"},
         "table": {"--columns"},
     }[fmt]
     extra = [opt for opt, on in given.items() if on and opt not in allowed]
@@ -114,6 +123,11 @@ def _reader_options(args, fmt: str) -> dict:
             f"{', '.join(extra)} does not apply to --format {fmt}; "
             f"options for {fmt}: {', '.join(sorted(allowed)) or 'none'}"
         )
+    if fmt in ("lastfm-scrobbles", "spotify"):  # one listener's export, read whole
+        kw = {"level": args.level, "credit": args.credit}
+        if args.user:
+            kw["user"] = args.user
+        return kw
     kw: dict = {"encoding": args.encoding, "show_progress": args.progress}
     if fmt == "msd":
         if args.tracks is None:

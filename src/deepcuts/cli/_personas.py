@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from deepcuts.cli._common import to_external_ids, to_json
+from deepcuts.cli._common import add_model_file_argument, to_external_ids, to_json
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import load_model
 
@@ -15,9 +15,9 @@ def register(sub) -> None:
         help="show a user's personas (persona models)",
         description="List each persona of a user of a saved persona model: its share of the "
         "user's plays, top artists and a tag label. Example: deepcuts train --model persona "
-        "-o per && deepcuts personas --model per --user 2",
+        "-o per && deepcuts personas --model-file per --user 2",
     )
-    p.add_argument("--model", required=True, help="saved persona model path (without extension)")
+    add_model_file_argument(p, "saved persona model path (without extension)")
     p.add_argument("--user", action="extend", nargs="+", required=True, help="user id, repeatable")
     p.add_argument("--artists", type=int, default=5, help="top artists per persona (default: 5)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
@@ -27,10 +27,10 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.artists < 1:
         raise DeepcutsError(f"--artists must be >= 1, got {args.artists}")
-    model = load_model(args.model)
+    model = load_model(args.model_file)
     if not hasattr(model, "personas"):
         raise DeepcutsError(
-            f"{args.model} is a {type(model).__name__}, which has one vector per user; "
+            f"{args.model_file} is a {type(model).__name__}, which has one vector per user; "
             "train a persona model with: deepcuts train --model persona -o PATH"
         )
     users = to_external_ids(args.user, model.interactions_.user_map.ids, "user")

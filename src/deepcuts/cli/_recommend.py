@@ -6,6 +6,7 @@ import sys
 
 from deepcuts.cli._common import (
     add_knob_arguments,
+    add_model_file_argument,
     frame_to_csv,
     knobs_from_args,
     load_data,
@@ -23,11 +24,11 @@ def register(sub) -> None:
         "recommend",
         help="recommend items for users of a saved model",
         description="Print the top-n items for one or more users of a model saved by "
-        "'deepcuts train'. Example: deepcuts recommend --model knn --user 2 --user 3 -n 10; "
+        "'deepcuts train'. Example: deepcuts recommend --model-file knn --user 2 --user 3 -n 10; "
         "toward deep cuts: --depth 0.6 (0 = neutral, 1 = deepest; 'mine' = your own level); "
         "only mid-popular items: --band 60:90.",
     )
-    p.add_argument("--model", required=True, help="saved model path (without extension)")
+    add_model_file_argument(p, "saved model path (without extension), from 'deepcuts train'")
     p.add_argument(
         "--data",
         help="take the users' histories from this dataset (written by 'deepcuts ingest', or "
@@ -78,7 +79,7 @@ def persona_options(args, model) -> dict:
             ) from None
     if opts and not hasattr(model, "personas"):
         raise DeepcutsError(
-            f"--persona/--blend/--persona-mix need a persona model; {args.model} is a "
+            f"--persona/--blend/--persona-mix need a persona model; {args.model_file} is a "
             f"{type(model).__name__} (train one with: deepcuts train --model persona -o PATH)"
         )
     if len(opts) > 1:
@@ -88,7 +89,7 @@ def persona_options(args, model) -> dict:
 
 def run(args) -> int:
     rerankers = rerankers_from_knobs(knobs_from_args(args))  # validate before loading
-    model = load_model(args.model)
+    model = load_model(args.model_file)
     score_kw = persona_options(args, model)
     if args.data:  # histories from another dataset (e.g. a newer ingest), folded in
         data = load_data(args.data)

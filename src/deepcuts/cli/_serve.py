@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from pathlib import Path
@@ -56,6 +57,13 @@ def register(sub) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log every request (access log) and the service's steps; also 'deepcuts -v serve'",
+    )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--db", help=DB_HELP)
     p.add_argument(
@@ -196,12 +204,16 @@ def run_serve(args) -> int:
     )
     print(f"deepcuts serve: {store!r}, models in {data_dir / 'models'}")
     _import_model_file(service, args)
-    print("loading the model (the first start seeds the database and trains it)...")
+    print(
+        "loading the model (the first start seeds the database and trains it) and compiling "
+        "the request kernels (first run after an install: about 10-30 s)..."
+    )
     service.start()
     h = service.handle
+    print(f'kernels warm ({service.warm_s:.1f} s); ready: GET /health says "ready": true')
     print(f"serving model {h.model_id} ({h.kind}) at http://{args.host}:{args.port}/")
     app = create_app(service, max_upload=int(args.max_upload_mb * 2**20), security=security)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, **_log_options(args))
     return 0
 
 
@@ -214,6 +226,12 @@ def _default_model() -> str:
               "service pick its model on the served data)")  # fmt: skip
         return "als"
     return "auto"
+
+
+def _log_options(args) -> dict:
+    """uvicorn's logging: an access log (one line per request) with ``deepcuts -v serve``."""
+    verbose = getattr(args, "verbose", 0) > 0
+    return {"log_level": "info" if verbose else "warning", "access_log": verbose}
 
 
 def _workers(value: str) -> int:
@@ -287,7 +305,7 @@ def _serve_workers(args, store, data_dir: Path, params, security) -> int:
         workers=args.workers,
         host=args.host,
         port=args.port,
-        log_level="warning",
+        **_log_options(args),
     )
     return 0
 

@@ -8,7 +8,7 @@ from deepcuts.cli._checks import add_force_argument, check_output, seed
 from deepcuts.cli._common import BUNDLED, DATA_HELP, build_model, load_data, parse_assignments
 from deepcuts.data._persist import interactions_paths
 from deepcuts.models import MODELS
-from deepcuts.models._io import _paths as model_paths
+from deepcuts.models.base import model_paths
 
 
 def register(sub) -> None:

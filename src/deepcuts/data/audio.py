@@ -358,7 +358,7 @@ def _read_cache(cache: Path) -> pd.DataFrame:
 def _write_cache(cache: Path, rows: list[dict]) -> None:
     import io
 
-    from deepcuts.models._io import atomic_write_bytes
+    from deepcuts._fileio import atomic_write_bytes
 
     buf = io.BytesIO()
     pd.DataFrame(rows).to_parquet(buf, index=False)

@@ -18,6 +18,12 @@ Missing = Literal["raise", "ignore"]
 class IdMap:
     """Bidirectional map external id <-> contiguous int32 index.
 
+    Id policy (the same in Python and over HTTP): external ids keep the type the data gives
+    them (HetRec's integer user and artist ids stay integers, artist keys stay strings), and
+    a lookup matches by value *across* ``int`` and ``str``: when the map holds integers, the
+    string ``"2"`` finds ``2`` (an HTTP path or a command-line argument arrives as a string);
+    when it holds strings, ``2`` finds ``"2"``. Results always carry the map's own ids.
+
     Parameters
     ----------
     ids : array-like of shape (n,)
@@ -34,6 +40,8 @@ class IdMap:
     ['b']
     >>> m.index(["zz"], missing="ignore").tolist()
     [-1]
+    >>> IdMap([2, 3]).index(["3", 2]).tolist()  # "3" matches the integer id 3
+    [1, 0]
     """
 
     def __init__(self, ids: Iterable, *, name: str = "id"):
@@ -80,6 +88,11 @@ class IdMap:
             raise ValueError(f"missing must be 'raise' or 'ignore', got {missing!r}")
         arr = np.atleast_1d(np.asarray(ids, dtype=object if _is_str_like(ids) else None))
         idx = self._index.get_indexer(arr)
+        if (idx < 0).any():
+            miss = np.flatnonzero(idx < 0)
+            alt = _other_type(arr[miss], self._index)
+            if alt is not None:
+                idx[miss] = self._index.get_indexer(alt)
         if missing == "raise" and (idx < 0).any():
             bad = arr[idx < 0][:5].tolist()
             raise UnknownIdError(
@@ -109,6 +122,22 @@ class IdMap:
                 return ids.astype(np.int64)
             return ids.astype(str)
         return ids
+
+
+def _other_type(values: np.ndarray, index: pd.Index) -> np.ndarray | None:
+    """``values`` converted to the id type of ``index`` (str <-> int), None if not applicable."""
+    int_ids = index.dtype.kind in "iu" or (
+        index.dtype == object and len(index) and isinstance(index[0], int | np.integer)
+    )
+    if int_ids:
+        out = np.empty(len(values), dtype=object)
+        for j, v in enumerate(values.tolist()):  # only the ids that missed: a handful
+            s = v.strip() if isinstance(v, str) else None
+            out[j] = int(s) if s and s.lstrip("-").isdigit() else None
+        return out.astype(np.int64) if all(v is not None for v in out) else out
+    if any(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values.tolist()):
+        return np.array([str(v) for v in values.tolist()], dtype=object)
+    return None
 
 
 def _is_str_like(ids) -> bool:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from deepcuts.data.idmap import IdMap
 from deepcuts.exceptions import DataError
 
-__all__ = ["Interactions"]
+__all__ = ["Interactions", "as_interactions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,11 +21,12 @@ class Interactions:
 
     Parameters
     ----------
-    matrix : scipy.sparse.csr_matrix of shape (n_users, n_items)
-        Non-negative float32 play counts (or listening-time fractions); sorted indices, no
-        duplicates, no explicit zeros.
-    user_map, item_map : IdMap
-        External <-> internal ids.
+    matrix : scipy.sparse matrix of shape (n_users, n_items)
+        Non-negative play counts (or listening-time fractions); stored as float32 CSR with
+        sorted indices and summed duplicates. Rows are users, columns items.
+    user_map, item_map : IdMap, optional
+        External <-> internal ids. Default: the row and column indices themselves
+        (``IdMap(range(n_users))``, ``IdMap(range(n_items))``), so ``Interactions(csr)`` works.
     items : pandas.DataFrame, optional
         One row per item in index order; column ``item`` holds the external id, ``name`` a display
         name and ``tags`` a list of tag strings, most-used first.
@@ -42,24 +43,41 @@ class Interactions:
     (2, 2)
     >>> x.matrix.toarray().tolist()
     [[3.0, 1.0], [5.0, 0.0]]
+    >>> import scipy.sparse as sp
+    >>> Interactions(sp.csr_matrix([[1.0, 0.0, 2.0]])).item_map.ids.tolist()  # ids = indices
+    [0, 1, 2]
     """
 
     matrix: sp.csr_matrix
-    user_map: IdMap
-    item_map: IdMap
+    user_map: IdMap | None = None
+    item_map: IdMap | None = None
     items: pd.DataFrame | None = None
     timestamps: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         m = self.matrix
+        if isinstance(m, pd.DataFrame):
+            raise TypeError(
+                "Interactions(matrix) takes a scipy.sparse matrix; build one from a long table "
+                "with Interactions.from_frame(df, user_col='user', item_col='item', "
+                "count_col='count')"
+            )
         if not sp.issparse(m):
-            raise TypeError("matrix must be a scipy.sparse matrix")
+            raise TypeError(
+                f"matrix must be a scipy.sparse matrix (rows users, columns items), got "
+                f"{type(m).__name__}; convert with scipy.sparse.csr_matrix(matrix)"
+            )
         m = sp.csr_matrix(m, dtype=np.float32)
+        if self.user_map is None:
+            object.__setattr__(self, "user_map", IdMap(np.arange(m.shape[0]), name="user"))
+        if self.item_map is None:
+            object.__setattr__(self, "item_map", IdMap(np.arange(m.shape[1]), name="item"))
         if m.shape != (len(self.user_map), len(self.item_map)):
             raise ValueError(
                 f"matrix shape {m.shape} does not match id maps "
-                f"({len(self.user_map)} users, {len(self.item_map)} items)"
+                f"({len(self.user_map)} users, {len(self.item_map)} items); pass one IdMap per "
+                "row and one per column, or leave user_map/item_map out to use the indices"
             )
         if m.nnz and np.any(m.data < 0):
             raise DataError("play counts must be >= 0", field="count")
@@ -305,6 +323,60 @@ class Interactions:
             timestamps=ts,
             meta=dict(self.meta),
         )
+
+
+def as_interactions(
+    data,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    count_col: str | None = None,
+    what: str = "fit",
+) -> Interactions:
+    """``data`` as :class:`Interactions`: it, a scipy sparse matrix or a long DataFrame.
+
+    Parameters
+    ----------
+    data : Interactions, scipy.sparse matrix of shape (n_users, n_items) or DataFrame
+        A sparse matrix has users as rows and items as columns; its ids are the row and column
+        indices. A DataFrame has one row per (user, item) with columns ``user_col``,
+        ``item_col`` and, when present, ``count_col`` (default ``"count"`` if the frame has
+        it, else every row counts as one play; repeated pairs are summed).
+    user_col, item_col, count_col : str
+        Column names of a DataFrame.
+    what : str, default="fit"
+        Name of the calling function, for error messages.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"uid": [1, 1, 2], "artist": ["a", "b", "a"]})
+    >>> as_interactions(df, user_col="uid", item_col="artist").matrix.toarray().tolist()
+    [[1.0, 1.0], [1.0, 0.0]]
+    """
+    if isinstance(data, Interactions):
+        return data
+    if sp.issparse(data):
+        return Interactions(data)
+    if isinstance(data, pd.DataFrame):
+        if count_col is None and "count" in data.columns:
+            count_col = "count"
+        missing = [c for c in (user_col, item_col) if c not in data.columns]
+        if missing:
+            raise DataError(
+                f"{what}: the DataFrame has no column(s) {missing} (columns: "
+                f"{list(data.columns)}); name them with user_col=..., item_col=..., "
+                f"count_col=...",
+                field=missing[0],
+            )
+        return Interactions.from_frame(
+            data, user_col=user_col, item_col=item_col, count_col=count_col
+        )
+    raise TypeError(
+        f"{what} expects deepcuts.data.Interactions, a scipy.sparse matrix (rows users, "
+        f"columns items) or a pandas DataFrame with columns user, item[, count]; got "
+        f"{type(data).__name__}"
+    )
 
 
 def _as_index(sel, n: int) -> np.ndarray:

@@ -2,11 +2,13 @@
 
 "Heard it on the radio": a user who played a globally popular item only once or twice and never
 came back has probably met it by chance (radio, a playlist, a friend) and did not take to it.
-:func:`radio_penalty` turns those pairs into a mild negative *weight*; every other pair gets an
-ordinary weighting (``log(1 + x)`` by default).
+:func:`radio_mask` marks those pairs; :func:`deepcuts.data.weighting.radio_penalty` turns them
+into a mild negative *weight* and gives every other pair an ordinary weighting (``log(1 + x)``
+by default). This module does not import :mod:`deepcuts.data.weighting` (the dependency runs
+one way: weighting -> preprocessing; issue 14).
 
 The result is a signed weight matrix in the convention of :mod:`deepcuts.data.weighting` (a
-negative weight is an observed dislike), so it is also registered there as the weighting
+negative weight is an observed dislike), registered there as the weighting
 ``"radio"``: ``ALS(weighting="radio")`` or ``ALS(weighting="radio:max_plays=2,value=-1")``
 trains on it, with preference 0 and confidence ``1 + alpha * |value|`` for penalised pairs (see
 :mod:`deepcuts.models.als`). :class:`~deepcuts.data.Interactions` itself keeps non-negative
@@ -20,7 +22,7 @@ import scipy.sparse as sp
 
 from deepcuts.exceptions import DeepcutsError
 
-__all__ = ["radio_mask", "radio_penalty"]
+__all__ = ["radio_mask"]
 
 
 def _check(max_plays, popular_quantile) -> None:
@@ -72,53 +74,3 @@ def radio_mask(
     threshold = np.quantile(listeners, popular_quantile)
     popular = listeners >= max(threshold, 1)
     return (m.data > 0) & (m.data <= max_plays) & popular[m.indices]
-
-
-def radio_penalty(
-    matrix: sp.csr_matrix,
-    *,
-    max_plays: float = 2,
-    popular_quantile: float = 0.99,
-    value: float = -0.5,
-    base="log",
-) -> sp.csr_matrix:
-    """Signed weights: ``value`` for "heard it on the radio" pairs, ``base`` weighting elsewhere.
-
-    Parameters
-    ----------
-    matrix : csr_matrix of shape (n_users, n_items)
-        Play counts.
-    max_plays, popular_quantile
-        Which pairs are penalised (see :func:`radio_mask`).
-    value : float, default=-0.5
-        Their weight: a mild negative, in [-10, 0). With ALS it means preference 0 with
-        confidence ``1 + alpha * |value|`` (an unobserved pair has confidence 1).
-    base : str or callable, default="log"
-        Weighting of the other pairs (:func:`deepcuts.data.weighting.apply_weighting`).
-
-    Returns
-    -------
-    csr_matrix of shape (n_users, n_items) float32, same sparsity pattern.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> m = sp.csr_matrix([[1.0, 1.0], [50.0, 0.0], [2.0, 0.0]])
-    >>> radio_penalty(m, popular_quantile=0.5, base="raw").data.tolist()
-    [-0.5, 1.0, 50.0, -0.5]
-    """
-    from deepcuts.data.weighting import apply_weighting  # weighting registers this function
-
-    if not np.isfinite(value) or not -10.0 <= value < 0.0:
-        raise DeepcutsError(f"value must be a mild negative weight in [-10, 0), got {value!r}")
-    if isinstance(base, str) and base.partition(":")[0].strip() == "radio":
-        raise DeepcutsError("base must be another weighting than 'radio', e.g. 'log' or 'raw'")
-    m = sp.csr_matrix(matrix, dtype=np.float32)
-    m.sort_indices()
-    mask = radio_mask(m, max_plays=max_plays, popular_quantile=popular_quantile)
-    w = apply_weighting(m, base)
-    if w.nnz != m.nnz or not np.array_equal(w.indices, m.indices):
-        raise DeepcutsError(f"base weighting {base!r} must keep the sparsity pattern of the counts")
-    data = w.data.astype(np.float32, copy=True)
-    data[mask] = np.float32(value)
-    return sp.csr_matrix((data, w.indices.copy(), w.indptr.copy()), shape=m.shape)

@@ -330,6 +330,7 @@ class SparkALS:
             factors=int(self.factors),
             iterations=int(self.iterations),
             regularization=self.equivalent_regularization_,
+            reg_scaling="none",  # Spark's scaled penalty is mapped onto an unscaled one
             alpha=float(self.alpha),
             weighting=self.weighting,
             solver="cholesky",  # Spark solves each vector exactly

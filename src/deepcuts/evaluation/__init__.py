@@ -1,7 +1,7 @@
 """Evaluation: train/test splits, metrics of top-k lists, the evaluation protocol and plots."""
 
 from deepcuts.evaluation import metrics
-from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff
+from deepcuts.evaluation.plots import plot_sweep, plot_tradeoff, plot_tradeoffs
 from deepcuts.evaluation.protocol import (
     DEFAULT_METRICS,
     METRICS,
@@ -45,6 +45,7 @@ __all__ = [
     "metrics",
     "plot_sweep",
     "plot_tradeoff",
+    "plot_tradeoffs",
     "random_split",
     "score_lists",
     "split",

@@ -2,7 +2,9 @@
 
 :func:`plot_sweep` draws metrics against a hyperparameter; :func:`plot_tradeoff` draws
 accuracy against a beyond-accuracy metric (novelty, ARP, coverage) for one or several curves,
-e.g. a re-ranker's strength knob.
+e.g. a re-ranker's strength knob; :func:`plot_tradeoffs` draws accuracy against several
+beyond-accuracy metrics in a small grid, one line per model (``deepcuts evaluate --sweep
+... --plot``).
 """
 
 from __future__ import annotations
@@ -14,20 +16,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepcuts._fileio import atomic_write_bytes
 from deepcuts.exceptions import DeepcutsError
-from deepcuts.models._io import atomic_write_bytes
 
-__all__ = ["plot_sweep", "plot_tradeoff"]
+__all__ = ["plot_sweep", "plot_tradeoff", "plot_tradeoffs"]
 
 
-def _figure(n_panels: int, width: float = 4.2, height: float = 3.4):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3):
+    """A figure of ``n_panels`` panels in a grid at most ``max_cols`` wide (readable PNGs)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DeepcutsError(
+            "plots need matplotlib, in the 'plot' extra: pip install 'deepcuts[plot]'"
+        ) from None
 
-    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    cols = max(1, min(n_panels, max_cols))
+    rows = -(-n_panels // cols)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    return fig, axes
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
 
 
 def _save(fig, path) -> Path:
@@ -104,6 +116,64 @@ def plot_sweep(
             ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_tradeoffs(
+    table: pd.DataFrame,
+    accuracy: str,
+    beyond: Sequence[str],
+    path="tradeoffs.png",
+    *,
+    group: str | None = "model",
+    label: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """Accuracy against each beyond-accuracy metric: one panel per metric (a grid at most two
+    panels wide), one line per ``group`` (model), each point annotated with ``label``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per configuration, e.g. the rows of ``deepcuts evaluate --sweep``.
+    accuracy : str
+        Column on the y axes, e.g. ``"ndcg@10"``.
+    beyond : sequence of str
+        Columns on the x axes, e.g. ``["novelty@10", "coverage@10"]``.
+    path : str or Path, default="tradeoffs.png"
+    group : str, optional, default="model"
+        Column naming the line of each row; rows of a line are joined in table order.
+    label : str, optional
+        Column annotating each point (e.g. the swept knob value).
+    title : str, optional
+
+    Returns
+    -------
+    Path of the written PNG.
+    """
+    beyond = list(beyond)
+    _check_columns(table, [accuracy, *beyond, *(c for c in (group, label) if c)])
+    if not beyond:
+        raise DeepcutsError("nothing to plot: give at least one beyond-accuracy metric")
+    fig, axes = _figure(len(beyond), width=5.2, height=4.0, max_cols=2)
+    groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
+    for ax, metric in zip(axes, beyond):
+        for name, g in groups:
+            xs = g[metric].to_numpy(np.float64)
+            ys = g[accuracy].to_numpy(np.float64)
+            ax.plot(xs, ys, marker="o", label=None if name is None else str(name))
+            if label is not None:
+                for xv, yv, lv in zip(xs, ys, g[label].tolist()):
+                    ax.annotate(str(lv), (xv, yv), textcoords="offset points", xytext=(4, 4),
+                                fontsize="x-small")  # fmt: skip
+        ax.set_xlabel(f"{metric} (beyond accuracy)")
+        ax.set_ylabel(accuracy)
+        ax.set_title(f"{accuracy} vs {metric}", fontsize="medium")
+        ax.grid(alpha=0.3)
+    if group is not None:
+        axes[0].legend(fontsize="small", title=group)
+    if title:
+        fig.suptitle(title + (f" (points: {label})" if label else ""))
     return _save(fig, path)
 
 

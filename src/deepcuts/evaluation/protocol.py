@@ -23,11 +23,13 @@ from deepcuts.evaluation.metrics import (
     catalogue_coverage,
     genre_fit,
     gini_exposure,
+    hit_rate_at_k,
     intra_list_diversity,
     item_vectors_from_matrix,
     long_tail_mask,
     long_tail_recall,
     map_at_k,
+    mrr_at_k,
     ndcg_at_k,
     novelty,
     precision_at_k,
@@ -44,8 +46,9 @@ log = logging.getLogger(__name__)
 #: per-user metrics (a value per user; the mean is reported); new_artist / new_track need an
 #: item metadata column ``artist`` (track data), genre_fit a column ``tags``; those and
 #: longtail_recall, thin are not in DEFAULT_METRICS
-_PER_USER = ("precision", "recall", "ndcg", "map", "novelty", "arp", "diversity",
-             "new_artist", "new_track", "longtail_recall", "thin", "genre_fit")  # fmt: skip
+_PER_USER = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "novelty", "arp",
+             "diversity", "new_artist", "new_track", "longtail_recall", "thin",
+             "genre_fit")  # fmt: skip
 #: catalogue metrics (one value over all evaluated users' lists)
 _CATALOGUE = ("coverage", "gini")
 #: every metric name :func:`evaluate` knows
@@ -254,6 +257,8 @@ def score_lists(
         "recall": recall_at_k,
         "ndcg": ndcg_at_k,
         "map": map_at_k,
+        "mrr": mrr_at_k,
+        "hit_rate": hit_rate_at_k,
     }
     discovery = {}
     if "new_artist" in metrics or "new_track" in metrics:

@@ -107,7 +107,7 @@ def user_holdout_split(
     """Hold out a random ``test_fraction`` of each user's items.
 
     A user with ``n >= min_items`` items gets ``clip(round(test_fraction * n), 1, n - 1)`` of
-    them (chosen uniformly at random) in test, so every such user keeps at least one item in
+    them (rounded half up: ``0.35 * 90 = 31.5`` gives 32) (chosen uniformly at random) in test, so every such user keeps at least one item in
     train and has at least one in test. Users with fewer than ``min_items`` items keep all of
     them in train.
 
@@ -139,7 +139,9 @@ def user_holdout_split(
     m = x.matrix
     n = np.diff(m.indptr)
     # round half up so the count does not depend on NumPy's banker's rounding
-    n_test = np.clip(np.floor(f * n + 0.5), 1, np.maximum(n - 1, 1)).astype(np.int64)
+    # f * n in floating point misses exact halves (0.35 * 90 = 31.499999...): round it to 9
+    # decimals first, so that the documented half-up rule holds (issue 14: 32, not 31)
+    n_test = np.clip(np.floor(np.round(f * n, 9) + 0.5), 1, np.maximum(n - 1, 1)).astype(np.int64)
     n_test[n < int(min_items)] = 0
     rank = _rank_within_rows(m.indptr, rng.random(x.nnz))
     is_test = rank < np.repeat(n_test, n)

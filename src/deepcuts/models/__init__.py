@@ -1,7 +1,7 @@
 """Models: every one follows the :class:`Recommender` interface."""
 
 from deepcuts.models._registry import make_model, model_params
-from deepcuts.models._results import Recommendations
+from deepcuts.models._results import Recommendation, Recommendations
 from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
 from deepcuts.models.content import ContentKNN, feature_neighbors
@@ -41,6 +41,7 @@ __all__ = [
     "RP3beta",
     "RandomNext",
     "RankContext",
+    "Recommendation",
     "Recommendations",
     "Recommender",
     "Reranker",

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Recommendations"]
+__all__ = ["Recommendation", "Recommendations"]
+
+
+class Recommendation(NamedTuple):
+    """One row of :class:`Recommendations`: what iterating or indexing one position gives."""
+
+    query: object
+    """The user id (or the query item of ``similar_items``)."""
+    item: object
+    name: str | None
+    score: float
+    rank: int
+    persona: int | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -17,6 +30,11 @@ class Recommendations:
     All arrays have shape (m,), where m is the total number of recommended items; rows of one
     query are contiguous and ordered by rank. A query gets fewer than ``n`` rows only when fewer
     than ``n`` items are eligible.
+
+    It behaves like a sequence of rows: ``len(recs)``, ``for r in recs`` and ``recs[0]`` give
+    :class:`Recommendation` tuples ``(query, item, name, score, rank, persona)``; ``recs[1:3]``
+    or a boolean mask give a smaller ``Recommendations``. Indexing is by position, like a
+    list; the rows of one user are ``recs.for_user(user)``.
 
     Attributes
     ----------
@@ -48,6 +66,46 @@ class Recommendations:
     def __len__(self) -> int:
         return len(self.items)
 
+    def _row(self, k: int) -> Recommendation:
+        return Recommendation(
+            self.queries[k].item() if hasattr(self.queries[k], "item") else self.queries[k],
+            self.items[k].item() if hasattr(self.items[k], "item") else self.items[k],
+            None if self.names is None else str(self.names[k]),
+            float(self.scores[k]),
+            int(self.ranks[k]),
+            None if self.personas is None else int(self.personas[k]),
+        )
+
+    def __iter__(self):
+        return (self._row(k) for k in range(len(self)))
+
+    def __getitem__(self, key):
+        """``recs[k]``: the k-th row (a :class:`Recommendation`); a slice, index array or
+        boolean mask: those rows as ``Recommendations``."""
+        if isinstance(key, int | np.integer) and not isinstance(key, bool):
+            k = int(key)
+            if not -len(self) <= k < len(self):
+                raise IndexError(f"row {k} out of range for {len(self)} recommendations")
+            return self._row(k % len(self))
+        if isinstance(key, str):
+            raise TypeError(
+                "Recommendations are indexed by position; for one user's rows use "
+                f"recs.for_user({key!r})"
+            )
+        return self._take(key)
+
+    def _take(self, sel) -> Recommendations:
+        return Recommendations(
+            self.queries[sel],
+            self.items[sel],
+            self.scores[sel],
+            self.ranks[sel],
+            self.item_index[sel],
+            None if self.names is None else self.names[sel],
+            None if self.personas is None else self.personas[sel],
+            self.query_name,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame with columns ``user`` (or ``query``), item, [name], score, rank, [persona]."""
         cols = {self.query_name: self.queries, "item": self.items}
@@ -61,17 +119,7 @@ class Recommendations:
 
     def for_query(self, query) -> Recommendations:
         """Rows of one user (or query item)."""
-        mask = self.queries == query
-        return Recommendations(
-            self.queries[mask],
-            self.items[mask],
-            self.scores[mask],
-            self.ranks[mask],
-            self.item_index[mask],
-            None if self.names is None else self.names[mask],
-            None if self.personas is None else self.personas[mask],
-            self.query_name,
-        )
+        return self._take(self.queries == query)
 
     for_user = for_query
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -21,15 +22,47 @@ import scipy.sparse as sp
 
 from deepcuts._fileio import json_default
 from deepcuts.data.idmap import IdMap
-from deepcuts.data.interactions import Interactions
-from deepcuts.exceptions import DeepcutsError, NotFittedError
-from deepcuts.models._io import read_model_files, write_model_files
+from deepcuts.data.interactions import Interactions, as_interactions
+from deepcuts.exceptions import (
+    DeepcutsError,
+    NotFittedError,
+    UnknownIdError,
+    UnknownItemsWarning,
+)
+from deepcuts.models._io import _paths, read_model_files, write_model_files
 from deepcuts.models._results import Recommendations
 from deepcuts.models._topk import topk_rows
 
-__all__ = ["RankContext", "Recommender", "Reranker", "load_model"]
+__all__ = ["RankContext", "Recommender", "Reranker", "apply_rerankers", "load_model", "top_n"]
 
 log = logging.getLogger(__name__)
+
+#: keywords users bring from other libraries (implicit, RecTools, LensKit) -> deepcuts' name
+_ALIASES = {
+    "N": "n",
+    "k": "n",
+    "n_recs": "n",
+    "filter_already_liked_items": "filter_played",
+    "filter_viewed": "filter_played",
+    "filter_items": "exclude",
+    "items_to_exclude": "exclude",
+    "items_to_recommend": "items",
+    "whitelist": "items",
+    "user_items": "recommend_history(history) for a listener outside the training data",
+    "recalculate_user": "recommend_history(history) (folds the history in)",
+    "show_progress": "the constructor's show_progress (where the model has one)",
+    "callback": "nothing (deepcuts has no training callbacks)",
+}
+
+
+def _unknown_keywords(cls_name: str, method: str, bad, valid) -> DeepcutsError:
+    hints = [f"use {_ALIASES[k]} instead of {k!r}" for k in sorted(bad) if k in _ALIASES]
+    return DeepcutsError(
+        f"{cls_name}.{method}() got unknown keyword(s) {sorted(bad)}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + f"; valid keywords: {', '.join(sorted(valid))}"
+    )
+
 
 _REGISTRY: dict[str, type] = {}
 
@@ -63,6 +96,32 @@ class Reranker(Protocol):
     def rerank(self, scores: np.ndarray, ctx: RankContext) -> np.ndarray: ...
 
 
+def apply_rerankers(scores: np.ndarray, rerankers, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``rerankers`` in order; returns (order, values), both (b, n_items) float32.
+
+    ``order`` ranks the items (the last re-ranker's output). ``values`` are the scores to
+    *report*: a re-ranker that only re-orders (``reorders_only = True``: MMR diversity, the
+    artist cap) moves items by writing made-up levels into the scores, so the reported values
+    stay those before it (the model's scores, after the rarity knob and the band). Issue 14:
+    a diversified list reports the model's real scores, which then need not decrease with rank.
+    """
+    order = values = scores
+    for r in rerankers:
+        order = np.asarray(r.rerank(order, ctx), dtype=np.float32)
+        if not getattr(r, "reorders_only", False):
+            values = order
+    return order, values
+
+
+def top_n(order: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` of ``order`` per row: (b, n) item indices (-1 padded) and their ``values``."""
+    idx, val = topk_rows(order, n)
+    if values is not order:
+        taken = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
+        val = np.where(idx >= 0, taken, val).astype(np.float32)
+    return idx, val
+
+
 class Recommender:
     """Base class of all deepcuts models (scikit-learn style estimator).
 
@@ -74,6 +133,23 @@ class Recommender:
     _state_arrays: ClassVar[tuple[str, ...]] = ()
     _state_scalars: ClassVar[tuple[str, ...]] = ()
     supports_fold_in: ClassVar[bool] = False
+    #: model-specific keywords that ``recommend`` passes to scoring (e.g. ``persona``)
+    _score_options: ClassVar[tuple[str, ...]] = ()
+    _recommend_keywords: ClassVar[tuple[str, ...]] = (
+        "n", "filter_played", "items", "exclude", "rerankers", "missing", "batch_size",
+    )  # fmt: skip
+
+    def _check_score_options(self, score_kw: dict, method: str = "recommend") -> None:
+        """Unknown keywords raise instead of being ignored (issue 14)."""
+        bad = set(score_kw) - set(self._score_options)
+        if bad:
+            # options starting with "_" are internal (a model calling its own base class)
+            valid = set(self._recommend_keywords) | {
+                o for o in self._score_options if not o.startswith("_")
+            }
+            if method == "recommend_history":
+                valid = (valid - {"missing", "batch_size"}) | {"user_id", "missing_items"}
+            raise _unknown_keywords(type(self).__name__, method, bad, valid)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -113,13 +189,45 @@ class Recommender:
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, interactions: Interactions) -> Recommender:
-        """Fit from scratch on ``interactions`` (users x items play counts). Returns self."""
-        if not isinstance(interactions, Interactions):
-            raise TypeError(
-                f"fit expects deepcuts.data.Interactions, got {type(interactions).__name__}; "
-                "build one with Interactions.from_frame or a reader"
+    def fit(
+        self,
+        interactions,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        count_col: str | None = None,
+        **kw,
+    ) -> Recommender:
+        """Fit from scratch on users x items play counts. Returns self.
+
+        Parameters
+        ----------
+        interactions : Interactions, scipy.sparse matrix or DataFrame
+            :class:`~deepcuts.data.Interactions`; a sparse matrix of shape (n_users, n_items)
+            whose row and column indices are the user and item ids; or a long DataFrame with
+            one row per (user, item) and columns ``user``, ``item`` and optionally ``count``.
+        user_col, item_col, count_col : str
+            Column names of a DataFrame (``count_col`` default: ``"count"`` when present,
+            else each row is one play).
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> from deepcuts.models import Popularity
+        >>> m = Popularity().fit(sp.csr_matrix([[1, 0, 3], [0, 0, 2]]))
+        >>> m.recommend(1, n=2).items.tolist()  # ids are the column indices
+        [0, 1]
+        """
+        if kw:
+            raise _unknown_keywords(
+                type(self).__name__,
+                "fit",
+                kw,
+                {"interactions", "user_col", "item_col", "count_col"},
             )
+        interactions = as_interactions(
+            interactions, user_col=user_col, item_col=item_col, count_col=count_col
+        )
         if interactions.nnz == 0:
             raise DeepcutsError("cannot fit on an empty interaction matrix")
         self._fit(interactions)
@@ -168,7 +276,8 @@ class Recommender:
         ids = np.atleast_1d(np.asarray(users, dtype=object if _looks_str(users) else None))
         idx = self.interactions_.user_map.index(ids, missing=missing)
         keep = idx >= 0
-        return ids[keep], idx[keep]
+        # the map's own ids: recommend("2") answers for user 2 when the ids are integers
+        return self.interactions_.user_map.external(idx[keep]), idx[keep]
 
     def recommend(
         self,
@@ -209,6 +318,7 @@ class Recommender:
         Recommendations
         """
         self._check_fitted()
+        self._check_score_options(score_kw)
         ids, uidx = self._user_rows(users, missing)
         ui = self.interactions_.matrix[uidx]
         return self._recommend_rows(
@@ -221,19 +331,43 @@ class Recommender:
         n: int = 10,
         *,
         user_id="new-user",
-        missing_items: str = "ignore",
+        missing_items: str = "warn",
         **kw,
     ) -> Recommendations:
         """Recommend for a listener who is not in the training data, from their history.
 
         Parameters
         ----------
-        history : dict {item id: count} or DataFrame with columns item, count
-            Play counts of known items; unknown items are ignored (or raise).
+        history : dict {item: count} or DataFrame with columns item, count
+            Play counts. An item is an item id (``2`` or ``"2"``, see
+            :class:`~deepcuts.data.IdMap`'s id policy) or, failing that, a display name
+            matched case- and accent-insensitively (:func:`deepcuts.data.artists.artist_key`:
+            ``"bjork"`` finds "Björk", ``"The Beatles"`` finds "Beatles").
         user_id : hashable, default="new-user"
             Id used in the result.
+        missing_items : {"warn", "raise", "ignore"}, default="warn"
+            Items that match no id and no name: left out with an
+            :class:`~deepcuts.exceptions.UnknownItemsWarning` naming them, refused with an
+            :class:`~deepcuts.exceptions.UnknownIdError`, or left out silently. A history
+            none of whose items is known is always refused (its list would be meaningless).
+
+        Examples
+        --------
+        >>> from deepcuts.data import load_lastfm2k
+        >>> from deepcuts.models import ItemKNN
+        >>> m = ItemKNN().fit(load_lastfm2k())
+        >>> len(m.recommend_history({"radiohead": 10, "BJÖRK": 5}, n=3))
+        3
         """
         self._check_fitted()
+        if missing_items not in ("warn", "raise", "ignore"):
+            raise DeepcutsError(
+                f"missing_items must be 'warn', 'raise' or 'ignore', got {missing_items!r}"
+            )
+        common = ("filter_played", "items", "exclude", "rerankers")
+        self._check_score_options(
+            {k: v for k, v in kw.items() if k not in common}, "recommend_history"
+        )
         row = self.history_row(history, missing_items=missing_items)
         kw.setdefault("filter_played", True)
         filter_played = kw.pop("filter_played")
@@ -251,7 +385,11 @@ class Recommender:
         )
 
     def history_row(self, history, *, missing_items: str = "ignore") -> sp.csr_matrix:
-        """A (1, n_items) CSR row from ``{item: count}`` or a DataFrame (item, count)."""
+        """A (1, n_items) CSR row from ``{item: count}`` or a DataFrame (item, count).
+
+        Items are matched by id, then by name (see :meth:`recommend_history`);
+        ``missing_items`` is "ignore", "warn" or "raise".
+        """
         if isinstance(history, pd.DataFrame):
             if not {"item", "count"} <= set(history.columns):
                 raise DeepcutsError("history frame needs columns 'item' and 'count'")
@@ -259,7 +397,22 @@ class Recommender:
         else:
             items = np.array(list(history.keys()), dtype=object)
             counts = np.array(list(history.values()), dtype=np.float64)
-        idx = self.interactions_.item_map.index(items, missing=missing_items)
+        idx = self.interactions_.item_map.index(items, missing="ignore")
+        if (idx < 0).any():
+            idx = self._match_names(items, idx)
+        unknown = items[idx < 0]
+        if len(unknown) and missing_items != "ignore":
+            shown = ", ".join(repr(v) for v in unknown[:5].tolist())
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            msg = (
+                f"{len(unknown)} of {len(items)} history item(s) match no item id or name of "
+                f"the model: {shown}{more}"
+            )
+            if missing_items == "raise" or len(unknown) == len(items):
+                raise UnknownIdError(
+                    msg + "; check the spelling (ids, or artist names as in the training data)"
+                )
+            warnings.warn(msg + "; the list uses the rest", UnknownItemsWarning, stacklevel=3)
         keep = idx >= 0
         if np.any(counts[keep] < 0):
             raise DeepcutsError("history counts must be >= 0")
@@ -269,6 +422,24 @@ class Recommender:
         )
         m.sum_duplicates()
         return m
+
+    def _match_names(self, items: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Fill -1 entries of ``idx`` by matching ``items`` to item names by artist key
+        (case, accents, a leading "the" ignored); the most popular item wins a shared key."""
+        from deepcuts.data.artists import artist_key
+
+        x = self.interactions_
+        cached = getattr(self, "_name_index", None)
+        if cached is None or cached[0] is not x:
+            names = x.item_names()
+            order = np.argsort(-x.item_popularity(), kind="stable")[::-1]  # popular ones last
+            keys = {artist_key(str(names[i])): int(i) for i in order.tolist()}
+            cached = self._name_index = (x, keys)
+        keys = cached[1]
+        out = idx.copy()
+        miss = np.flatnonzero(idx < 0)
+        out[miss] = [keys.get(artist_key(str(v)), -1) for v in items[miss].tolist()]
+        return out
 
     def _mask_items(self, ids, kind: str) -> np.ndarray:
         idx = self.interactions_.item_map.index(list(ids), missing="ignore")
@@ -330,6 +501,7 @@ class Recommender:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Internal batch ranking: (b, n) item indices (-1 padded), scores, personas or None."""
         self._check_fitted()
+        self._check_score_options(score_kw, "rank_index")
         user_index = np.asarray(user_index, dtype=np.int32)
         user_items = sp.csr_matrix(user_items)
         scores = np.array(self._score(user_index, user_items, **score_kw), np.float32, copy=True)
@@ -343,11 +515,12 @@ class Recommender:
             scores[:, ~keep] = -np.inf
         if block is not None and len(block):
             scores[:, block] = -np.inf
+        values = scores
         if rerankers:
-            ctx = RankContext(self, user_index, user_items, n)
-            for r in rerankers:
-                scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
-        idx, val = topk_rows(scores, n)
+            scores, values = apply_rerankers(
+                scores, rerankers, RankContext(self, user_index, user_items, n)
+            )
+        idx, val = top_n(scores, values, n)
         personas = self._personas_for(user_index, user_items, idx, **score_kw)
         return idx, val, personas
 
@@ -480,6 +653,37 @@ def load_model(path) -> Recommender:
         setattr(model, k, v)
     model._after_load()
     return model
+
+
+def model_paths(path) -> tuple:
+    """The ``(.npz, .json)`` paths of a model saved at ``path`` (with or without a suffix)."""
+    return _paths(path)
+
+
+def _is_batch(x) -> bool:
+    """A list/array of ids (a batch) rather than one id."""
+    return isinstance(x, list | tuple | np.ndarray | pd.Series | pd.Index)
+
+
+def per_user_frames(users, describe, *, column: str = "user") -> pd.DataFrame:
+    """``describe(user)`` for each user of a batch, concatenated with a ``column`` first.
+
+    For the describing methods (``personas``, ``explain``) that build a small table per user;
+    ``df.attrs`` of each user's table is kept in the result's ``attrs[user]``.
+    """
+    frames, attrs = [], {}
+    for u in list(users):  # one small description per user, not a scoring loop
+        df = describe(u)
+        attrs[u] = dict(df.attrs)
+        df = df.copy()
+        df.attrs = {}
+        df.insert(0, column, [u] * len(df))
+        frames.append(df)
+    if not frames:
+        raise DeepcutsError(f"no {column}s given: pass one {column} id or a non-empty list")
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = attrs
+    return out
 
 
 def _looks_str(x) -> bool:

@@ -1,4 +1,4 @@
-"""Item-item nearest-neighbour recommender (cosine or BM25 similarity)."""
+"""Item-item nearest-neighbour recommender (BM25 or cosine similarity)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.data.weighting import bm25 as bm25_weighting
+from deepcuts.data.weighting import bm25_implicit
 from deepcuts.models._knn_kernels import item_neighbours
 from deepcuts.models.base import Recommender
 
@@ -30,16 +31,25 @@ class ItemKNN(Recommender):
     ----------
     k : int, default=100
         Neighbours kept per item.
-    similarity : {"cosine", "bm25"}, default="cosine"
+    similarity : {"bm25-implicit", "bm25", "cosine"}, default="bm25-implicit"
+        ``"bm25-implicit"``: ``S_ij = <w_i, w_j>`` on BM25-weighted columns, items taken as
+        documents and listeners as terms, with ``implicit``'s ``bm25_weight``
+        (:func:`~deepcuts.data.weighting.bm25_implicit`: ``idf = log(n) - log(1 + df)``, a
+        document's length = its total plays), as implicit's ``BM25Recommender`` computes it
+        (implicit keeps the item itself among its neighbours, deepcuts does not, which changes
+        nothing once played items are filtered). The default: best measured on validation
+        splits of Last.fm 2K's training data (NDCG@10 0.140, against 0.138 for ``"bm25"``,
+        0.030 for ``"cosine"`` and 0.068 for popularity; ``benchmarks/itemknn_default.py``).
+        ``"bm25"``: the same with deepcuts' own :func:`~deepcuts.data.weighting.bm25`
+        (``idf = log(n / df)``, length = number of listeners); *not* implicit's formula.
         ``"cosine"``: ``S_ij = <x_i, x_j> / (||x_i|| ||x_j|| + shrink)`` on raw play-count
-        columns ``x_i``. ``"bm25"``: ``S_ij = <w_i, w_j>`` on BM25-weighted columns, items
-        taken as documents and listeners as terms (:func:`deepcuts.data.weighting.bm25` on
-        the items x users matrix), as implicit's ``BM25Recommender`` does.
+        columns ``x_i``.
     shrink : float, default=0.0
         Shrinkage added to the cosine denominator (damps similarities resting on few common
         listeners). Cosine only.
     bm25_k1, bm25_b : float, default=1.2, 0.75
-        BM25 saturation and length-normalisation parameters.
+        BM25 saturation and length-normalisation parameters (``implicit``'s
+        ``BM25Recommender`` uses the same defaults).
 
     Attributes
     ----------
@@ -62,7 +72,7 @@ class ItemKNN(Recommender):
         self,
         *,
         k: int = 100,
-        similarity: Literal["cosine", "bm25"] = "cosine",
+        similarity: Literal["bm25-implicit", "bm25", "cosine"] = "bm25-implicit",
         shrink: float = 0.0,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
@@ -76,12 +86,16 @@ class ItemKNN(Recommender):
     def _check_params(self) -> None:
         if not isinstance(self.k, int | np.integer) or self.k < 1:
             raise ValueError(f"k must be a positive integer, got {self.k!r}")
-        if self.similarity not in ("cosine", "bm25"):
-            raise ValueError(f"similarity must be 'cosine' or 'bm25', got {self.similarity!r}")
+        if self.similarity not in ("cosine", "bm25", "bm25-implicit"):
+            raise ValueError(
+                f"similarity must be 'bm25', 'cosine' or 'bm25-implicit', got {self.similarity!r}"
+            )
         if self.shrink < 0:
             raise ValueError(f"shrink must be >= 0, got {self.shrink!r}")
         if self.shrink and self.similarity != "cosine":
-            raise ValueError("shrink applies to cosine similarity only; set shrink=0 for bm25")
+            raise ValueError(
+                f"shrink applies to cosine similarity only; set shrink=0 for {self.similarity}"
+            )
         if self.bm25_k1 < 0 or not 0 <= self.bm25_b <= 1:
             raise ValueError(
                 f"need bm25_k1 >= 0 and 0 <= bm25_b <= 1, got {self.bm25_k1}, {self.bm25_b}"
@@ -92,6 +106,8 @@ class ItemKNN(Recommender):
         x = interactions.matrix
         if self.similarity == "bm25":
             w = bm25_weighting(x.T.tocsr(), k1=self.bm25_k1, b=self.bm25_b).T
+        elif self.similarity == "bm25-implicit":
+            w = bm25_implicit(x.T.tocsr(), k1=self.bm25_k1, b=self.bm25_b).T
         else:
             w = x
         n_items = x.shape[1]

@@ -537,6 +537,8 @@ class MixtureOfTastes(_RankingModel):
         "train_seconds_",
     )
     _state_scalars = ("n_iterations_", "n_strata_")
+    #: ``recommend`` keywords (``_taste``: internal, one taste's list for the blend)
+    _score_options = ("persona", "persona_mix", "blend", "scoring", "_taste")
 
     def __init__(
         self,

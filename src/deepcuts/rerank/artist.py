@@ -67,6 +67,9 @@ class ArtistCap:
     [0, 2, 1]
     """
 
+    #: only re-orders: reported scores stay the model's (``Recommender.rank_index``)
+    reorders_only = True
+
     def __init__(self, max_per_artist: int = 2, *, column: str = "artist"):
         if (
             isinstance(max_per_artist, bool)

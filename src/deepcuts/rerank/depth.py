@@ -222,6 +222,10 @@ class DepthKnob:
     [[4.0, 3.0, 2.0, 9.0]]
     """
 
+    #: the arranged positions carry made-up levels; lists report the scores before the knob
+    #: (items under the floor are still left out: they are ``-inf`` in the order)
+    reorders_only = True
+
     def __init__(self, depth=0.0, *, floor: int = DEFAULT_FLOOR, shrinkage=DEFAULT_SHRINKAGE):
         self.mode, self.value = parse_depth(depth)
         self.depth = depth if self.mode == "mine" else self.value

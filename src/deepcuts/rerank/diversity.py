@@ -83,6 +83,9 @@ class MMR:
     [0, 2]
     """
 
+    #: only re-orders: reported scores stay the model's (``Recommender.rank_index``)
+    reorders_only = True
+
     def __init__(self, diversity: float = 0.3, *, pool: int | None = None, item_vectors="auto"):
         self.diversity = check_number(
             "diversity", diversity, *DIVERSITY_RANGE, hint="0 = model order, 1 = most diverse"

@@ -14,9 +14,11 @@ See ``docs/rarity.md`` for the definitions, the measured trade-off curves and th
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from deepcuts.exceptions import DeepcutsError
+from deepcuts.exceptions import DeepcutsError, EmptyListWarning
 from deepcuts.rerank._common import _cached, check_number, item_popularity, row_range
 
 __all__ = [
@@ -216,5 +218,34 @@ class ObscurityBand:
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
         """Scores with items outside the band set to ``-inf``, shape (b, n_items) float32."""
         out = np.array(scores, dtype=np.float32, copy=True)
-        out[:, ~self.mask(ctx.model.interactions_)] = -np.inf
+        x = ctx.model.interactions_
+        inside = self.mask(x)
+        out[:, ~inside] = -np.inf
+        if not inside.any():
+            pct = _cached(x, "percentiles", lambda: popularity_percentiles(item_popularity(x)))
+            below, above = pct[pct < self.low], pct[pct > self.high]
+            near, fix = [], []
+            if len(above):
+                near.append(f"{above.min():.1f}th")
+                fix.append(f"{self.low:g}:{np.ceil(above.min()):g}")
+            if len(below):
+                near.append(f"{below.max():.1f}th")
+                fix.append(f"{np.floor(below.max()):g}:{self.high:g}")
+            warnings.warn(
+                f"band {self.low:g}:{self.high:g} holds no item, so every list is empty: items "
+                f"tied in popularity share one percentile, and the nearest percentiles of this "
+                f"catalogue are the {' and the '.join(near) or 'none'}; widen the band, e.g. "
+                f"{' or '.join(fix) or '0:100'}",
+                EmptyListWarning,
+                stacklevel=2,
+            )
+        elif len(out):
+            empty = ~np.isfinite(out).any(axis=1) & np.isfinite(scores).any(axis=1)
+            if empty.any():
+                warnings.warn(
+                    f"band {self.low:g}:{self.high:g} leaves {int(empty.sum())} of {len(out)} "
+                    "user(s) no eligible item (their list is empty); widen the band",
+                    EmptyListWarning,
+                    stacklevel=2,
+                )
         return out

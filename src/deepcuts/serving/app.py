@@ -446,23 +446,35 @@ def create_app(
         "/users/{user}/history",
         tags=["listens"],
         status_code=201,
-        summary="Import a listening history for a new user",
+        summary="Import a listening history (Last.fm, ListenBrainz, Spotify exports)",
     )
     def import_history(
         user: str,
-        file: Annotated[UploadFile, File(description="Last.fm 1K TSV or ListenBrainz JSON lines")],
-        format: Annotated[Literal["lastfm1k", "listenbrainz"], Form()] = "listenbrainz",
+        file: Annotated[
+            UploadFile,
+            File(
+                description="Last.fm 1K TSV, Last.fm scrobble CSV, ListenBrainz JSON lines "
+                "or JSON array, Spotify streaming history JSON or .zip"
+            ),
+        ],
+        format: Annotated[
+            Literal["lastfm1k", "lastfm-scrobbles", "listenbrainz", "spotify"], Form()
+        ] = "listenbrainz",
+        mode: Annotated[Literal["new", "merge", "replace"], Form()] = "new",
     ):
-        """Stores the file's listens under ``user`` (which must be new) and folds them into the
-        served model at once, without retraining. Size limit: see 413 responses."""
+        """Stores the file's listens under ``user`` and folds them into the served model at
+        once, without retraining. ``mode``: ``new`` (409 if the user exists), ``merge`` (add
+        to the user's listens) or ``replace`` (replace the user's history). Size limit: see
+        413 responses; errors name the uploaded file, never a server path."""
         suffix = "".join(Path(file.filename or "upload").suffixes[-2:])
         with tempfile.TemporaryDirectory(prefix="deepcuts-upload-") as tmp:
             path = Path(tmp) / f"history{suffix if len(suffix) < 20 else ''}"
             with open(path, "wb") as out:
                 shutil.copyfileobj(file.file, out)
+            shown = Path(file.filename or "upload").name[:200] or "upload"
             # the wire limit does not bound a .gz/.zip: inflate once, capped (413 over it)
-            check_upload(path, max_upload, name=path.name)
-            return service.import_history(user, path, format)
+            check_upload(path, max_upload, name=shown)
+            return service.import_history(user, path, format, mode=mode, display_name=shown)
 
     # ------------------------------------------------------------------ users
     @app.get("/users", tags=["users"], summary="User ids (for choosing one)")

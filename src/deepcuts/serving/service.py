@@ -43,11 +43,13 @@ from deepcuts.data.datasets import load_lastfm2k
 from deepcuts.exceptions import DataError, DeepcutsError, UnknownIdError
 from deepcuts.models import ALS, MODELS, RankContext, Recommender, load_model, make_model
 from deepcuts.models._topk import topk_rows
+from deepcuts.models.base import apply_rerankers, top_n
 from deepcuts.models.persona import shown as _persona_shown
 from deepcuts.rerank import build_rerankers, item_evidence, popularity_percentiles
 from deepcuts.serving._foldin import ALSFoldIn
 from deepcuts.serving._shared import EventLog
 from deepcuts.serving._validate import check_id
+from deepcuts.serving._warmup import warm_up
 from deepcuts.serving.store import Listen, Store
 
 __all__ = [
@@ -414,6 +416,8 @@ class RecommenderService:
                 self.sync()
 
     def _publish(self, handle: ModelHandle) -> None:
+        # compile/warm the request kernels before the swap: no request waits on numba
+        self.warm_s = warm_up(handle)
         with self._published:
             self._handle = handle  # the atomic swap
             self._published.notify_all()
@@ -704,8 +708,8 @@ class RecommenderService:
         return self.job()
 
     # ------------------------------------------------------------------ listens
-    def add_listens(self, listens: list[Listen]) -> int:
-        n = self.store.add_listens(listens)
+    def add_listens(self, listens: list[Listen], *, replace_user: str | None = None) -> int:
+        n = self.store.add_listens(listens, replace_user=replace_user)
         now = time.time()
         users = {x.user.strip() for x in listens}
         with self._dirty_lock:
@@ -716,41 +720,66 @@ class RecommenderService:
             self.events.append({"kind": "listens", "t": now, "users": sorted(users)})
         return n
 
-    def import_history(self, user: str, path, format: str) -> dict:
-        """Store a Last.fm 1K (``"lastfm1k"``) or ListenBrainz (``"listenbrainz"``) export as
-        the listens of a new ``user``; they are folded into the served model at once.
+    def import_history(
+        self, user: str, path, format: str, *, mode: str = "new", display_name: str = "upload"
+    ) -> dict:
+        """Store a listening export as the listens of ``user``; they are folded into the
+        served model at once.
 
-        Every listen of the file is stored under ``user``, whatever user the file names.
+        ``format`` is one of :data:`deepcuts.data.readers.HISTORY_FORMATS`: ``"lastfm1k"``
+        (Last.fm 1K TSV), ``"lastfm-scrobbles"`` (Last.fm scrobble CSV export),
+        ``"listenbrainz"`` (JSON lines, .zip or JSON array) or ``"spotify"`` (streaming
+        history JSON or .zip). Every listen of the file is stored under ``user``, whatever
+        user the file names. ``mode``: ``"new"`` (the user must not exist yet), ``"merge"``
+        (add the listens to the user's) or ``"replace"`` (the user's stored plays are replaced,
+        in the same transaction). Errors name the file as ``display_name``, never the server
+        path it was saved under.
         """
-        from deepcuts.data.readers import read_lastfm1k, read_listenbrainz
+        from deepcuts.data.readers import HISTORY_FORMATS, read_interactions
 
         user = _check_user(user)
-        if self.store.has_user(user):
+        if mode not in ("new", "merge", "replace"):
+            raise DataError(f"mode must be 'new', 'merge' or 'replace', got {mode!r}", field="mode")
+        if mode == "new" and self.store.has_user(user):
             raise ConflictError(
-                f"user {user!r} already exists; import a history only for a new user id"
+                f"user {user!r} already exists; upload with mode=merge to add these listens "
+                "or mode=replace to replace the user's history"
             )
-        if format == "lastfm1k":
-            x, log_ = read_lastfm1k(path, return_log=True)
-        elif format == "listenbrainz":
-            x, log_ = read_listenbrainz(path, user=user, return_log=True)
-        else:
+        if format not in HISTORY_FORMATS:
             raise DataError(
-                f"unknown format {format!r}; use 'lastfm1k' or 'listenbrainz'", field="format"
+                f"unknown format {format!r}; use one of {', '.join(HISTORY_FORMATS)}",
+                field="format",
             )
+        kw = {} if format == "lastfm1k" else {"user": user}
+        try:
+            x, log_ = read_interactions(path, format=format, return_log=True, **kw)
+        except DataError as e:  # the message names the upload, not the server's temp path
+            raise DataError(_hide_path(str(e), path, display_name)) from None
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(
+                f"{display_name}: cannot read this file as {format} "
+                f"({_hide_path(type(e).__name__ + ': ' + str(e), path, display_name)})"
+            ) from None
         names = dict(zip(x.items["item"], x.items["name"].astype(str)))
         listens = [
             Listen(user, names[k], None, int(t), None)
             for k, t in zip(log_["item"].tolist(), log_["timestamp"].tolist())
         ]
-        n = self.add_listens(listens)
+        if mode == "replace":
+            n = self.add_listens(listens, replace_user=user)
+        else:
+            n = self.add_listens(listens)
         h = self.handle
         known = h.model.interactions_.item_map.index(x.item_map.ids, missing="ignore") >= 0
-        return {
+        out = {
             "user": user,
             "listens": n,
             "artists": int(len(known)),
             "known_artists": int(known.sum()),
         }
+        if mode != "new":
+            out["mode"] = mode
+        return out
 
     # ------------------------------------------------------------------ queries
     def _user_source(self, h: ModelHandle, user: str) -> tuple[str, dict | None]:
@@ -1209,11 +1238,22 @@ class RecommenderService:
         h = self._handle
         return {
             "status": "ok" if h is not None else "starting",
+            # readiness: a model is loaded and its compiled kernels are warm (issue 14)
+            "ready": h is not None,
+            "warm_s": getattr(self, "warm_s", None),
             "model": None if h is None else h.info(),
             "retrain": self.job(),
             "database": self.store.dialect,
             "schema": self._schema,
         }
+
+
+def _hide_path(message: str, path, name: str) -> str:
+    """``message`` with the server-side ``path`` (and its folder) replaced by ``name``."""
+    p = Path(str(path))
+    for s in (str(p), str(p.parent)):
+        message = message.replace(s, name)
+    return message
 
 
 def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rerankers):
@@ -1246,8 +1286,8 @@ def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rer
         data = np.concatenate([r.data for r in rows])
         user_items = sp.csr_matrix((data, indices, indptr), shape=(len(rows), scores.shape[1]))
         ctx = RankContext(h.model, np.full(len(rows), -1, np.int32), user_items, n)
-        for r in rerankers:
-            scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
+        order, values = apply_rerankers(scores, rerankers, ctx)  # reported: real scores
+        return top_n(order, values, n)
     return topk_rows(scores, n)
 
 

@@ -140,7 +140,11 @@ class Store:
         try:
             self.engine: Engine = create_engine(parsed, **kw)
         except (NoSuchModuleError, ModuleNotFoundError) as e:
-            raise DeepcutsError(f"cannot open {parsed!r}: {e}; install deepcuts[serve]") from None
+            extra = "postgres" if self.dialect == "postgresql" else "serve"
+            raise DeepcutsError(
+                f"cannot open {parsed!r}: {e}; install the '{extra}' extra: "
+                f"pip install 'deepcuts[{extra}]'"
+            ) from None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # SQLite allows one writer at a time: serialise writers in-process instead of retrying
@@ -265,10 +269,12 @@ class Store:
                     field="listened_at",
                 )
 
-    def add_listens(self, listens: Sequence[Listen]) -> int:
+    def add_listens(self, listens: Sequence[Listen], *, replace_user: str | None = None) -> int:
         """Store listens in one transaction (all or none); returns how many were stored.
 
-        Users, artists (matched by normalised name) and tracks are created as needed.
+        Users, artists (matched by normalised name) and tracks are created as needed. With
+        ``replace_user``, that user's stored listens and play counts are deleted first, in the
+        same transaction (a re-uploaded history replaces the old one).
         """
         listens = list(listens)
         if not listens:
@@ -291,6 +297,11 @@ class Store:
         now = int(time.time())
         with self._write_lock, self.engine.begin() as conn:
             uid = self._user_ids(conn, (x.user.strip() for x in listens))
+            if replace_user is not None:
+                old = uid.get(replace_user.strip())
+                if old is not None:
+                    conn.execute(S.listens.delete().where(S.listens.c.user_id == old))
+                    conn.execute(S.play_counts.delete().where(S.play_counts.c.user_id == old))
             aid = self._artist_ids(conn, display)
             pairs = {
                 (aid[key_of[x.artist]], x.track.strip()[:MAX_NAME])

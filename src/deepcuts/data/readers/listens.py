@@ -25,7 +25,7 @@ import pandas as pd
 from deepcuts.data.artists import normalize_artists
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions
-from deepcuts.data.readers._common import check_file
+from deepcuts.data.readers._common import check_file, open_text
 from deepcuts.data.readers._stream import (
     DEFAULT_BLOCK_BYTES,
     Block,
@@ -71,8 +71,31 @@ class _ListenAggregator:
             [] if keep_log else None
         )
         self.n_listens = 0
+        #: artist key -> the MusicBrainz id that owns it (first seen)
+        self.key_mbid: dict[str, str] = {}
 
-    def add(self, users, artists, tracks, times) -> None:
+    def _split_by_mbid(self, keys: np.ndarray, mbids: np.ndarray, primary: np.ndarray):
+        """Keys of artists whose MusicBrainz ids differ kept apart (issue 14): the first MBID
+        seen with a key owns it, another MBID with the same key gets ``"key [mbid8]"``.
+        Only the primary artist of a credit carries the file's MBID; rows without one keep the
+        plain key."""
+        mb = np.array([m.strip() if isinstance(m, str) else "" for m in mbids], dtype=object)
+        use = primary & (mb != "")
+        if not use.any():
+            return keys
+        out = keys.copy()
+        pairs = pd.unique(pd.Series(list(zip(keys[use], mb[use])), dtype=object))
+        rename = {}
+        for key, mbid in pairs:  # distinct (key, MBID) pairs of the block: the vocabulary
+            owner = self.key_mbid.setdefault(key, mbid)
+            if owner != mbid:
+                rename[(key, mbid)] = f"{key} [{mbid[:8]}]"
+        if rename:
+            sel = np.flatnonzero(use)
+            out[sel] = [rename.get((k, m), k) for k, m in zip(keys[sel], mb[sel])]
+        return out
+
+    def add(self, users, artists, tracks, times, mbids=None) -> None:
         users = np.asarray(users, dtype=object)
         artists = np.asarray(artists, dtype=object)
         times = np.asarray(times, dtype=np.int64)
@@ -83,6 +106,9 @@ class _ListenAggregator:
             keys = norm["key"].to_numpy(dtype=object)
             disp = norm["display"].to_numpy(dtype=object)
             share = norm["share"].to_numpy(np.float64)
+            if mbids is not None:
+                primary = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else rows.astype(bool)
+                keys = self._split_by_mbid(keys, np.asarray(mbids, dtype=object)[rows], primary)
         else:
             rows = np.arange(len(artists))
             keys = disp = artists
@@ -166,6 +192,7 @@ def read_lastfm1k(
     encoding: str = "utf-8",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     show_progress: bool = False,
+    split_mbids: bool = True,
 ):
     """Read the Last.fm 1K listen log (``userid-timestamp-artid-artname-traid-traname.tsv``).
 
@@ -181,6 +208,11 @@ def read_lastfm1k(
         How a listen of ``"A feat. B"`` counts (see :func:`deepcuts.data.artists.artist_credits`).
     normalize : bool, default=True
         Normalise artist names; ``False`` uses them exactly as written (no credit splitting).
+        Artists whose MusicBrainz ids (the file's ``artid``) differ stay apart even when their
+        names fold to one key ("The Young Lovers" and "Young Lovers"): the first keeps the key,
+        the other gets ``"key [first 8 characters of its MBID]"`` (``split_mbids=False``:
+        names only, as the Spark reader :func:`deepcuts.distributed.readers.read_lastfm1k`
+        still does).
     return_log : bool, default=False
         Also return the listen log: DataFrame ``user, item, timestamp`` (unix seconds), one row
         per listen (per credited artist), sorted by user then time.
@@ -209,7 +241,8 @@ def read_lastfm1k(
         if not has_artist.all():
             skipped += int((~has_artist).sum())
             df, t = df[has_artist], t[has_artist]
-        agg.add(df["user"].to_numpy(), df["artist"].to_numpy(), df["track"].to_numpy(), t)
+        agg.add(df["user"].to_numpy(), df["artist"].to_numpy(), df["track"].to_numpy(), t,
+                mbids=df["artist_mbid"].to_numpy() if split_mbids else None)  # fmt: skip
     if skipped:
         log.warning("%s: skipped %d listens with an empty artist name", p, skipped)
     out = agg.result("lastfm-1k", p)
@@ -256,15 +289,6 @@ def _iter_sources(path: Path, encoding: str, block_bytes: int) -> Iterator[Block
 
 def _json_lines(block: Block) -> Iterator[tuple[int, dict]]:
     text = block.text()
-    stripped = text.lstrip()
-    if block.first_line == 1 and stripped.startswith("["):
-        raise DataError(
-            "this is a JSON array, not JSON lines; convert it with "
-            '`python -c "import json,sys; [print(json.dumps(o)) for o in json.load(sys.stdin)]"'
-            " < FILE > listens.jsonl`",
-            path=block.path,
-            line=1,
-        )
     for k, ln in enumerate(text.split("\n")):
         if not ln.strip():
             continue
@@ -289,6 +313,61 @@ def _json_lines(block: Block) -> Iterator[tuple[int, dict]]:
         yield block.first_line + k, obj
 
 
+class _ArrayBlock:
+    """The listens of a JSON-array export (ListenBrainz's "export as JSON"), one batch."""
+
+    def __init__(self, path: Path, items: list, first: int):
+        self.path, self.items, self.first = path, items, first
+
+    def objects(self) -> Iterator[tuple[int, dict]]:
+        for k, obj in enumerate(self.items):
+            if not isinstance(obj, dict):
+                raise DataError(
+                    f"listen {self.first + k} of the JSON array is not an object",
+                    path=self.path,
+                )
+            yield self.first + k, obj
+
+
+class _LinesBlock:
+    def __init__(self, block: Block):
+        self.block, self.path = block, block.path
+
+    def objects(self) -> Iterator[tuple[int, dict]]:
+        return _json_lines(self.block)
+
+
+def _starts_with_bracket(p: Path, encoding: str) -> bool:
+    if not p.is_file() or zipfile.is_zipfile(p):
+        return False
+    check_file(p)
+    import gzip
+
+    with gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb") as fh:
+        head = fh.read(4096).decode(encoding, "replace").lstrip("\ufeff \t\r\n")
+    return head.startswith("[")
+
+
+def _listen_batches(p: Path, encoding: str, block_bytes: int):
+    """Batches of (line, listen object): JSON lines streamed in blocks, or a JSON array (read
+    whole: personal exports are small), in batches of 50,000 listens ("line" = position)."""
+    if _starts_with_bracket(p, encoding):
+        with open_text(p, encoding) as fh:
+            try:
+                items = json.load(fh)
+            except json.JSONDecodeError as e:
+                raise DataError(
+                    f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})", path=p
+                ) from None
+        if not isinstance(items, list):
+            raise DataError("expected a JSON array of listens", path=p)
+        for s in range(0, len(items), 50_000):
+            yield _ArrayBlock(p, items[s : s + 50_000], s + 1)
+        return
+    for block in _iter_sources(p, encoding, block_bytes):
+        yield _LinesBlock(block)
+
+
 def read_listenbrainz(
     path,
     *,
@@ -306,8 +385,10 @@ def read_listenbrainz(
     Parameters
     ----------
     path : path
-        A JSON-lines file (one listen object per line, ``.gz`` allowed), a folder of them, or
-        a ListenBrainz export ``.zip`` (its ``*.jsonl`` listen files). Each object needs
+        A JSON-lines file (one listen object per line, ``.gz`` allowed), a folder of them, a
+        ListenBrainz export ``.zip`` (its ``*.jsonl`` listen files), or a JSON array of listen
+        objects (the website's "export as JSON"; read whole, and an error's "line" is then the
+        listen's position in the array). Each object needs
         ``listened_at`` (unix seconds) and ``track_metadata`` with ``artist_name`` and
         ``track_name``; the user comes from ``user_name`` or the ``user`` argument.
     user : str, optional
@@ -331,9 +412,9 @@ def read_listenbrainz(
 
         progress = tqdm(unit=" listens", desc=p.name, leave=False)
     try:
-        for block in _iter_sources(p, encoding, block_bytes):
+        for block in _listen_batches(p, encoding, block_bytes):
             us, ar, tr, ts = [], [], [], []
-            for line, obj in _json_lines(block):
+            for line, obj in block.objects():
                 meta = obj.get("track_metadata")
                 if not isinstance(meta, dict):
                     raise DataError(

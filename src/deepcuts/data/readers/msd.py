@@ -140,8 +140,11 @@ def _parse_triplets_fast(block: Block):
     then reports the exact line and field)."""
     if block.encoding.lower().replace("-", "").replace("_", "") != "utf8":
         return None
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:  # the 'parquet' extra is not installed: the validated parser reads it
+        return None
 
     try:
         table = pacsv.read_csv(

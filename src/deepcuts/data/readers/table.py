@@ -244,7 +244,14 @@ def _text_batches(p: Path, kind: str, encoding: str, block_bytes: int, show_prog
 
 
 def _parquet_batches(p: Path, block_bytes: int):
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            "reading Parquet needs pyarrow, in the 'parquet' extra: pip install "
+            "'deepcuts[parquet]' (or convert the file to CSV)",
+            path=p,
+        ) from None
 
     try:
         f = pq.ParquetFile(p)

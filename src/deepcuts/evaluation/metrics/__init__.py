@@ -7,7 +7,9 @@ catalogue-level metrics (coverage, Gini) return a float. See ``docs/evaluation.m
 
 from deepcuts.evaluation.metrics.accuracy import (
     hit_matrix,
+    hit_rate_at_k,
     map_at_k,
+    mrr_at_k,
     ndcg_at_k,
     precision_at_k,
     recall_at_k,
@@ -28,11 +30,13 @@ __all__ = [
     "genre_fit",
     "gini_exposure",
     "hit_matrix",
+    "hit_rate_at_k",
     "intra_list_diversity",
     "item_vectors_from_matrix",
     "long_tail_mask",
     "long_tail_recall",
     "map_at_k",
+    "mrr_at_k",
     "ndcg_at_k",
     "novelty",
     "popularity_share",

@@ -1,4 +1,4 @@
-"""Accuracy of top-k lists against held-out items: precision, recall, NDCG, MAP.
+"""Accuracy of top-k lists against held-out items: precision, recall, NDCG, MAP, MRR, hit rate.
 
 Every function takes the ranked lists as an int array ``rec`` of shape (b, n) (internal item
 indices, best first, ``-1`` padding where fewer items were eligible) and the held-out items as
@@ -15,7 +15,9 @@ import scipy.sparse as sp
 
 __all__ = [
     "hit_matrix",
+    "hit_rate_at_k",
     "map_at_k",
+    "mrr_at_k",
     "ndcg_at_k",
     "precision_at_k",
     "recall_at_k",
@@ -175,3 +177,44 @@ def map_at_k(rec: np.ndarray, test: sp.csr_matrix, k: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         ap = (prec_at_r * hits).sum(axis=1) / np.minimum(n_rel, int(k))
     return _undefined(n_rel, ap)
+
+
+def mrr_at_k(rec: np.ndarray, test: sp.csr_matrix, k: int) -> np.ndarray:
+    """Reciprocal rank of the first relevant item in the top ``k`` (mean over users: MRR@k).
+
+    ``RR@k = 1 / r`` with ``r`` the rank of the first relevant item, 0 when none of the top
+    ``k`` is relevant. However many items are relevant, only the first hit counts.
+
+    Returns
+    -------
+    ndarray of shape (b,) float64 in [0, 1], NaN for users without test items
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> test = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 0, 0]], dtype=np.float32))
+    >>> mrr_at_k(np.array([[2, 3, 1], [3, 2, 1]]), test, 3).tolist()  # first hit at rank 2; none
+    [0.5, 0.0]
+    """
+    hits, n_rel = _top(rec, test, k)
+    first = np.argmax(hits, axis=1)
+    rr = np.where(hits.any(axis=1), 1.0 / (first + 1.0), 0.0)
+    return _undefined(n_rel, rr)
+
+
+def hit_rate_at_k(rec: np.ndarray, test: sp.csr_matrix, k: int) -> np.ndarray:
+    """1 when at least one relevant item is in the top ``k``, else 0 (mean: hit rate@k).
+
+    Returns
+    -------
+    ndarray of shape (b,) float64 in {0, 1}, NaN for users without test items
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> test = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 0, 0]], dtype=np.float32))
+    >>> hit_rate_at_k(np.array([[2, 3, 1], [3, 2, 1]]), test, 3).tolist()
+    [1.0, 0.0]
+    """
+    hits, n_rel = _top(rec, test, k)
+    return _undefined(n_rel, hits.any(axis=1).astype(np.float64))

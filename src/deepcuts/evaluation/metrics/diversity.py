@@ -59,15 +59,23 @@ def intra_list_diversity(
 
     Returns
     -------
-    ndarray of shape (b,) float64; NaN for lists with fewer than two items.
+    ndarray of shape (b,) float64
+        0 for a one-item list (it has no pair of different items: no diversity), NaN for an
+        empty list (nothing to measure; means skip it).
 
     Examples
     --------
     >>> v = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> intra_list_diversity(np.array([[0, 1], [0, 2], [0, -1]]), item_vectors=v).round(4).tolist()
-    [1.0, 0.2929, nan]
+    >>> rec = np.array([[0, 1], [0, 2], [0, -1], [-1, -1]])
+    >>> intra_list_diversity(rec, item_vectors=v).round(4).tolist()
+    [1.0, 0.2929, 0.0, nan]
     """
     rec = np.asarray(rec)[:, : (None if k is None else int(k))]
+    out = _ild(rec, item_vectors, matrix)
+    return np.where((rec >= 0).sum(axis=1) == 1, 0.0, out)
+
+
+def _ild(rec: np.ndarray, item_vectors, matrix) -> np.ndarray:
     if item_vectors is None:
         if matrix is None:
             raise ValueError("pass item_vectors or the training matrix")

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from deepcuts.models.base import _is_batch, per_user_frames
+
 __all__ = ["TAB_MIN_ITEMS", "TAB_MIN_SHARE", "PersonaLabels", "distinct_labels", "shown"]
 
 #: smallest share of a user's plays a shown persona holds
@@ -108,8 +110,9 @@ class PersonaLabels:
 
         Parameters
         ----------
-        user : user id, optional
-            A user of the training data.
+        user : user id or list of user ids, optional
+            A user of the training data; for a list, one table with a ``user`` column first
+            (``df.attrs[user]`` keeps each user's attributes).
         history : dict {item id: count} or csr_matrix of shape (1, n_items), optional
             A listening history instead (a new listener).
         n_artists : int, default=5
@@ -138,6 +141,10 @@ class PersonaLabels:
         1.0
         """
         self._check_fitted()
+        if history is None and _is_batch(user):  # a list of users (issue 14)
+            return per_user_frames(
+                user, lambda u: self.personas(u, n_artists=n_artists, n_tags=n_tags)
+            )
         x = self.interactions_
         if history is not None:
             u = -1

@@ -23,8 +23,7 @@ import scipy.sparse as sp
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_cluster_kernels as CK
 from deepcuts.models import _persona_kernels as K
-from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import RankContext
+from deepcuts.models.base import RankContext, apply_rerankers, top_n
 
 __all__ = ["PersonaScoring", "PersonaState", "mixture_scores"]
 
@@ -255,11 +254,11 @@ class PersonaScoring:
                 S[:, ~keep] = -np.inf
             if block is not None and len(block):
                 S[:, block] = -np.inf
-            if rerankers:
+            values = S
+            if rerankers:  # reported: the persona's real scores (issue 14)
                 ctx = RankContext(self, user_index, user_items, n)
-                for r in rerankers:
-                    S = np.asarray(r.rerank(S, ctx), np.float32)
-            idx, val = topk_rows(S, m)
+                S, values = apply_rerankers(S, rerankers, ctx)
+            idx, val = top_n(S, values, m)
             cand[:, p, : idx.shape[1]] = idx
             cval[:, p, : idx.shape[1]] = val
         out_idx = np.empty((b, n), np.int64)

@@ -46,6 +46,14 @@ async function loadUsers(select) {
 async function chooseUser(user) {
   state.user = user;
   state.persona = null;
+  // never show the previous listener's list or personas under the new name (issue 14)
+  state.recs = [];
+  state.personas = [];
+  $("recs").replaceChildren();
+  $("persona-tabs").replaceChildren();
+  $("persona-panel").replaceChildren();
+  $("recs-meta").textContent = "loading...";  // the name appears with its own list
+  renderPlot();
   const sel = $("user-select");
   if (![...sel.options].some((o) => o.value === user)) sel.prepend(el("option", { value: user }, user));
   sel.value = user;
@@ -109,18 +117,33 @@ function recParams() {
   return q;
 }
 
+function setBusy(busy) {
+  $("spinner").hidden = !busy;
+  $("recs").setAttribute("aria-busy", String(busy));
+}
+
 async function loadRecs() {
   if (!state.user) return;
   const seq = ++state.seq; // only the newest request may render (slider moves fire many)
+  const user = state.user;
+  setBusy(true);
   try {
-    const body = await api(`/users/${encodeURIComponent(state.user)}/recommendations?${recParams()}`);
-    if (seq !== state.seq) return;
+    const body = await api(`/users/${encodeURIComponent(user)}/recommendations?${recParams()}`);
+    if (seq !== state.seq || user !== state.user) return;
     showError("");
     state.recs = body.items;
     renderRecs(body);
     renderPlot();
   } catch (e) {
-    if (seq === state.seq) showError(e.message);
+    if (seq !== state.seq) return;
+    // a failed request leaves no list at all rather than an older one
+    state.recs = [];
+    $("recs").replaceChildren();
+    $("recs-meta").textContent = `for ${user}`;
+    renderPlot();
+    showError(e.message);
+  } finally {
+    if (seq === state.seq) setBusy(false);
   }
 }
 
@@ -207,6 +230,7 @@ async function upload(ev) {
   const form = new FormData();
   form.append("file", file);
   form.append("format", $("upload-format").value);
+  form.append("mode", $("upload-mode").value);
   $("upload-status").textContent = "uploading...";
   try {
     const r = await api(`/users/${encodeURIComponent(user)}/history`, { method: "POST", body: form });
