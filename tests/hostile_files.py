@@ -126,7 +126,8 @@ def cases() -> list[tuple[str, bytes | dict, list[str], object]]:
         ("number-artist.jsonl", (LB + _lb(artist="5")).encode(), lb, "error"),
         ("empty-artist.jsonl", (LB + _lb(artist='""')).encode(), lb, "error"),
         ("no-metadata.jsonl", LB.encode() + b'{"listened_at": 1, "user_name": "a"}\n', lb, "error"),
-        ("array.jsonl", b"[" + LB.replace("\n", ",").rstrip(",").encode() + b"]", lb, "error"),
+        # a JSON array of listens is ListenBrainz's other export format (issue 14)
+        ("array.jsonl", b"[" + LB.replace("\n", ",").rstrip(",").encode() + b"]", lb, LB_COUNTS),
         ("not-object.jsonl", LB.encode() + b"[1, 2]\n", lb, "error"),
         ("broken-json.jsonl", LB.encode() + b'{"listened_at": \n', lb, "error"),
         ("deep-nesting.jsonl", b"[" * 100_000 + b"]" * 100_000 + b"\n", lb, "error"),

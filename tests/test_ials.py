@@ -91,7 +91,7 @@ def test_defaults_keep_todays_model(data):
     ).fit(data)
     np.testing.assert_array_equal(base.user_factors_, same.user_factors_)
     kw = dict(factors=6, iterations=3, random_state=1, solver="cholesky")
-    plain = ALS(**kw).fit(data)
+    plain = ALS(reg_scaling="none", **kw).fit(data)  # nu = 0 is the unscaled penalty
     nu0 = ALS(reg_scaling="frequency", reg_exponent=0.0, **kw).fit(data)
     np.testing.assert_allclose(
         nu0.user_factors_ @ nu0.item_factors_.T,

@@ -28,7 +28,8 @@ def test_bm25_fold_in_uses_the_corpus_statistics(listening):
     vector of a training user's history must give that user's scores (the issue's bug,
     weighting the history on its own row, moved one listener's error from 0.003 to 0.2)."""
     x = listening
-    m = ALS(factors=8, iterations=6, regularization=0.1, weighting="bm25", random_state=0)
+    m = ALS(factors=8, iterations=6, regularization=0.1, reg_scaling="none", weighting="bm25",
+            random_state=0)  # fmt: skip
     m.fit(x)
     Y = m.item_factors_.astype(np.float64)
     W = apply_weighting(sp.csr_matrix(x.matrix, dtype=np.float32), "bm25")
@@ -82,7 +83,7 @@ def test_one_persona_is_als_to_float_precision():
     """P = 1 is single-vector ALS: the same solves from the same start (real difference
     ~5e-6; a doubled persona penalty moves it by ~1e-2)."""
     x = generate_listening(80, 50, random_state=1).interactions
-    kw = dict(factors=6, regularization=0.1, solver="cholesky", random_state=0)
+    kw = dict(factors=6, regularization=0.1, reg_scaling="none", solver="cholesky", random_state=0)
     m = PersonaALS(n_personas=1, iterations=2, init_iterations=2, init_noise=0.0, **kw).fit(x)
     als = ALS(iterations=4, **kw).fit(x)
     s1 = m.persona_factors_[:, 0] @ m.item_factors_.T

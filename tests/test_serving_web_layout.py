@@ -41,7 +41,7 @@ def test_page_fits_phone_and_desktop_width(served, browser, viewport, tmp_path):
         "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })"
     )
     assert boxes and all(0 <= left and right <= width for left, right in boxes)
-    knobs = pg.locator("#rarity").bounding_box()
+    knobs = pg.locator("#depth").bounding_box()
     recs = pg.locator("#recs").bounding_box()
     if width < 700:  # one column: the list under the knobs, using the full width
         assert recs["y"] >= knobs["y"] + knobs["height"]

@@ -359,6 +359,12 @@ def _listen_batches(p: Path, encoding: str, block_bytes: int):
                 raise DataError(
                     f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})", path=p
                 ) from None
+            except RecursionError:  # e.g. 100,000 nested brackets (issue 13's hostile corpus)
+                raise DataError(
+                    "JSON nested too deeply to be a listening history; expected an array of "
+                    "listen objects",
+                    path=p,
+                ) from None
         if not isinstance(items, list):
             raise DataError("expected a JSON array of listens", path=p)
         for s in range(0, len(items), 50_000):
