@@ -123,6 +123,12 @@ def _cli(line: str) -> list[str]:
     return [sys.executable, "-m", "deepcuts.cli", *args[1:]]
 
 
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +138,12 @@ def _free_port() -> int:
 def _serve_until_ready(line: str, work: Path, env: dict) -> None:
     port = _free_port()
     env = dict(env, DEEPCUTS_DATA_DIR=str(work / "serve-data"))
-    proc = subprocess.Popen([*_cli(line), "--port", str(port)], cwd=work, env=env,
+    extra = ["--port", str(port)]
+    if line == "deepcuts serve" and _has("optuna"):
+        # the default with Optuna installed is 'auto' with a 60 s search; the same path with a
+        # 10 s budget keeps this test cheap (the search itself: tests/test_tune.py)
+        extra += ["--model", "auto", "--param", "budget_s=10"]
+    proc = subprocess.Popen([*_cli(line), *extra], cwd=work, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.time() + 180
