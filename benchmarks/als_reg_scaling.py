@@ -16,7 +16,9 @@ reports; the test numbers of every setting are shown beside it. The anchor is th
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -34,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--none-regs", type=float, nargs="+", default=[0.01, 1.0, 10.0])
     ap.add_argument("--activity-regs", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0])
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs"
+                                         / "als_reg_scaling.json"))  # fmt: skip
     args = ap.parse_args(argv)
     x = load_lastfm2k()
     settings = [("none", r) for r in args.none_regs] + [("activity", r) for r in args.activity_regs]
@@ -81,6 +85,15 @@ def main(argv=None) -> int:
         f"{mean.loc[best, 'val_ndcg@10']:.4f}, test NDCG@10 {mean.loc[best, 'ndcg@10']:.4f}, "
         f"ratio {mean.loc[best, 'ratio']:.3f}"
     )
+    out = {
+        "seeds": args.seeds, "factors": args.factors, "iterations": args.iterations,
+        "anchor": {"reg_scaling": "none", "reg": args.none_regs[0]},
+        "picked_on_validation": {"reg_scaling": best[0], "reg": best[1],
+                                 **mean.loc[best, cols].astype(float).to_dict()},
+        "settings": [{"reg_scaling": k[0], "reg": k[1], **r.astype(float).to_dict()}
+                     for k, r in mean[cols].iterrows()],
+    }  # fmt: skip
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 
