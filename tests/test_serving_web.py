@@ -198,3 +198,62 @@ def test_personas_are_tabs(persona_page):
         blocks.add(block_of(first))
     assert blocks == {0, 1}  # each tab recommends from its own taste
     assert not pg.errors
+
+
+def test_token_field_sends_the_token_with_uploads_only(browser, tmp_path):
+    """With ``--token`` the page's token field (kept in sessionStorage, not localStorage) is
+    sent as the Authorization header with the history upload, never with reads (issue 13)."""
+    from deepcuts.serving._security import Security
+
+    token = "page-token-0123456789abcdef"
+    tmp = tmp_path / "srv"
+    tmp.mkdir()
+    store = Store(default_url(tmp))
+    store.import_play_counts(*planted_frames())
+    params = {"factors": 8, "iterations": 8, "regularization": 0.05, "random_state": 0}
+    svc = RecommenderService(store, tmp, model="als", model_params=params, seed=False)
+    svc.start()
+    with LiveServer(create_app(svc, security=Security(token=token))) as server:
+        pg = browser.new_page(viewport=VIEWPORT)
+        sent: list[tuple[str, str, str | None]] = []
+        pg.on(
+            "request",
+            lambda r: sent.append((r.method, r.url, r.headers.get("authorization"))),
+        )
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        f = tmp_path / "history.tsv"
+        f.write_text(
+            "".join(
+                f"u\t2009-05-0{d}T10:00:00Z\t\tArtist {a}\t\ts\n" for d in (1, 2) for a in (3, 4)
+            )
+        )
+        pg.locator("#upload-box summary").click()
+        pg.select_option("#upload-format", "lastfm1k")
+        pg.set_input_files("#upload-file", str(f))
+
+        def upload(user):
+            pg.fill("#upload-user", user)
+            pg.evaluate("document.querySelector('#upload-status').textContent = ''")
+            pg.click("#upload-button")
+            pg.wait_for_function(
+                "!['', 'uploading...'].includes(document.querySelector('#upload-status')"
+                ".textContent)"
+            )
+            return pg.locator("#upload-status").inner_text()
+
+        assert "token" in upload("no-token")  # 401, its message shown
+        pg.fill("#api-token", "wrong")
+        assert "token" in upload("wrong-token")
+        pg.fill("#api-token", token)
+        assert "stored 4 listens" in upload("with-token")
+        assert pg.evaluate("sessionStorage.getItem('deepcuts-api-token')") == token
+        assert pg.evaluate("localStorage.length") == 0
+        assert not svc.store.has_user("no-token") and svc.store.has_user("with-token")
+        posts = [(u, a) for m, u, a in sent if m == "POST"]
+        assert [a for _, a in posts] == [None, "Bearer wrong", f"Bearer {token}"]
+        assert all(a is None for m, _, a in sent if m == "GET"), "the token went with a read"
+        pg.reload()  # the same tab keeps it
+        pg.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        assert pg.input_value("#api-token") == token
+        pg.close()

@@ -102,8 +102,15 @@ class GroupCommit:
                     results.append(e)
         self.groups += 1
         self.listens += len(group)
+        # one wake-up of each event loop per group, not one per request
+        by_loop: dict = {}
         for (_, loop, fut), res in zip(group, results):
-            loop.call_soon_threadsafe(_resolve, fut, res)
+            by_loop.setdefault(loop, []).append((fut, res))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, answers)
+            except RuntimeError:  # that loop is closed: nobody waits for these answers
+                pass
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued, then stop the writer thread."""
@@ -113,13 +120,14 @@ class GroupCommit:
         self._thread.join(timeout)
 
 
-def _resolve(fut: asyncio.Future, res) -> None:
-    if fut.done():  # the client went away
-        return
-    if isinstance(res, BaseException):
-        fut.set_exception(res)
-    else:
-        fut.set_result(res)
+def _resolve_all(answers: list) -> None:
+    for fut, res in answers:
+        if fut.done():  # the client went away
+            continue
+        if isinstance(res, BaseException):
+            fut.set_exception(res)
+        else:
+            fut.set_result(res)
 
 
 _FIELDS = {"user", "artist", "track", "listened_at", "fraction"}

@@ -10,6 +10,7 @@ get-or-create of users, artists and tracks race-free).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -28,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from deepcuts.data.artists import normalize_artists
+from deepcuts.data.artists import artist_credits
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DataError, DeepcutsError
 from deepcuts.serving import schema as S
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 
 #: bound parameters per statement chunk (SQLite allows 32766, PostgreSQL 65535)
 _CHUNK = 500
+
+
+@functools.lru_cache(maxsize=65536)
+def _primary_credit(raw: str) -> tuple[str, str] | None:
+    """``(key, display)`` of the primary artist of a raw credit, ``None`` for no usable name
+    (:func:`~deepcuts.data.artists.artist_credits` with ``credit="primary"``; a pure function
+    of the string, so cached for the write path)."""
+    credits = artist_credits(raw, credit="primary")
+    return (credits[0][0], credits[0][1]) if credits else None
 
 
 @dataclass(frozen=True)
@@ -280,11 +290,15 @@ class Store:
         if not listens:
             return 0
         self._check_listens(listens)
-        raw = sorted({x.artist for x in listens})
-        norm = normalize_artists(raw, credit="primary")
-        first = norm.drop_duplicates("row")
-        key_of = dict(zip(np.asarray(raw, dtype=object)[first["row"]], first["key"]))
-        display = dict(zip(first["key"], first["display"]))
+        # each raw name's primary credit, as normalize_artists(credit="primary") gives it, but
+        # cached: a player posting one listen at a time repeats the same artists (issue 13)
+        key_of: dict[str, str] = {}
+        display: dict[str, str] = {}
+        for a in sorted({x.artist for x in listens}):
+            credit = _primary_credit(a)
+            if credit is not None:
+                key_of[a] = credit[0]
+                display[credit[0]] = credit[1]
         for x in listens:
             if x.artist not in key_of:
                 raise DataError(f"artist {x.artist!r} has no usable name", field="artist")

@@ -16,7 +16,33 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The API token of a server started with --token: typed into the page, kept in this tab's
+// sessionStorage (gone when the tab closes; never localStorage or a cookie) and sent as
+// "Authorization: Bearer ..." with writes and admin reads only.
+const TOKEN_KEY = "deepcuts-api-token";
+let memoryToken = "";  // where sessionStorage is unavailable
+
+function getToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return memoryToken; }
+}
+
+function setToken(value) {
+  memoryToken = value.trim();
+  try {
+    if (memoryToken) sessionStorage.setItem(TOKEN_KEY, memoryToken);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch (e) { /* memory only */ }
+}
+
+function needsToken(path, method) {
+  return (method !== "GET" && method !== "HEAD") || /^\/(models|retrain)(\?|$)/.test(path);
+}
+
 async function api(path, options = {}) {
+  const token = getToken();
+  if (token && needsToken(path, (options.method || "GET").toUpperCase())) {
+    options = { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${token}` } };
+  }
   const r = await fetch(path, options);
   let body = null;
   try { body = await r.json(); } catch (e) { body = null; }
@@ -255,6 +281,8 @@ async function start() {
   $("exclude-played").addEventListener("change", refresh);
   $("user-select").addEventListener("change", (e) => chooseUser(e.target.value).catch((err) => showError(err.message)));
   $("upload-form").addEventListener("submit", upload);
+  $("api-token").value = getToken();
+  $("api-token").addEventListener("input", (e) => setToken(e.target.value));
   $("user-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const user = $("user-id").value.trim();
