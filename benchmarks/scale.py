@@ -290,16 +290,25 @@ def step_serve(task: dict) -> dict:
         # a first request per path loads lazily built state (the index is saved: not rebuilt)
         sl._get(f"{base}/users/{urllib.parse.quote(pool[0])}/recommendations?n=10&depth=0.5")
         results = {}
+        client = "wrk" if shutil.which("wrk") else "python"  # wrk: a few % of a core
+        workdir = Path(tempfile.mkdtemp(prefix="deepcuts-scale-wrk-"))
         for name, suffix in (("plain", "/recommendations?n=10"),
                              ("depth", "/recommendations?n=10&depth=0.5")):  # fmt: skip
-            meter = sl.CpuMeter(server.pid, "python")
-            results[name] = asyncio.run(
-                sl.closed_loop(
-                    port,
-                    lambda s=suffix: f"/users/{urllib.parse.quote(prng.choice(pool))}{s}",
-                    task["clients"], meter, requests=task["requests"], warmup_s=2.0,
-                )
-            )  # fmt: skip
+            meter = sl.CpuMeter(server.pid, client)
+            if client == "wrk":
+                results[name] = sl.wrk_closed_loop(
+                    port, pool, "/users/", suffix, task["clients"], meter,
+                    seconds=task["seconds"], warmup_s=2.0, seed=len(results), workdir=workdir,
+                )  # fmt: skip
+            else:
+                results[name] = asyncio.run(
+                    sl.closed_loop(
+                        port,
+                        lambda s=suffix: f"/users/{urllib.parse.quote(prng.choice(pool))}{s}",
+                        task["clients"], meter, requests=task["requests"], warmup_s=2.0,
+                    )
+                )  # fmt: skip
+        shutil.rmtree(workdir, ignore_errors=True)
         hwm = 0
         with open(f"/proc/{server.pid}/status") as fh:
             for line in fh:
@@ -321,6 +330,7 @@ def step_serve(task: dict) -> dict:
         "serve_errors": results["plain"]["errors"] + results["depth"]["errors"],
         "serve_rss_mib": hwm / MIB,
         "serve_ann": bool(health["model"]["params"].get("ann")),
+        "serve_client": client,
     }
 
 
@@ -376,7 +386,7 @@ def run(scale: float, args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     task = {"scale": scale, "seed": args.seed, "dir": str(work), "iterations": args.iterations,
             "topk_users": args.topk_users, "clients": args.clients,
-            "requests": args.requests}  # fmt: skip
+            "requests": args.requests, "seconds": args.seconds}  # fmt: skip
     r: dict = {"scale": scale}
     t_all = time.perf_counter()
     steps = [s for s in ("generate", "ingest", "als", "topk", "serve") if s not in args.skip]
@@ -445,7 +455,9 @@ def main(argv=None) -> int:
     p.add_argument("--topk-users", type=int, default=20000,
                    help="users ranked in the top-k step (all when fewer)")  # fmt: skip
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--requests", type=int, default=3000, help="requests per serving phase")
+    p.add_argument("--requests", type=int, default=3000,
+                   help="requests per serving phase (python client)")  # fmt: skip
+    p.add_argument("--seconds", type=float, default=8, help="seconds per serving phase (wrk)")
     p.add_argument("--skip", nargs="*", default=[], choices=list(STEPS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", help="keep the generated files and models here")
