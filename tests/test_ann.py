@@ -113,3 +113,31 @@ def test_bad_ann_arguments_are_named(data):
         ALS(factors=4, iterations=1, ann="fast").fit(data.interactions)
     with pytest.raises(DeepcutsError, match="ann_candidates"):
         ALS(factors=4, iterations=1, ann_candidates=0).fit(data.interactions)
+
+
+def test_service_serves_an_ann_model_with_fold_in(tmp_path, data, models, monkeypatch):
+    pytest.importorskip("sqlalchemy", reason="the serve extra is not installed")
+    from deepcuts.serving.service import RecommenderService
+    from deepcuts.serving.store import Listen, Store
+
+    _, approx = models
+    path = approx.save(tmp_path / "als")
+    svc = RecommenderService(Store("sqlite://"), tmp_path / "data", seed=False)
+    svc.import_model(path)
+    svc.start()
+    assert svc.handle.model.item_index() is not None  # the saved index, loaded
+    u = str(data.interactions.user_map.ids[0])
+    got = svc.recommend(u, n=10, depth=0.5)
+    assert len(got["items"]) == 10
+    # a new listener: the stored history is folded in and searched through the index
+    calls = []
+    original = ALS.candidate_scores
+    monkeypatch.setattr(
+        ALS, "candidate_scores", lambda self, v, k: calls.append(k) or original(self, v, k)
+    )
+    songs = [str(s) for s in data.interactions.item_map.ids[[5, 6, 7]]]
+    svc.store.add_listens([Listen("newcomer", s) for s in songs])
+    folded = svc.recommend("newcomer", n=10)
+    assert folded["source"] == "history" and len(folded["items"]) == 10
+    assert calls  # the folded-in vector went through the index
+    assert not {r["artist"] for r in folded["items"]} & set(songs)

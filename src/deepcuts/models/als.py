@@ -533,6 +533,26 @@ class ALS(Recommender):
             )
         return index
 
+    def candidate_scores(self, vectors: np.ndarray, k: int) -> np.ndarray | None:
+        """Dense scores of user vectors with only the index's candidates filled in, or None.
+
+        For callers that hold user vectors rather than users (the service's folded-in
+        histories): shape (b, n_items) float32, the exact ``x_u . y_i`` of at least
+        ``max(k, ann_candidates)`` candidate items per row and ``-inf`` elsewhere, so filters
+        and re-rankers apply as to full scores. None when scoring is exact (see ``ann``).
+        """
+        index = self.item_index()
+        if index is None:
+            return None
+        U = np.ascontiguousarray(vectors, np.float32)
+        cand = index.search(U, max(int(self.ann_candidates), int(k)))
+        vals = np.einsum("bf,bcf->bc", U, self.item_factors_[np.maximum(cand, 0)])
+        out = np.full((len(U), self.n_items), -np.inf, np.float32)
+        rows = np.repeat(np.arange(len(U)), cand.shape[1])
+        ok = cand.ravel() >= 0
+        out[rows[ok], cand.ravel()[ok]] = vals.ravel()[ok]
+        return out
+
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
         index = self.item_index()
         if index is None:
