@@ -70,7 +70,10 @@ def step_generate(task: dict) -> dict:
     from deepcuts.data import generate_listening, taste_profile_shape
 
     t0 = time.perf_counter()
-    d = generate_listening(**taste_profile_shape(task["scale"]), random_state=task["seed"])
+    kw = taste_profile_shape(task["scale"])
+    if task.get("catalogue_scale"):  # e.g. the full 384k-song catalogue with fewer users
+        kw["n_items"] = taste_profile_shape(task["catalogue_scale"])["n_items"]
+    d = generate_listening(**kw, random_state=task["seed"])
     gen_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     trip, mapping = d.write_taste_profile(task["dir"])
@@ -386,8 +389,9 @@ def run(scale: float, args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     task = {"scale": scale, "seed": args.seed, "dir": str(work), "iterations": args.iterations,
             "topk_users": args.topk_users, "clients": args.clients,
-            "requests": args.requests, "seconds": args.seconds}  # fmt: skip
-    r: dict = {"scale": scale}
+            "requests": args.requests, "seconds": args.seconds,
+            "catalogue_scale": args.catalogue_scale}  # fmt: skip
+    r: dict = {"scale": scale, "catalogue_scale": args.catalogue_scale or scale}
     t_all = time.perf_counter()
     steps = [s for s in ("generate", "ingest", "als", "topk", "serve") if s not in args.skip]
     try:
@@ -417,7 +421,9 @@ def plot(path: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = sorted(json.loads(path.read_text())["runs"], key=lambda r: r["scale"])
+    runs = [r for r in json.loads(path.read_text())["runs"]
+            if r.get("catalogue_scale", r["scale"]) == r["scale"]]  # fmt: skip
+    runs = sorted(runs, key=lambda r: r["scale"])
     s = [r["scale"] * 100 for r in runs]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     for key, label in (("ingest_s", "ingest"), ("step_generate_s", "generate + write")):
@@ -451,6 +457,8 @@ def plot(path: Path, out: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scale", type=float, default=0.01, help="share of the Taste Profile (0.01)")
+    p.add_argument("--catalogue-scale", type=float, default=None,
+                   help="songs at this share of the Taste Profile instead (users: --scale)")  # fmt: skip
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--topk-users", type=int, default=20000,
                    help="users ranked in the top-k step (all when fewer)")  # fmt: skip
@@ -482,7 +490,8 @@ def main(argv=None) -> int:
         path = Path(args.json)
         runs = []
         if args.merge and path.exists():
-            runs = [x for x in json.loads(path.read_text())["runs"] if x["scale"] != args.scale]
+            runs = [x for x in json.loads(path.read_text())["runs"]
+                    if (x["scale"], x.get("catalogue_scale")) != (r["scale"], r["catalogue_scale"])]  # fmt: skip
         import platform
 
         doc = {
