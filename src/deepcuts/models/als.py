@@ -558,9 +558,23 @@ class ALS(Recommender):
         if index is None:
             return None
         U = self._user_vectors(user_index, user_items)
-        cand = index.search(U, max(int(self.ann_candidates), int(k)))
+        need = np.maximum(np.asarray(k, np.int64), int(self.ann_candidates))
+        base = int(self.ann_candidates)
+        heavy = np.flatnonzero(need > base)  # heavy listeners: more candidates, searched apart
+        Y = self.item_factors_
+        cand = index.search(U, base)
         # exact x_u . y_i for each candidate (the same numbers as _score)
-        return cand, np.einsum("bf,bcf->bc", U, self.item_factors_[np.maximum(cand, 0)])
+        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
+        if len(heavy):
+            more = index.search(U[heavy], int(need[heavy].max()))
+            w = more.shape[1]
+            wide = np.full((len(U), w), -1, np.int64)
+            wide_vals = np.full((len(U), w), -np.inf, np.float32)
+            wide[:, : cand.shape[1]], wide_vals[:, : cand.shape[1]] = cand, vals
+            wide[heavy] = more
+            wide_vals[heavy] = np.einsum("bf,bcf->bc", U[heavy], Y[np.maximum(more, 0)])
+            cand, vals = wide, wide_vals
+        return cand, vals
 
     # ------------------------------------------------------------------ fold-in & updates
     def fold_in(self, user_items) -> np.ndarray:

@@ -332,10 +332,8 @@ class Recommender:
         self._check_fitted()
         user_index = np.asarray(user_index, dtype=np.int32)
         user_items = sp.csr_matrix(user_items)
-        played_max = (
-            int(np.diff(user_items.indptr).max()) if filter_played and len(user_index) else 0
-        )
-        found = self._ann_candidates(user_index, user_items, n + played_max, **score_kw)
+        played = np.diff(user_items.indptr) if filter_played else np.zeros(len(user_index), int)
+        found = self._ann_candidates(user_index, user_items, n + played, **score_kw)
         if found is not None:
             # approximate top-k: the index proposes candidates, scored exactly by the model
             cand, cscores = found
@@ -377,8 +375,9 @@ class Recommender:
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
         """``(cand, scores)`` from an approximate index, or None to score every item exactly.
 
-        ``cand`` (b, c >= k) int64 item indices (-1 pads) and ``scores`` (b, c) their exact
-        scores under the model. Models with an item index (``ann=`` option) override this; the
+        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items);
+        ``cand`` (b, c) int64 item indices (-1 pads) and ``scores`` (b, c) their exact scores
+        under the model. Models with an item index (``ann=`` option) override this; the
         default returns None.
         """
         return None
