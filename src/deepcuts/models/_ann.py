@@ -9,11 +9,12 @@ filters and re-rankers to them (see :meth:`deepcuts.models.base.Recommender.rank
 the discovery knob, personas, filters and diversity keep working.
 
 Why faiss IVF (measured on ALS factors of 384,546 songs x 64, ``benchmarks/scale.py`` and
-docs/scale.md): it searches batches with BLAS (0.3-0.7 ms per user for 300 candidates), builds
-in ~20 s, uses the inner product directly (no MIPS-to-L2 transform), and serialises to a plain
-byte array that is stored in the model's ``.npz`` (no pickle). The graph indexes (hnswlib,
-usearch, voyager, faiss HNSW) reached similar recall but took longer to build on 2 cores;
-pynndescent is slower still (its numbers are in docs/scale.md).
+docs/scale.md): recall@20 0.97-0.98 after exact re-ranking of 300 candidates at 0.5-0.7 ms
+per user, a 20-30 s build on 2 cores, the inner product used directly, and a plain byte
+array for storage in the model's ``.npz`` (no pickle). The graph indexes measured beside it
+(hnswlib and usearch with inner product, voyager, faiss HNSW on the MIPS-to-L2 transform)
+stayed at recall 0.24-0.69 with 300-600 candidates and took 50-150 s to build; pynndescent
+gave no result within 300 s.
 
 faiss is an optional dependency (``pip install deepcuts[ann]``); ``ann="auto"`` falls back to
 exact scoring without it.
@@ -37,10 +38,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``ann="auto"`` switches the index on at this many items. Measured (docs/scale.md): exact
-#: scoring of one user costs about ``n_items * factors`` multiply-adds plus a top-k pass; below
-#: ~50k items it takes < 1 ms, the same as an index probe plus exact re-ranking of the
-#: candidates, and the index's build time (seconds) is not worth it.
+#: ``ann="auto"`` switches the index on at this many items. Measured (benchmarks/scale.py,
+#: docs/scale.md): at 38k songs the index gives no gain (batch top-20 0.18 ms/user with it,
+#: 0.17 ms exact), at 384k songs it is 6x faster than exact (0.91 vs 5.65 ms/user); 50k sits
+#: just above the break-even, where the index's build time (seconds) starts to pay.
 ANN_AUTO_MIN_ITEMS = 50_000
 
 #: searches of fewer queries than this run single-threaded (see ItemIndex.search)
@@ -111,9 +112,9 @@ class ItemIndex:
         Number of k-means cells; ``None``: ``4 * sqrt(n_items)`` rounded to a power of two
         (1024-2048 cells at 384k items).
     nprobe : int or None
-        Cells scanned per query; ``None``: enough cells to scan 1/32 of the items and at least
-        4096 of them (64 of 2048 cells at 384k songs gave recall@20 0.98 after exact re-ranking
-        of 300 candidates, docs/scale.md).
+        Cells scanned per query; ``None``: enough cells to scan 1/16 of the items and at least
+        4096 of them (128 of 2048 cells at 384k songs gave recall@20 0.986 after exact
+        re-ranking of 300 candidates, 64 cells 0.914; docs/scale.md).
     random_state : int, default=0
         Seed of the k-means training sample and initialisation.
 
@@ -148,9 +149,9 @@ class ItemIndex:
         if nlist is None:
             nlist = 1 << max(3, round(math.log2(4 * math.sqrt(n))))
         nlist = int(max(1, min(nlist, n // 39 if n >= 39 * 8 else max(1, n // 8))))
-        # scan at least 1/32 of the items and at least 4096 of them (recall >= 0.95 after
-        # exact re-ranking of 300 candidates, docs/scale.md)
-        target = max(n / 32, 4096)
+        # scan at least 1/16 of the items and at least 4096 of them: recall@20 0.986 after
+        # exact re-ranking of 300 candidates on 384k songs, where 1/32 gave 0.914 (docs/scale.md)
+        target = max(n / 16, 4096)
         nprobe = self.nprobe if self.nprobe is not None else math.ceil(nlist * target / n)
         self.nlist_, self.nprobe_ = nlist, int(min(nprobe, nlist))
         quantizer = faiss.IndexFlatIP(f)
