@@ -70,3 +70,22 @@ def test_bad_arguments_are_named():
         generate_listening(10, 100, n_genres=2, max_tastes=3)
     with pytest.raises(DeepcutsError, match="level"):
         generate_listening(10, 100, level="album")
+
+
+def test_taste_profile_shape_scales_and_streams(tmp_path):
+    from deepcuts.data import taste_profile_shape
+
+    kw = taste_profile_shape(0.002)
+    assert (kw["n_users"], kw["n_items"]) == (2039, 769)
+    assert taste_profile_shape(1.0)["n_users"] == 1_019_318
+    d = generate_listening(**kw, random_state=3)
+    # tiny chunks: the streamed file must equal one written in a single chunk
+    trip, mapping = d.write_taste_profile(tmp_path / "a", chunk_rows=1000)
+    trip1, _ = d.write_taste_profile(tmp_path / "b")
+    assert trip.read_bytes() == trip1.read_bytes()
+    back = read_msd_taste_profile(trip, mapping, level="track")
+    assert back.nnz == d.interactions.nnz
+    gz, _ = d.write_taste_profile(tmp_path / "c", gzip=True, chunk_rows=777)
+    assert read_msd_taste_profile(gz, mapping, level="track").nnz == d.interactions.nnz
+    with pytest.raises(DeepcutsError, match="scale"):
+        taste_profile_shape(0)

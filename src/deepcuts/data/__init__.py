@@ -15,7 +15,7 @@ from deepcuts.data.readers import (
     read_msd_taste_profile,
     read_table,
 )
-from deepcuts.data.synthetic import SyntheticListening, generate_listening
+from deepcuts.data.synthetic import SyntheticListening, generate_listening, taste_profile_shape
 
 __all__ = [
     "IdMap",
@@ -25,6 +25,7 @@ __all__ = [
     "artist_key",
     "filter_interactions",
     "generate_listening",
+    "taste_profile_shape",
     "load_lastfm2k",
     "normalize_artists",
     "primary_artist",

@@ -41,6 +41,7 @@ from deepcuts.data.interactions import Interactions
 from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError, DeepcutsWarning
 from deepcuts.models import _als_kernels as K
+from deepcuts.models._ann import ItemIndex, ann_available, resolve_ann
 from deepcuts.models._topk import topk_rows
 from deepcuts.models.base import Recommender, _is_batch, per_user_frames
 
@@ -164,6 +165,16 @@ class ALS(Recommender):
         Seed of the initial factors (see ``init_scale``); same seed, same model.
     show_progress : bool, default=False
         Show a progress bar over iterations.
+    ann : {"auto", True, False}, default="auto"
+        Approximate top-k (:mod:`deepcuts.models._ann`, faiss inverted-file index over the item
+        vectors): the index proposes ``ann_candidates`` items per user, which are then scored
+        exactly, filtered and re-ranked as usual. ``"auto"`` switches it on at 50,000 items or
+        more when faiss is installed (``pip install deepcuts[ann]``) and scores exactly
+        otherwise; ``True`` requires faiss; ``False`` always scores every item. The index is
+        built after ``fit`` and saved with the model.
+    ann_candidates : int, default=300
+        Candidates per user from the index (raised to ``n`` plus the user's number of played
+        items when that is larger). Re-rankers such as the discovery knob choose among them.
     validation : Interactions or csr_matrix, optional
         Held-out plays of the training users (same user and item maps, e.g. the test part of a
         split). NDCG@10 on it is recorded after each iteration in ``validation_history_``.
@@ -220,6 +231,8 @@ class ALS(Recommender):
         cg_steps: int = 3,
         random_state: int | None = None,
         show_progress: bool = False,
+        ann="auto",
+        ann_candidates: int = 300,
         validation=None,
         early_stopping_rounds: int | None = None,
     ):
@@ -236,6 +249,8 @@ class ALS(Recommender):
         self.cg_steps = cg_steps
         self.random_state = random_state
         self.show_progress = show_progress
+        self.ann = ann
+        self.ann_candidates = ann_candidates
         self.validation = validation
         self.early_stopping_rounds = early_stopping_rounds
 
@@ -266,6 +281,9 @@ class ALS(Recommender):
         positive_int("factors", self.factors)
         positive_int("iterations", self.iterations, 0)
         positive_int("cg_steps", self.cg_steps)
+        positive_int("ann_candidates", self.ann_candidates)
+        if not (self.ann is True or self.ann is False or self.ann == "auto"):
+            raise DeepcutsError(f"ann must be 'auto', True or False, got {self.ann!r}")
         for name in ("regularization", "alpha"):
             v = getattr(self, name)
             if not isinstance(v, int | float | np.number) or not np.isfinite(v) or v < 0:
@@ -479,6 +497,9 @@ class ALS(Recommender):
         self.validation_history_ = np.asarray(scores, np.float64)
         self.n_iterations_ = int(n_run)
         self._reset_caches()
+        self._ann_index = None
+        if resolve_ann(self.ann, n_items):
+            self._ann_index = ItemIndex(random_state=self.random_state or 0).build(Y)
         log.info("ALS trained %d iterations; final loss %s", n_run, losses[-1] if losses else None)
 
     def _reset_caches(self) -> None:
@@ -490,6 +511,78 @@ class ALS(Recommender):
         self.user_factors_ = np.ascontiguousarray(self.user_factors_, np.float32)
         self.item_factors_ = np.ascontiguousarray(self.item_factors_, np.float32)
         self._reset_caches()
+        self._ann_index = None
+
+    # ------------------------------------------------------------------ approximate top-k
+    def _extra_manifest(self) -> dict:
+        index = getattr(self, "_ann_index", None)
+        return {} if index is None else {"ann_index": index.params()}
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        index = getattr(self, "_ann_index", None)
+        return {} if index is None else {"ann_index": index.to_array()}
+
+    def _load_extra(self, extra: dict, arrays: dict[str, np.ndarray]) -> None:
+        if "ann_index" in arrays and resolve_ann(self.ann, self.n_items) and ann_available():
+            self._ann_index = ItemIndex.from_array(arrays["ann_index"], extra["ann_index"])
+
+    def item_index(self) -> ItemIndex | None:
+        """The approximate top-k index in use, or None when scoring is exact (see ``ann``).
+
+        Built on first use when ``ann`` asks for one and none was trained or loaded (e.g. after
+        ``set_params(ann=True)``)."""
+        self._check_fitted()
+        if not resolve_ann(self.ann, self.n_items):
+            return None
+        index = getattr(self, "_ann_index", None)
+        if index is None or index.n_items != self.n_items:
+            index = self._ann_index = ItemIndex(random_state=self.random_state or 0).build(
+                self.item_factors_
+            )
+        return index
+
+    def candidate_scores(self, vectors: np.ndarray, k: int) -> np.ndarray | None:
+        """Dense scores of user vectors with only the index's candidates filled in, or None.
+
+        For callers that hold user vectors rather than users (the service's folded-in
+        histories): shape (b, n_items) float32, the exact ``x_u . y_i`` of at least
+        ``max(k, ann_candidates)`` candidate items per row and ``-inf`` elsewhere, so filters
+        and re-rankers apply as to full scores. None when scoring is exact (see ``ann``).
+        """
+        index = self.item_index()
+        if index is None:
+            return None
+        U = np.ascontiguousarray(vectors, np.float32)
+        cand = index.search(U, max(int(self.ann_candidates), int(k)))
+        vals = np.einsum("bf,bcf->bc", U, self.item_factors_[np.maximum(cand, 0)])
+        out = np.full((len(U), self.n_items), -np.inf, np.float32)
+        rows = np.repeat(np.arange(len(U)), cand.shape[1])
+        ok = cand.ravel() >= 0
+        out[rows[ok], cand.ravel()[ok]] = vals.ravel()[ok]
+        return out
+
+    def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
+        index = self.item_index()
+        if index is None:
+            return None
+        U = self._user_vectors(user_index, user_items)
+        need = np.maximum(np.asarray(k, np.int64), int(self.ann_candidates))
+        base = int(self.ann_candidates)
+        heavy = np.flatnonzero(need > base)  # heavy listeners: more candidates, searched apart
+        Y = self.item_factors_
+        cand = index.search(U, base)
+        # exact x_u . y_i for each candidate (the same numbers as _score)
+        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
+        if len(heavy):
+            more = index.search(U[heavy], int(need[heavy].max()))
+            w = more.shape[1]
+            wide = np.full((len(U), w), -1, np.int64)
+            wide_vals = np.full((len(U), w), -np.inf, np.float32)
+            wide[:, : cand.shape[1]], wide_vals[:, : cand.shape[1]] = cand, vals
+            wide[heavy] = more
+            wide_vals[heavy] = np.einsum("bf,bcf->bc", U[heavy], Y[np.maximum(more, 0)])
+            cand, vals = wide, wide_vals
+        return cand, vals
 
     # ------------------------------------------------------------------ fold-in & updates
     def fold_in(self, user_items) -> np.ndarray:
@@ -590,6 +683,10 @@ class ALS(Recommender):
         self.user_factors_ = X
         self.item_factors_ = Y
         self._reset_caches()
+        # old items keep their vectors: the index stays valid; new items are added to it
+        index = getattr(self, "_ann_index", None)
+        if index is not None and len(new_i):
+            index.add(Y[new_i])
         return self
 
     # ------------------------------------------------------------------ scoring

@@ -504,8 +504,28 @@ class Recommender:
         self._check_score_options(score_kw, "rank_index")
         user_index = np.asarray(user_index, dtype=np.int32)
         user_items = sp.csr_matrix(user_items)
-        scores = np.array(self._score(user_index, user_items, **score_kw), np.float32, copy=True)
-        scores[~np.isfinite(scores)] = -np.inf
+        played = np.diff(user_items.indptr) if filter_played else np.zeros(len(user_index), int)
+        found = self._ann_candidates(user_index, user_items, n + played, **score_kw)
+        if found is not None:
+            # approximate top-k: the index proposes candidates, scored exactly by the model
+            cand, cscores = found
+            cscores = np.asarray(cscores, np.float32)
+            cscores = np.where((cand >= 0) & np.isfinite(cscores), cscores, -np.inf)
+            if not rerankers:
+                return self._rank_candidates(
+                    user_index, user_items, n, cand, cscores, filter_played, allow, block,
+                    score_kw,
+                )  # fmt: skip
+            # re-rankers see the usual dense (b, n_items) scores, -inf outside the candidates
+            scores = np.full((len(user_index), self.n_items), -np.inf, np.float32)
+            rows = np.repeat(np.arange(len(user_index)), cand.shape[1])
+            ok = cand.ravel() >= 0
+            scores[rows[ok], cand.ravel()[ok]] = cscores.ravel()[ok]
+        else:
+            scores = np.array(
+                self._score(user_index, user_items, **score_kw), np.float32, copy=True
+            )
+            scores[~np.isfinite(scores)] = -np.inf
         if filter_played:
             rows = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
             scores[rows, user_items.indices] = -np.inf
@@ -521,6 +541,47 @@ class Recommender:
                 scores, rerankers, RankContext(self, user_index, user_items, n)
             )
         idx, val = top_n(scores, values, n)
+        personas = self._personas_for(user_index, user_items, idx, **score_kw)
+        return idx, val, personas
+
+    # ------------------------------------------------------------------ approximate top-k
+    def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
+        """``(cand, scores)`` from an approximate index, or None to score every item exactly.
+
+        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items);
+        ``cand`` (b, c) int64 item indices (-1 pads) and ``scores`` (b, c) their exact scores
+        under the model. Models with an item index (``ann=`` option) override this; the
+        default returns None.
+        """
+        return None
+
+    def _rank_candidates(
+        self, user_index, user_items, n, cand, cscores, filter_played, allow, block, score_kw
+    ):
+        """Top ``n`` among exactly scored candidates (no re-rankers): masks applied to (b, c)."""
+        b, c = cand.shape
+        n_items = self.n_items
+        if filter_played and user_items.nnz:
+            rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(user_items.indptr))
+            played = np.sort(rows * n_items + user_items.indices)
+            keys = np.arange(b, dtype=np.int64)[:, None] * n_items + cand
+            pos = np.minimum(np.searchsorted(played, keys), len(played) - 1)
+            cscores[played[pos] == keys] = -np.inf
+        safe = np.maximum(cand, 0)
+        if allow is not None:
+            keep = np.zeros(n_items, bool)
+            keep[allow] = True
+            cscores[~keep[safe]] = -np.inf
+        if block is not None and len(block):
+            drop = np.zeros(n_items, bool)
+            drop[block] = True
+            cscores[drop[safe]] = -np.inf
+        local, val = topk_rows(cscores, n)
+        idx = np.where(local >= 0, np.take_along_axis(cand, np.maximum(local, 0), axis=1), -1)
+        if idx.shape[1] < n:  # fewer candidates than n: pad like the exact path
+            pad = n - idx.shape[1]
+            idx = np.hstack([idx, np.full((b, pad), -1, np.int64)])
+            val = np.hstack([val, np.full((b, pad), -np.inf, np.float32)])
         personas = self._personas_for(user_index, user_items, idx, **score_kw)
         return idx, val, personas
 
@@ -549,6 +610,13 @@ class Recommender:
     # ------------------------------------------------------------------ persistence
     def _extra_manifest(self) -> dict:
         return {}
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays saved beside the state (e.g. a serialised item index); see :meth:`_load_extra`."""
+        return {}
+
+    def _load_extra(self, extra: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Hook: restore what :meth:`_extra_manifest` / :meth:`_extra_arrays` saved."""
 
     def _manifest_params(self) -> dict:
         """Hyperparameters written to the manifest (override to leave out training data)."""
@@ -586,6 +654,7 @@ class Recommender:
                 arrays[f"state__{name}__shape"] = np.array(val.shape, np.int64)
             else:
                 arrays[f"state__{name}"] = np.asarray(val)
+        arrays.update({f"extra__{k}": v for k, v in self._extra_arrays().items()})
         manifest = {
             "class": type(self).__name__,
             "params": _jsonable(self._manifest_params()),
@@ -652,6 +721,8 @@ def load_model(path) -> Recommender:
     for k, v in manifest["state_scalars"].items():
         setattr(model, k, v)
     model._after_load()
+    extra_arrays = {k[len("extra__") :]: v for k, v in arrays.items() if k.startswith("extra__")}
+    model._load_extra(manifest.get("extra", {}), extra_arrays)
     return model
 
 

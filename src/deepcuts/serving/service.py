@@ -1274,9 +1274,12 @@ def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rer
     idx : ndarray of shape (b, n) int64, -1 padded
     val : ndarray of shape (b, n) float32
     """
-    scores = h.fold.scores(vectors)  # (b, n_items): a new array, modified in place below
-    scores[~np.isfinite(scores)] = -np.inf
     lengths = np.fromiter((r.nnz for r in rows), np.int64, len(rows))
+    # big catalogues: the model's item index proposes candidates (ALS ann=, issue 15)
+    scores = h.model.candidate_scores(vectors, n + int(lengths.max()) * filter_played)
+    if scores is None:
+        scores = h.fold.scores(vectors)  # (b, n_items): a new array, modified in place below
+    scores[~np.isfinite(scores)] = -np.inf
     indices = np.concatenate([r.indices for r in rows])
     if filter_played:
         scores[np.repeat(np.arange(len(rows)), lengths), indices] = -np.inf

@@ -1,0 +1,41 @@
+"""benchmarks/scale.py's pieces at a tiny scale (issue 15): every step runs and reports."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("implicit", reason="the bench extra (implicit) is not installed")
+pytest.importorskip("faiss", reason="the ann extra (faiss-cpu) is not installed")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scale.py"
+
+
+@pytest.fixture(scope="module")
+def scale():
+    spec = importlib.util.spec_from_file_location("scale_bench", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scale_steps_at_a_tiny_scale(tmp_path, scale):
+    task = {"scale": 0.001, "seed": 0, "dir": str(tmp_path), "iterations": 2,
+            "topk_users": 300, "library": "deepcuts"}  # fmt: skip
+    gen = scale.step_generate(task)
+    assert (gen["n_users"], gen["n_items"]) == (1019, 385)
+    ing = scale.step_ingest(task)
+    assert ing["ingest_lines"] == gen["nnz"] and ing["ingest_lines_per_s"] > 0
+    als = scale.step_als(task)
+    assert als["als_deepcuts_s_per_iter"] > 0 and (tmp_path / "model.npz").exists()
+    imp = scale.step_als({**task, "library": "implicit"})
+    assert imp["als_implicit_s_per_iter"] > 0
+    top = scale.step_topk(task)
+    assert top["topk_users"] == 300
+    assert top["implicit_recall@20"] == pytest.approx(1.0)  # both exact on the same factors
+    assert 0.9 <= top["ann_recall@20"] <= 1.0
+    r = {**gen, **ing, **als, **imp, **top, "als_time_ratio": 1.0, "als_memory_ratio": 1.0}
+    names = scale.targets(r)
+    assert "ANN recall@20 >= 0.95 at <= 1 ms/user" in names and len(names) == 6
