@@ -11,13 +11,9 @@ a test fails (a finalizer ends each daemon's process group). Then:
 Skipped when pyspark or Java is missing.
 """
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'deepcuts[spark]')")
@@ -35,12 +31,10 @@ from deepcuts.distributed import (  # noqa: E402
 )
 from deepcuts.evaluation import evaluate, user_holdout_split  # noqa: E402
 from deepcuts.exceptions import DeepcutsError  # noqa: E402
-from deepcuts.models import ALS, load_model  # noqa: E402
-from deepcuts.testing import planted_blocks  # noqa: E402
+from deepcuts.models import ALS  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def _group_members(pgids) -> list[int]:
