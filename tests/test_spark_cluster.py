@@ -36,7 +36,6 @@ from deepcuts.models import ALS  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
-
 def _group_members(pgids) -> list[int]:
     """Live processes (zombies aside: exited, only not yet reaped) of the process groups."""
     out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
