@@ -103,7 +103,9 @@ def run(args) -> list[dict]:
         rows.append(anchor)
         print(anchor, flush=True)
         # the first Spark job of a session also warms up the JVM's JIT: not timed
-        SparkALS(factors=args.factors, iterations=1, random_state=0, spark=spark).fit(train)
+        SparkALS(
+            factors=args.factors, iterations=1, regularization=0.1, random_state=0, spark=spark
+        ).fit(train)
         regs = args.regs if name == "lastfm2k" else args.powerlaw_regs
         for reg in regs:
             model = SparkALS(

@@ -74,7 +74,9 @@ def split2k():
 @pytest.fixture(scope="module")
 def fitted(spark, split2k):
     train, _ = split2k
-    return SparkALS(factors=32, iterations=8, random_state=0, spark=spark).fit(train)
+    return SparkALS(factors=32, iterations=8, regularization=0.3, random_state=0, spark=spark).fit(
+        train
+    )
 
 
 def same_interactions(a, b, *, names=True):
@@ -156,7 +158,9 @@ def test_msd_reader_equals_local(spark, tmp_path):
 def test_spark_dataframe_input(spark):
     x = planted_blocks(30, 12, 3, random_state=2)
     df = spark.createDataFrame(x.to_frame()[["user", "item", "count"]])
-    model = SparkALS(factors=2, iterations=1, random_state=0, spark=spark).fit(df)
+    model = SparkALS(factors=2, iterations=1, regularization=0.3, random_state=0, spark=spark).fit(
+        df
+    )
     als = model.to_deepcuts()
     assert sorted(als.interactions_.item_map.ids) == sorted(x.item_map.ids)
     assert als.interactions_.nnz == x.nnz and als.item_factors_.shape == (12, 2)
@@ -241,13 +245,15 @@ def test_export_round_trips_and_scores_like_spark_factors(fitted, tmp_path):
 
 def test_same_seed_same_model(spark):
     x = planted_blocks(60, 30, 3, random_state=0)
-    a = SparkALS(factors=4, iterations=3, random_state=7, spark=spark).fit(x)
-    b = SparkALS(factors=4, iterations=3, random_state=7, spark=spark).fit(x)
-    c = SparkALS(factors=4, iterations=3, random_state=8, spark=spark).fit(x)
+    a = SparkALS(factors=4, iterations=3, regularization=0.3, random_state=7, spark=spark).fit(x)
+    b = SparkALS(factors=4, iterations=3, regularization=0.3, random_state=7, spark=spark).fit(x)
+    c = SparkALS(factors=4, iterations=3, regularization=0.3, random_state=8, spark=spark).fit(x)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
     assert not np.array_equal(a.item_factors_, c.item_factors_)
-    nn = SparkALS(factors=4, iterations=3, nonnegative=True, random_state=7, spark=spark).fit(x)
+    nn = SparkALS(
+        factors=4, iterations=3, regularization=0.3, nonnegative=True, random_state=7, spark=spark
+    ).fit(x)
     assert (nn.item_factors_ >= 0).all() and (nn.user_factors_ >= 0).all()
 
 
@@ -314,3 +320,70 @@ def test_cli_spark_train(spark, tmp_path, capsys):
     bad = ["spark-train", "--input", str(tmp_path / "nope.tsv"), "--format", "lastfm1k"]
     assert main([*bad, "--out", str(out)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- regularization="auto" (issue 16)
+@pytest.fixture(scope="module")
+def listening():
+    from deepcuts.data import generate_listening
+
+    return generate_listening(300, 400, listens_per_user=30, random_state=0).interactions
+
+
+def test_validation_split_is_seeded_and_per_user(spark, listening):
+    from pyspark.sql import functions as F
+
+    model = SparkALS(regularization=0.3, validation_fraction=0.25, random_state=3, spark=spark)
+    coo = listening.matrix.tocoo()
+    frame = pd.DataFrame({"uidx": coo.row, "iidx": coo.col, "count": coo.data})
+    frame["rating"] = np.where(np.arange(len(frame)) % 7 == 0, -1.0, 1.0)  # some dislikes
+    ratings = spark.createDataFrame(frame)
+    a = model._validation_split(ratings).toPandas()
+    # the split depends on the seed and the pairs, not on Spark's partitioning
+    b = model._validation_split(ratings.repartition(5, F.col("iidx"))).toPandas()
+    key = ["uidx", "iidx"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert not (a["valid"] & (a["rating"] <= 0)).any()  # only positive pairs are held out
+    per_user = a[a["rating"] > 0].groupby("uidx")["valid"].agg(["size", "sum"])
+    n = per_user["size"].to_numpy()
+    expected = np.where(n >= 2, np.clip(np.floor(0.25 * n + 0.5), 1, np.maximum(n - 1, 1)), 0)
+    np.testing.assert_array_equal(per_user["sum"].to_numpy(), expected)
+    other = SparkALS(validation_fraction=0.25, random_state=4)._validation_split(ratings)
+    assert not np.array_equal(
+        other.toPandas().sort_values(key)["valid"].to_numpy(), a["valid"].to_numpy()
+    )
+
+
+def test_auto_regularization_is_chosen_on_validation(spark, listening):
+    grid = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    kw = dict(factors=8, iterations=5, regularization_grid=grid, random_state=0, spark=spark)
+    model = SparkALS(**kw).fit(listening)
+    assert model.regularization == "auto"
+    scores = model.validation_scores_
+    assert 2 <= len(scores) < len(grid) + 1 and 0.1 in scores  # the search starts at 0.1
+    assert model.regularization_ == max(scores, key=scores.get)
+    # the line search stops at a grid value whose tried neighbours are worse
+    k = grid.index(model.regularization_)
+    for j in (k - 1, k + 1):
+        if 0 <= j < len(grid) and grid[j] in scores:
+            assert scores[grid[j]] < scores[model.regularization_]
+    assert model.equivalent_regularization_ == pytest.approx(
+        model.regularization_ * model.nnz_ / model.n_users_
+    )
+    again = SparkALS(**kw).fit(listening)  # same seed, same choice, same model
+    assert again.validation_scores_ == scores
+    np.testing.assert_array_equal(again.item_factors_, model.item_factors_)
+    pinned = SparkALS(**{**kw, "regularization": 0.3}).fit(listening)
+    assert pinned.regularization_ == 0.3 and pinned.validation_scores_ == {}
+
+
+def test_auto_regularization_arguments():
+    with pytest.raises(DeepcutsError, match="regularization must be a number >= 0 or 'auto'"):
+        SparkALS(regularization="best")._check_params()
+    with pytest.raises(DeepcutsError, match="validation_fraction"):
+        SparkALS(validation_fraction=1.0)._check_params()
+    with pytest.raises(DeepcutsError, match="regularization_grid"):
+        SparkALS(regularization_grid=())._check_params()
+    with pytest.raises(DeepcutsError, match="regularization_grid"):
+        SparkALS(regularization_grid=(0.1, -1))._check_params()

@@ -7,9 +7,20 @@ top-n as Parquet, computed in the Spark executors.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from deepcuts.cli._checks import seed
+
+
+def _regularization(value: str):
+    """argparse type of ``--regularization``: ``auto`` or a number."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {value!r}") from None
 
 
 def register(sub) -> None:
@@ -33,9 +44,9 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="model path (without extension)")
     p.add_argument(
         "--master",
-        default="local[2]",
+        default=None,
         help="Spark master: local[N], local[*], spark://HOST:PORT, yarn, k8s://... "
-        "(default local[2]; under spark-submit the running session is used)",
+        "(default: spark-submit's --master when spark-submit runs deepcuts, else local[2])",
     )
     p.add_argument("--memory", default="1g", help="driver memory of a local session (e.g. 4g)")
     p.add_argument("--columns", metavar="ROLE=COL,...", help="table: user=...,item=...,count=...")
@@ -53,9 +64,10 @@ def register(sub) -> None:
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument(
         "--regularization",
-        type=float,
-        default=0.3,
-        help="Spark's regParam (scaled by each user's number of plays; default 0.3)",
+        type=_regularization,
+        default="auto",
+        help="Spark's regParam (scaled by each user's number of plays), or 'auto' (default): "
+        "chosen on a validation split of the training data (docs/distributed.md)",
     )
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--weighting", default="log", help="raw, log or mild_negative (default log)")
@@ -130,6 +142,12 @@ def run(args) -> int:
         model.spark = spark
         model.fit(data)
         print(f"Trained {model!r} in {model.fit_seconds_:.1f}s on {spark.sparkContext.master}")
+        if model.validation_scores_:
+            tried = ", ".join(f"{k:g}: {v:.4f}" for k, v in model.validation_scores_.items())
+            print(
+                f"regParam {model.regularization_:g} chosen on a validation split of the "
+                f"training data (validation NDCG@10 {tried})"
+            )
         manifest = model.to_deepcuts().save(args.out)
         print(f"Saved {manifest} (+ .npz)")
         if args.recommend_out:

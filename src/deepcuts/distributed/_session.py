@@ -18,7 +18,13 @@ from pathlib import Path
 
 from deepcuts.exceptions import DataError, DeepcutsError
 
-__all__ = ["active_session", "local_session", "require_spark", "session_for_master"]
+__all__ = [
+    "active_session",
+    "cluster_session",
+    "local_session",
+    "require_spark",
+    "session_for_master",
+]
 
 log = logging.getLogger(__name__)
 
@@ -174,34 +180,142 @@ def active_session(spark=None):
     return local_session()
 
 
-def session_for_master(master: str, *, memory: str = "1g", app_name: str = "deepcuts"):
+def _under_spark_submit() -> bool:
+    """True in a Python driver that ``spark-submit`` started (it passes its JVM's gateway)."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
+def cluster_session(
+    master: str | None,
+    *,
+    executor_memory: str | None = None,
+    executor_cores: int | None = None,
+    driver_memory: str | None = None,
+    app_name: str = "deepcuts",
+    conf: dict | None = None,
+):
+    """A Spark session on a cluster: ``spark://HOST:PORT`` (standalone), ``yarn`` or
+    ``k8s://https://HOST:PORT``, with the settings deepcuts relies on.
+
+    The driver runs in this Python process (client mode); the executors run on the cluster's
+    workers and import deepcuts there, so every worker needs the same deepcuts (installed, or
+    on the workers' ``PYTHONPATH``) and a Python of the same minor version (the driver's
+    ``PYSPARK_PYTHON``, else ``python3``; set ``spark.pyspark.python`` in ``conf`` when the
+    workers keep it elsewhere). See docs/distributed.md, "Running on a cluster".
+
+    Parameters
+    ----------
+    master : str or None
+        The master URL; None in a script run by ``spark-submit``: the master it was given.
+    executor_memory : str, optional
+        ``spark.executor.memory`` (e.g. ``"1g"``; it must fit in what a worker offers).
+    executor_cores : int, optional
+        ``spark.executor.cores``.
+    driver_memory : str, optional
+        ``spark.driver.memory`` of this process's JVM (applies only when it starts here).
+    app_name : str, default="deepcuts"
+    conf : dict, optional
+        Further Spark settings; they win over deepcuts' (e.g. ``spark.driver.host`` when the
+        workers must reach the driver on another address).
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+
+    Examples
+    --------
+    >>> spark = cluster_session("spark://head:7077", executor_memory="4g")  # doctest: +SKIP
+    >>> model = SparkALS(spark=spark).fit(read_table("hdfs:///plays/", columns=...))  # doctest: +SKIP
+    """
+    require_spark()
+    if find_java() is None:
+        raise DeepcutsError(f"Spark needs a Java runtime and none was found; {_INSTALL_HINT}")
+    from pyspark.sql import SparkSession
+
+    if master is None and not _under_spark_submit():
+        raise DeepcutsError(
+            "cluster_session(None) takes the master from spark-submit, but this process was not "
+            "started by spark-submit; pass the master URL, e.g. 'spark://HOST:7077'"
+        )
+    master = None if master is None else str(master).strip()
+    if master is not None and not re.match(r"^(spark|k8s|mesos)://\S+$|^yarn$", master):
+        raise DeepcutsError(
+            f"master {master!r} is not a Spark cluster URL; use spark://HOST:PORT, yarn or "
+            "k8s://https://HOST:PORT (or local_session() for one machine)"
+        )
+    for name, v in (("executor_memory", executor_memory), ("driver_memory", driver_memory)):
+        if v is not None and (not isinstance(v, str) or not re.fullmatch(r"\d+[kmgt]?", v.lower())):
+            raise DeepcutsError(f"{name} must look like '512m' or '2g', got {v!r}")
+    if executor_cores is not None and (
+        not isinstance(executor_cores, int)
+        or isinstance(executor_cores, bool)
+        or executor_cores < 1
+    ):
+        raise DeepcutsError(f"executor_cores must be an integer >= 1, got {executor_cores!r}")
+    java_opts = f"-Dlog4j.configurationFile=file:{_log4j_file()} -Dlog4j2.level=error"
+    settings = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.session.timeZone": "UTC",
+    }
+    if executor_memory is not None:
+        settings["spark.executor.memory"] = executor_memory
+    if executor_cores is not None:
+        settings["spark.executor.cores"] = str(executor_cores)
+    if driver_memory is not None:
+        settings["spark.driver.memory"] = driver_memory
+    settings.update(conf or {})
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    for k, v in settings.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    got = spark.sparkContext.master
+    if master is not None and got != master:
+        raise DeepcutsError(
+            f"a Spark session on {got!r} is already running in this process; stop it "
+            f"(spark.stop()) before connecting to {master!r}"
+        )
+    spark.sparkContext.setLogLevel("ERROR")
+    log.info("Spark session on %s (application %s)", got, spark.sparkContext.applicationId)
+    return spark
+
+
+def session_for_master(master: str | None, *, memory: str = "1g", app_name: str = "deepcuts"):
     """A Spark session for a master URL: ``local[N]`` / ``local[*]`` via :func:`local_session`,
-    anything else (``spark://host:7077``, ``yarn``, ``k8s://https://...``) through Spark's
-    builder, so that ``spark-submit`` settings and ``spark-defaults.conf`` apply.
+    anything else (``spark://host:7077``, ``yarn``, ``k8s://https://...``) via
+    :func:`cluster_session` (``spark-submit`` settings and ``spark-defaults.conf`` apply).
+    ``None``: the master ``spark-submit`` was given when it started this process, else
+    ``local[2]``.
 
     Returns ``(session, created)``: ``created`` is False when a session was already running
-    (it is then returned as is, and its owner stops it).
+    (it is then returned as is, and its owner stops it; it must be on ``master``).
     """
     require_spark()
     from pyspark.sql import SparkSession
 
+    if master is None and _under_spark_submit():
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active, False
+        return cluster_session(None, app_name=app_name), True
+    master = "local[2]" if master is None else str(master).strip()
     active = SparkSession.getActiveSession()
     if active is not None:
+        got = active.sparkContext.master
+        if got != master and not (master.startswith("local") and got.startswith("local")):
+            raise DeepcutsError(
+                f"a Spark session on {got!r} is already running in this process; stop it "
+                f"before asking for {master!r}"
+            )
         return active, False
-    m = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master.strip())
+    m = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master)
     if m is not None:
         cores = m.group(1) or "1"
         return local_session(cores if cores == "*" else int(cores), memory, app_name=app_name), True
-    if not re.match(r"^(spark|k8s|mesos)://|^yarn$", master.strip()):
-        raise DeepcutsError(
-            f"master {master!r} is not a Spark master URL; use local[N], spark://HOST:PORT, "
-            "yarn or k8s://https://HOST:PORT"
-        )
-    if find_java() is None:
-        raise DeepcutsError(f"Spark needs a Java runtime and none was found; {_INSTALL_HINT}")
-    spark = SparkSession.builder.master(master).appName(app_name).getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark, True
+    return cluster_session(master, driver_memory=memory, app_name=app_name), True
 
 
 # ---------------------------------------------------------------------- errors from executors

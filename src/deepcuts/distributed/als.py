@@ -17,9 +17,18 @@ al. 2008): user ``u``'s normal equations get ``regularization * n_u * I`` where 
 ``implicit``) adds an unscaled ``regularization * I``. ``SparkALS.regularization`` is Spark's
 ``regParam``; the exported model's ``regularization`` (used to fold in new users) is the
 equivalent unscaled value for a user of average activity, ``regParam * nnz / n_users``.
-The default 0.3 was the best of 0.03, 0.1, 0.3 and 1 on Last.fm 2K and of 0.1 and 0.3 on a
-generated power-law matrix (``benchmarks/spark_als.py``, docs/distributed.md); Spark's own
-default is 0.1.
+
+Choosing regParam (``regularization="auto"``, the default)
+---------------------------------------------------------
+The best penalty depends on the data (0.3 on Last.fm 2K, other values elsewhere), so no
+constant is built in. ``fit`` holds out ``validation_fraction`` of the positive pairs of every
+user with at least two of them (chosen by a seeded hash of the pair, so the split does not
+depend on Spark's partitioning), trains on the rest with the same factors and iterations, and
+scores NDCG@10 of the held-out pairs for up to ``validation_users`` of those users (played
+items excluded). The search walks the sorted ``regularization_grid`` from Spark's own default
+0.1 in the improving direction and stops at the first value that does not improve (a line
+search on a log grid: usually 3 fits). The final model is then trained on all the data with
+the winner. Pin a number to skip the search. See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -44,6 +53,11 @@ log = logging.getLogger(__name__)
 #: weightings whose value for a pair depends on that pair's count only (computable per row)
 ROW_LOCAL_WEIGHTINGS = ("raw", "log", "mild_negative")
 
+#: regParam values ``regularization="auto"`` searches (a log grid, about 3 per decade)
+DEFAULT_REG_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: where the search starts: Spark MLlib's own default regParam
+_REG_START = 0.1
+
 
 def _weights(counts: pd.Series, spec: str) -> pd.Series:
     """``w(count)`` with deepcuts' own weighting code (a column of one-entry rows)."""
@@ -62,9 +76,17 @@ class SparkALS:
         Length of each vector (Spark's ``rank``).
     iterations : int, default=15
         Alternations (Spark's ``maxIter``).
-    regularization : float, default=0.3
+    regularization : float or "auto", default="auto"
         Spark's ``regParam``: scaled by each user's (item's) number of positive ratings, unlike
-        deepcuts' ALS (see the module notes).
+        deepcuts' ALS (see the module notes). ``"auto"``: chosen from ``regularization_grid``
+        on a validation split of the training data (module notes); a number pins it.
+    regularization_grid : sequence of float, default=(0.01, 0.03, 0.1, 0.3, 1, 3)
+        Candidates of ``"auto"``.
+    validation_fraction : float, default=0.2
+        Share of each user's positive pairs held out for ``"auto"``.
+    validation_users : int, default=2000
+        Most users scored on the driver for ``"auto"`` (a seeded sample of those with
+        held-out pairs); their factors, plays and all item factors are collected.
     alpha : float, default=1.0
         Confidence slope: ``c_ui = 1 + alpha * w(x_ui)``.
     weighting : {"log", "raw", "mild_negative"} or "name:key=value", default="log"
@@ -92,7 +114,12 @@ class SparkALS:
         ``uidx, iidx, count, rating`` as trained on (persisted).
     n_users_, n_items_, nnz_ : int
     fit_seconds_ : float
-        Wall time of Spark's ``ALS.fit`` (ratings preparation included).
+        Wall time of ``fit``: ratings preparation, the ``"auto"`` search and the final fit.
+    regularization_ : float
+        The regParam of the final model (the pinned value, or the one ``"auto"`` chose).
+    validation_scores_ : dict
+        ``{regParam: NDCG@10}`` on the validation split for every value ``"auto"`` tried
+        (empty when pinned).
 
     Examples
     --------
@@ -107,7 +134,10 @@ class SparkALS:
         *,
         factors: int = 64,
         iterations: int = 15,
-        regularization: float = 0.3,
+        regularization: float | str = "auto",
+        regularization_grid=DEFAULT_REG_GRID,
+        validation_fraction: float = 0.2,
+        validation_users: int = 2000,
         alpha: float = 1.0,
         weighting: str = "log",
         nonnegative: bool = False,
@@ -119,6 +149,9 @@ class SparkALS:
         self.factors = factors
         self.iterations = iterations
         self.regularization = regularization
+        self.regularization_grid = regularization_grid
+        self.validation_fraction = validation_fraction
+        self.validation_users = validation_users
         self.alpha = alpha
         self.weighting = weighting
         self.nonnegative = nonnegative
@@ -130,8 +163,9 @@ class SparkALS:
     def get_params(self) -> dict:
         """Hyperparameters as a dict."""
         names = (
-            "factors iterations regularization alpha weighting nonnegative blocks "
-            "checkpoint_interval random_state spark"
+            "factors iterations regularization regularization_grid validation_fraction "
+            "validation_users alpha weighting nonnegative blocks checkpoint_interval "
+            "random_state spark"
         ).split()
         return {k: getattr(self, k) for k in names}
 
@@ -152,8 +186,9 @@ class SparkALS:
             integer("blocks", self.blocks, 1)
         if self.random_state is not None:
             integer("random_state", self.random_state, 0)
-        for name in ("regularization", "alpha"):
-            v = getattr(self, name)
+        integer("validation_users", self.validation_users, 1)
+
+        def number(name, v):
             if (
                 isinstance(v, bool)
                 or not isinstance(v, int | float | np.number)
@@ -161,6 +196,24 @@ class SparkALS:
                 or v < 0
             ):
                 raise DeepcutsError(f"{name} must be a finite number >= 0, got {v!r}")
+
+        if not (isinstance(self.regularization, str) and self.regularization == "auto"):
+            if isinstance(self.regularization, str):
+                raise DeepcutsError(
+                    f"regularization must be a number >= 0 or 'auto', got {self.regularization!r}"
+                )
+            number("regularization", self.regularization)
+        number("alpha", self.alpha)
+        grid = self.regularization_grid
+        if isinstance(grid, str) or not hasattr(grid, "__len__") or len(grid) == 0:
+            raise DeepcutsError(
+                f"regularization_grid must be a non-empty sequence of numbers, got {grid!r}"
+            )
+        for v in grid:
+            number("every regularization_grid value", v)
+        f = self.validation_fraction
+        if isinstance(f, bool) or not isinstance(f, int | float | np.number) or not 0 < f < 1:
+            raise DeepcutsError(f"validation_fraction must be in (0, 1), got {f!r}")
         if not isinstance(self.weighting, str):
             raise DeepcutsError(
                 f"SparkALS needs a weighting name ({', '.join(ROW_LOCAL_WEIGHTINGS)}), got "
@@ -220,7 +273,6 @@ class SparkALS:
         """
         require_spark()
         from pyspark import StorageLevel
-        from pyspark.ml.recommendation import ALS as _SparkALS
         from pyspark.sql import functions as F
 
         self._check_params()
@@ -239,10 +291,32 @@ class SparkALS:
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         blocks = int(self.blocks or spark.sparkContext.defaultParallelism)
+        self.validation_scores_ = {}
+        if isinstance(self.regularization, str):  # "auto"
+            reg = self._choose_regularization(spark, ratings, blocks, int(n_items))
+        else:
+            reg = float(self.regularization)
+        est = self._estimator(reg, blocks)
+        self.model_ = checked(lambda: est.fit(ratings))
+        self.regularization_ = reg
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.data_ = data
+        self.ratings_ = ratings
+        self.n_users_, self.n_items_, self.nnz_ = int(n_users), int(n_items), int(nnz)
+        self._factors = None
+        log.info(
+            "SparkALS trained %d iterations on %d users x %d items (%d pairs) in %.1fs",
+            self.iterations, n_users, n_items, nnz, self.fit_seconds_,
+        )  # fmt: skip
+        return self
+
+    def _estimator(self, reg: float, blocks: int):
+        from pyspark.ml.recommendation import ALS as _SparkALS
+
         est = _SparkALS(
             rank=int(self.factors),
             maxIter=int(self.iterations),
-            regParam=float(self.regularization),
+            regParam=float(reg),
             alpha=float(self.alpha),
             implicitPrefs=True,
             nonnegative=bool(self.nonnegative),
@@ -256,17 +330,117 @@ class SparkALS:
         )
         if self.random_state is not None:
             est.setSeed(int(self.random_state))
-        self.model_ = checked(lambda: est.fit(ratings))
-        self.fit_seconds_ = time.perf_counter() - t0
-        self.data_ = data
-        self.ratings_ = ratings
-        self.n_users_, self.n_items_, self.nnz_ = int(n_users), int(n_items), int(nnz)
-        self._factors = None
-        log.info(
-            "SparkALS trained %d iterations on %d users x %d items (%d pairs) in %.1fs",
-            self.iterations, n_users, n_items, nnz, self.fit_seconds_,
-        )  # fmt: skip
-        return self
+        return est
+
+    def _validation_split(self, ratings):
+        """``ratings`` with a boolean column ``valid``: ``validation_fraction`` of each user's
+        positive pairs (``clip(round(f * n), 1, n - 1)`` of them when ``n >= 2``), picked by a
+        seeded hash of (user, item) so that the split does not depend on the partitioning."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        seed = 0 if self.random_state is None else int(self.random_state)
+        f = float(self.validation_fraction)
+        pos = F.col("rating") > 0
+        n = F.sum(pos.cast("int")).over(Window.partitionBy("uidx"))
+        order = Window.partitionBy("uidx", "pos").orderBy(
+            F.xxhash64("uidx", "iidx", F.lit(seed)), "iidx"
+        )
+        n_valid = F.when(n >= 2, F.least(F.greatest(F.floor(n * f + 0.5), F.lit(1)), n - 1))
+        return (
+            ratings.withColumn("pos", pos)
+            .withColumn("n_valid", F.coalesce(n_valid, F.lit(0)))
+            .withColumn("valid", F.col("pos") & (F.row_number().over(order) <= F.col("n_valid")))
+            .drop("pos", "n_valid")
+        )
+
+    def _choose_regularization(self, spark, ratings, blocks: int, n_items: int) -> float:
+        """``regularization="auto"``: the line search of the module notes; fills
+        ``validation_scores_`` and returns the chosen regParam."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from deepcuts.models.als import _ndcg_at_k  # driver only: executors never import it
+
+        seed = 0 if self.random_state is None else int(self.random_state)
+        split = self._validation_split(ratings).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            train = split.filter(~F.col("valid")).select("uidx", "iidx", "count", "rating")
+            # the scored users: a seeded sample of those with held-out pairs
+            users = (
+                split.filter(F.col("valid"))
+                .select("uidx")
+                .distinct()
+                .orderBy(F.xxhash64("uidx", F.lit(seed + 1)), "uidx")
+                .limit(int(self.validation_users))
+            )
+            sample = np.sort(checked(lambda: users.toPandas())["uidx"].to_numpy(np.int64))
+            if len(sample) == 0:
+                reg = float(min(self.regularization_grid, key=lambda v: abs(v - _REG_START)))
+                log.warning(
+                    "regularization='auto': no user has two positive pairs to hold one out; "
+                    "using regParam %g", reg
+                )  # fmt: skip
+                return reg
+            picked = spark.createDataFrame(pd.DataFrame({"uidx": sample.astype(np.int32)}))
+            pairs = checked(
+                lambda: (
+                    split.join(F.broadcast(picked), "uidx")
+                    .select("uidx", "iidx", "valid")
+                    .toPandas()
+                )
+            )
+            rows = np.searchsorted(sample, pairs["uidx"].to_numpy(np.int64))
+            cols = pairs["iidx"].to_numpy(np.int64)
+            is_valid = pairs["valid"].to_numpy(bool)
+
+            def csr(mask):
+                return sp.csr_matrix(
+                    (np.ones(int(mask.sum()), np.float32), (rows[mask], cols[mask])),
+                    shape=(len(sample), n_items),
+                )
+
+            seen, held = csr(~is_valid), csr(is_valid)
+
+            def score(reg: float) -> float:
+                model = checked(lambda: self._estimator(reg, blocks).fit(train))
+                Y = _collect_factors(model.itemFactors, n_items, int(self.factors))
+                uf = model.userFactors.join(
+                    F.broadcast(picked.withColumnRenamed("uidx", "id")), "id"
+                )
+                X = np.zeros((len(sample), int(self.factors)), np.float32)
+                pdf = uf.toPandas()
+                if len(pdf):
+                    at = np.searchsorted(sample, pdf["id"].to_numpy(np.int64))
+                    X[at] = np.stack(pdf["features"].to_numpy()).astype(np.float32)
+                value = float(_ndcg_at_k(X, Y, seen, held, 10))
+                log.info(
+                    "regularization='auto': regParam %g -> validation NDCG@10 %.4f", reg, value
+                )
+                return value
+
+            grid = sorted({float(v) for v in self.regularization_grid})
+            scores: dict[float, float] = {}
+
+            def at(i: int) -> float:
+                if grid[i] not in scores:
+                    scores[grid[i]] = score(grid[i])
+                return scores[grid[i]]
+
+            dist = [abs(np.log10(max(v, 1e-12) / _REG_START)) for v in grid]
+            i = int(np.argmin(dist))
+            at(i)
+            step = 0
+            if i + 1 < len(grid) and at(i + 1) > at(i):
+                step, i = 1, i + 1
+            elif i > 0 and at(i - 1) > at(i):
+                step, i = -1, i - 1
+            while step and 0 <= i + step < len(grid) and at(i + step) > at(i):
+                i += step
+            self.validation_scores_ = dict(sorted(scores.items()))
+            return float(grid[i])
+        finally:
+            split.unpersist()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -303,7 +477,7 @@ class SparkALS:
     def equivalent_regularization_(self) -> float:
         """deepcuts' unscaled penalty for a user of average activity: ``regParam * nnz/n_users``."""
         self._check_fitted()
-        return float(self.regularization) * self.nnz_ / max(self.n_users_, 1)
+        return float(self.regularization_) * self.nnz_ / max(self.n_users_, 1)
 
     def to_interactions(self) -> Interactions:
         """The training data as local :class:`Interactions` (collected if it is in Spark)."""
