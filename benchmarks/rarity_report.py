@@ -7,10 +7,11 @@ holdout (seed 0), one base model (deepcuts ALS, 64 factors, ``regularization=0.3
 test users. Every method re-ranks that same block into top-20 lists:
 
 * ``depth`` - :class:`deepcuts.rerank.DepthKnob` over ``depth`` in [0, 1] (plus ``mine`` and
-  ``mine+0.2``);
+  ``mine+0.2``); ``depth, tail share`` - the same knob with ``deep="tail"``;
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
-  20% most listened items, over the top-100 candidates; as published (no floor) and over items
+  20% most listened items, ``P(tail | u)`` the long-tail share of the user's history, over the
+  top-100 candidates; as published (no floor) and over items
   with at least 3 listeners (``xQuAD, floor 3``, the depth knob's evidence rule);
 * ``calibrated`` - calibrated popularity (Steck 2018 calibration over head / mid / tail
   popularity groups, as in Abdollahpouri et al. 2021), greedy over the top-100 candidates;
@@ -23,8 +24,8 @@ test users. Every method re-ranks that same block into top-20 lists:
 Metrics on the test split: NDCG@10, recall@20, long-tail recall@20 (held-out items outside the
 20% most listened training items), novelty, coverage, ARP, Gini, thin share (< 3 training
 listeners) and genre fit at 10, and the list's median popularity percentile (the depth knob's
-fitted percentile). The depth knob's shrinkage and the depth matching ``implicit``'s NDCG are
-picked on a validation split of the training data (20% of each training user's items, seed 1).
+fitted percentile). The depth knob's shrinkage and the depths (of both arrangements) matching
+``implicit``'s NDCG are picked on a validation split of the training data (20% of each training user's items, seed 1).
 
 Writes ``docs/img/rarity_pareto.png``, ``docs/rarity_results.json`` and the generated block of
 ``docs/rarity.md``.
