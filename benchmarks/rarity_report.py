@@ -7,10 +7,11 @@ holdout (seed 0), one base model (deepcuts ALS, 64 factors, ``regularization=0.3
 test users. Every method re-ranks that same block into top-20 lists:
 
 * ``depth`` - :class:`deepcuts.rerank.DepthKnob` over ``depth`` in [0, 1] (plus ``mine`` and
-  ``mine+0.2``);
+  ``mine+0.2``); ``depth, tail share`` - the same knob with ``deep="tail"``;
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
-  20% most listened items, over the top-100 candidates; as published (no floor) and over items
+  20% most listened items, ``P(tail | u)`` the long-tail share of the user's history, over the
+  top-100 candidates; as published (no floor) and over items
   with at least 3 listeners (``xQuAD, floor 3``, the depth knob's evidence rule);
 * ``calibrated`` - calibrated popularity (Steck 2018 calibration over head / mid / tail
   popularity groups, as in Abdollahpouri et al. 2021), greedy over the top-100 candidates;
@@ -23,8 +24,8 @@ test users. Every method re-ranks that same block into top-20 lists:
 Metrics on the test split: NDCG@10, recall@20, long-tail recall@20 (held-out items outside the
 20% most listened training items), novelty, coverage, ARP, Gini, thin share (< 3 training
 listeners) and genre fit at 10, and the list's median popularity percentile (the depth knob's
-fitted percentile). The depth knob's shrinkage and the depth matching ``implicit``'s NDCG are
-picked on a validation split of the training data (20% of each training user's items, seed 1).
+fitted percentile). The depth knob's shrinkage and the depths (of both arrangements) matching
+``implicit``'s NDCG are picked on a validation split of the training data (20% of each training user's items, seed 1).
 
 Writes ``docs/img/rarity_pareto.png``, ``docs/rarity_results.json`` and the generated block of
 ``docs/rarity.md``.
@@ -60,6 +61,7 @@ POOL = 100
 METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "gini", "thin",
            "genre_fit")  # fmt: skip
 DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
 SHRINKAGE = [0.0, 1.0, 3.0]
@@ -103,8 +105,10 @@ class Block:
         self.pop = train.item_popularity()
         self.tail = long_tail_mask(self.pop)
         self.cat = depth_catalogue(train, 3)
-        hist_tail = np.asarray(ui.multiply(self.tail[None, :].astype(np.float32)).getnnz(axis=1))
-        self.p_tail = hist_tail / np.maximum(ui.getnnz(axis=1), 1)
+        # P(tail | u): share of the user's played items in the long tail (xQuAD's user model)
+        rows = np.repeat(np.arange(len(users)), np.diff(ui.indptr))
+        hist_tail = np.bincount(rows[self.tail[ui.indices]], minlength=len(users))
+        self.p_tail = hist_tail / np.maximum(np.diff(ui.indptr), 1)
 
     def lists(self, reranker=None) -> np.ndarray:
         s = self.scores if reranker is None else reranker.rerank(self.scores, self.ctx)
@@ -241,9 +245,10 @@ def pick_shrinkage(train) -> tuple[float, list[dict]]:
     return best, rows
 
 
-def depth_matching(train) -> float | None:
-    """On a validation split: the depth where deepcuts ALS + DepthKnob has the NDCG@10 of
-    implicit ALS (bisection on the monotone part of the curve)."""
+def depth_matching(train, **knob) -> float | None:
+    """On a validation split: the depth where deepcuts ALS + DepthKnob(**knob) has the NDCG@10
+    of implicit ALS (bisection on the monotone part of the curve). The test split only
+    reports the lists at that depth."""
     fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
     users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
     ours = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
@@ -251,7 +256,7 @@ def depth_matching(train) -> float | None:
     anchor = imp.measure(imp.lists())["ndcg"]
 
     def ndcg(d):
-        return ours.measure(ours.lists(DepthKnob(d)))["ndcg"]
+        return ours.measure(ours.lists(DepthKnob(d, **knob)))["ndcg"]
 
     lo, hi = 0.0, 1.0
     if ndcg(lo) < anchor:
@@ -277,6 +282,8 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     rows += sweep(ours, "depth", lambda d: DepthKnob(d, shrinkage=shrink), DEPTHS)
     rows += sweep(ours, "depth (mine)", lambda d: DepthKnob(d, shrinkage=shrink),
                   ["mine", "mine+0.2"])  # fmt: skip
+    rows += sweep(ours, "depth, tail share", lambda d: DepthKnob(d, shrinkage=shrink, deep="tail"),
+                  TAIL_DEPTHS)  # fmt: skip
     rows += sweep(ours, "rarity (old)", RarityKnob, RARITY)
     for lam in LAMBDAS:
         rows.append({"method": "xQuAD", "setting": str(lam), **ours.measure(xquad(ours, lam))})
@@ -295,10 +302,15 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
-    matched = None if quick else depth_matching(train)
+    matched = None if quick else depth_matching(train, shrinkage=shrink)
     if matched is not None:
         rows += sweep(ours, "depth at implicit's NDCG", lambda d: DepthKnob(d, shrinkage=shrink),
                       [round(matched, 4)])  # fmt: skip
+    matched_tail = None if quick else depth_matching(train, shrinkage=shrink, deep="tail")
+    if matched_tail is not None:
+        rows += sweep(ours, "depth, tail share at implicit's NDCG",
+                      lambda d: DepthKnob(d, shrinkage=shrink, deep="tail"),
+                      [round(matched_tail, 4)])  # fmt: skip
     table = pd.DataFrame(rows)
     timing = cost(ours)
     print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -311,6 +323,7 @@ def run_dataset(name: str, x, quick: bool) -> dict:
         "shrinkage": shrink,
         "shrinkage_validation": shrink_rows,
         "matched_depth": matched,
+        "matched_depth_tail": matched_tail,
         "table": table,
         "cost": timing,
     }
@@ -371,6 +384,14 @@ def targets(results: list[dict]) -> list[dict]:
         out.append({"data": r["name"], "target": "genre fit within 10% of neutral",
                     "value": f"worst {100 * fit_gap:.1f}% (depth {worst['setting']})",
                     "holds": bool(fit_gap <= 0.10)})  # fmt: skip
+        tail = t[t["method"] == "depth, tail share"]
+        if len(tail):
+            gap = (tail["genre_fit"] / neutral["genre_fit"] - 1).abs()
+            out.append({"data": r["name"],
+                        "target": "depth, tail share: thin <= 10%, genre fit within 10%",
+                        "value": f"thin max {tail['thin'].max():.3f}; genre fit worst "
+                                 f"{100 * gap.max():.1f}% (depth {tail.loc[gap.idxmax(), 'setting']})",
+                        "holds": bool(tail["thin"].max() <= 0.10 and gap.max() <= 0.10)})  # fmt: skip
         ratio = deep["lt_recall@20"] / best_old if best_old > 0 else np.inf
         out.append({"data": r["name"],
                     "target": "LT recall@20 at depth 1 >= 1.5x old knob's best (thin <= 10%)",
@@ -378,27 +399,34 @@ def targets(results: list[dict]) -> list[dict]:
                              f"(rarity {old_ok.loc[old_ok['lt_recall@20'].idxmax(), 'setting']}):"
                              f" {ratio:.2f}x",
                     "holds": bool(ratio >= 1.5)})  # fmt: skip
-        for rival in ("xQuAD", "calibrated", "xQuAD, floor 3", "calibrated, floor 3"):
+        for ours_name, rival in [(o, v) for o in ("depth", "depth, tail share")
+                                 for v in ("xQuAD", "calibrated", "xQuAD, floor 3",
+                                           "calibrated, floor 3")]:  # fmt: skip
+            curve = t[t["method"] == ours_name]
+            if not len(curve):
+                continue
             pts = t[(t["method"] == rival) & (t["setting"] != "0.0")]
             worst_gap, where = np.inf, None
             for p in pts.to_dict(orient="records"):
-                ours_lt = _interp_lt(depth, p["ndcg"])
+                ours_lt = _interp_lt(curve, p["ndcg"])
                 if not np.isfinite(ours_lt):
                     continue
                 gap = ours_lt - p["lt_recall@20"]
                 if gap < worst_gap:
                     worst_gap, where = gap, p["setting"]
             out.append({"data": r["name"],
-                        "target": f"LT recall >= {rival}'s at every NDCG@10 level",
+                        "target": f"{ours_name}: LT recall >= {rival}'s at every NDCG@10 level",
                         "value": f"smallest margin {worst_gap:+.4f} ({rival} {where})",
                         "holds": bool(worst_gap >= 0)})  # fmt: skip
-        m = t[t["method"] == "depth at implicit's NDCG"]
         base = t[(t["method"] == "implicit + depth") & (t["setting"] == "0.0")].iloc[0]
-        if len(m):
+        for label in ("depth", "depth, tail share"):
+            m = t[t["method"] == f"{label} at implicit's NDCG"]
+            if not len(m):
+                continue
             m = m.iloc[0]
             nx, cx = m["novelty"] / base["novelty"], m["coverage"] / base["coverage"]
             out.append({"data": r["name"],
-                        "target": "at implicit's NDCG: novelty >= 1.15x, coverage >= 2x",
+                        "target": f"{label} at implicit's NDCG: novelty >= 1.15x, coverage >= 2x",
                         "value": f"depth {m['setting']} (validation): NDCG {m['ndcg']:.4f} vs "
                                  f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
                         "holds": bool(nx >= 1.15 and cx >= 2.0)})  # fmt: skip
@@ -408,12 +436,12 @@ def targets(results: list[dict]) -> list[dict]:
                              f"top-20 {c['top-20 selection (anchor)']:.3f})",
                     "holds": bool(c["depth 0.5"] <= 0.2)})  # fmt: skip
     a = [r for r in results if r["name"] in ("Last.fm 2K", "generated")]
-    if len(a) == 2:
-        ta, tb = (r["table"][r["table"]["method"] == "depth"].set_index("setting") for r in a)
+    for label in ("depth", "depth, tail share") if len(a) == 2 else ():
+        ta, tb = (r["table"][r["table"]["method"] == label].set_index("setting") for r in a)
         gaps = (ta["median_pct"] - tb["median_pct"]).abs()
         gaps = gaps.drop("0.0")
         out.append({"data": "Last.fm 2K vs generated",
-                    "target": "same depth, list median percentile within 5 points",
+                    "target": f"{label}: same depth, list median percentile within 5 points",
                     "value": f"largest gap {gaps.max():.1f} points (depth {gaps.idxmax()})",
                     "holds": bool(gaps.max() <= 5)})  # fmt: skip
     return out
@@ -432,6 +460,7 @@ STYLE = {
     "implicit + depth": ("tab:orange", "o", "--"),
     "implicit + rarity (old)": ("tab:cyan", "s", "--"),
     "depth (mine)": ("black", "*", ""),
+    "depth, tail share": ("darkred", "P", "-."),
 }
 
 

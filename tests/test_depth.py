@@ -17,7 +17,7 @@ from deepcuts.models import ALS
 from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import DepthKnob, build_rerankers, depth_catalogue, depth_targets
 from deepcuts.rerank import _depth_kernels as K
-from deepcuts.rerank.depth import history_percentile, parse_depth
+from deepcuts.rerank.depth import history_percentile, history_tail_share, parse_depth, tail_level
 
 
 def _interactions(listeners):
@@ -284,3 +284,65 @@ def test_depth_per_persona():
         best = ranked.groupby("user").head(1).set_index("user")["item"]
         first = deep.to_frame().groupby("user").head(1).set_index("user")["item"]
         assert (first == best.loc[first.index]).all()
+
+
+# ---------------------------------------------------------------------------- deep="tail"
+
+
+def _tail_mask(pop, head_share=0.2):
+    """The long tail as the evaluation defines it (items outside the 20% most listened)."""
+    cut = np.sort(pop)[::-1][int(np.ceil(head_share * len(pop))) - 1]
+    return pop <= cut
+
+
+def test_tail_level_matches_the_long_tail_cut(fitted):
+    _, x = fitted
+    cat = depth_catalogue(x, 3)
+    lt = _tail_mask(cat.listeners)
+    level = tail_level(cat)
+    deep = cat.eligible & (cat.percentile <= level)
+    np.testing.assert_array_equal(deep, cat.eligible & lt)
+
+
+@pytest.mark.parametrize("d", [0.1, 0.3, 0.5, 1.0])
+def test_tail_share_follows_depth(block, d):
+    # a share d of the n = 10 positions after the first holds long-tail items; none thin
+    knob = DepthKnob(d, deep="tail")
+    idx, _ = topk_rows(knob.rerank(block.scores, block.ctx), 10)
+    pop = block.cat.listeners
+    lt = _tail_mask(pop)[idx]
+    slots = K.deep_slots(d, 10)
+    assert (pop[idx] >= 3).all()
+    assert lt[:, slots].all()  # every deep slot got a long-tail item (plenty exist)
+    assert lt.mean() >= slots.mean()
+    # the kernel gets share d and the tail level as target: same as calling it directly
+    w = knob.weights(block.ctx.model.interactions_)
+    b = block.scores.shape[0]
+    ref = K.depth_rows_reference(block.scores[:5], block.cat.eligible, block.cat.percentile, w,
+                                 np.full(5, tail_level(block.cat)), np.full(5, d), 10)  # fmt: skip
+    np.testing.assert_array_equal(knob.rerank(block.scores, block.ctx)[:5], ref)
+    assert b > 5
+
+
+def test_tail_share_zero_is_neutral_and_shallow_settings_change_few_positions(block):
+    base = topk_rows(block.scores, 10)[0]
+    np.testing.assert_array_equal(
+        DepthKnob(0.0, deep="tail").rerank(block.scores, block.ctx), block.scores
+    )
+    shallow = topk_rows(DepthKnob(0.1, deep="tail").rerank(block.scores, block.ctx), 10)[0]
+    calibrated = topk_rows(DepthKnob(0.1).rerank(block.scores, block.ctx), 10)[0]
+    same = lambda a: np.mean([len(set(r) & set(s)) for r, s in zip(a, base)])  # noqa: E731
+    assert same(shallow) >= 8.5 > same(calibrated)
+
+
+def test_tail_share_mine_uses_the_history_tail_share():
+    x = _interactions([50, 40, 30, 20, 10] + [3] * 20)
+    cat = depth_catalogue(x, 3)
+    hist = sp.csr_matrix(np.array([[1, 1, 0, 0, 0] + [1, 1] + [0] * 18, [0] * 25]))
+    share = history_tail_share(hist, cat)
+    assert share[0] == pytest.approx(0.5) and share[1] == 0.0
+    d = DepthKnob("mine+0.1", deep="tail").row_depths(_ctx(x, 3, hist), 2)
+    np.testing.assert_allclose(d, [0.6, 0.1])
+    with pytest.raises(DeepcutsError, match="deep must be one of"):
+        DepthKnob(0.5, deep="rare")
+    assert "deep='tail'" in repr(DepthKnob(0.5, deep="tail"))

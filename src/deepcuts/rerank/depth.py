@@ -19,6 +19,12 @@ deepest lists) and means the same on every data set. Three parts:
   list's median percentile is at most ``T(d)`` whatever the data set, and the positions left to
   the best matches keep the list about the listener.
 
+``DepthKnob(d, deep="tail")`` is the second arrangement: a share ``d`` of the list (growing
+from 0, so shallow settings change few positions) goes to the best eligible items of the
+catalogue's long tail (outside its 20% most listened items, :func:`tail_level`). It trades
+accuracy for held-out deep cuts more efficiently at shallow settings, but its list median
+jumps near ``d = 1/2`` instead of following ``T(d)``; see ``docs/rarity.md``.
+
 ``depth="mine"`` uses the median percentile of the listener's own history as the target
 (calibrated popularity, Steck 2018); ``"mine+0.2"`` goes 0.2 deeper than it. See
 ``docs/rarity.md`` for the measurements, and how ``depth`` relates to the expert ``rarity``.
@@ -46,6 +52,7 @@ __all__ = [
     "depth_targets",
     "item_evidence",
     "parse_depth",
+    "tail_level",
 ]
 
 #: valid numeric values of ``depth`` (inclusive); 0 is neutral
@@ -54,6 +61,10 @@ DEPTH_RANGE = (0.0, 1.0)
 DEFAULT_FLOOR = 3
 #: seed of the fixed per-item position within its listener-count bin (DepthCatalogue)
 JITTER_SEED = 0
+#: share of the catalogue's items that form its head (the rest is the long tail), deep="tail"
+HEAD_SHARE = 0.2
+#: the two arrangements of deep slots (DepthKnob ``deep``)
+DEEP_MODES = ("calibrated", "tail")
 #: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
 DEFAULT_SHRINKAGE = 1.0
 
@@ -141,6 +152,31 @@ class DepthCatalogue:
     floor_top: float
 
 
+def tail_level(catalogue: DepthCatalogue, head_share: float = HEAD_SHARE) -> float:
+    """Percentile at or below which the eligible items lie in the catalogue's long tail.
+
+    The head holds the items more listened than the item at rank ``ceil(head_share *
+    n_items)`` (rank 1 = most listened; ties with it are in the tail), the usual long-tail cut
+    (Abdollahpouri et al. 2019). Returns the largest percentile of an eligible tail item, or
+    the top of the floor's bin when every eligible item is in the head.
+
+    Examples
+    --------
+    >>> pop = np.array([9, 7, 3, 3, 1, 1, 1, 1, 1, 1])  # ten items: the head is the top two
+    >>> pct = np.array([90, 70, 20, 30, 0, 0, 0, 0, 0, 0], np.float32)
+    >>> cat = DepthCatalogue(pop, pop >= 3, 0.0, 1.0, pct, 10.0)
+    >>> tail_level(cat)  # items 1-3 (the item at rank 2 and its ties are in the tail)
+    70.0
+    """
+    pop = catalogue.listeners
+    rank = int(math.ceil(float(head_share) * len(pop)))
+    cut = np.sort(pop)[::-1][max(rank, 1) - 1]
+    tail = catalogue.eligible & (pop <= cut)
+    if not tail.any():
+        return float(catalogue.floor_top)
+    return float(max(catalogue.percentile[tail].max(), catalogue.floor_top))
+
+
 def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
     """:class:`DepthCatalogue` of ``interactions`` (cached per Interactions and floor).
 
@@ -203,6 +239,11 @@ class DepthKnob:
         Fewest training listeners an item needs (>= 1); lower it to let thinner items in.
     shrinkage : float, default=1.0
         ``k`` of the support weight ``n_i / (n_i + k)`` (>= 0; 0 = no shrinkage).
+    deep : {"calibrated", "tail"}, default="calibrated"
+        ``"calibrated"``: a share ``(1 + d) / 2`` of the list at or below percentile ``100 (1 -
+        d)``. ``"tail"``: a share ``d`` of the list from the catalogue's long tail
+        (:func:`tail_level`); with ``"mine"`` the share is the long-tail share of the
+        listener's history (plus the step).
 
     Examples
     --------
@@ -226,7 +267,17 @@ class DepthKnob:
     #: (items under the floor are still left out: they are ``-inf`` in the order)
     reorders_only = True
 
-    def __init__(self, depth=0.0, *, floor: int = DEFAULT_FLOOR, shrinkage=DEFAULT_SHRINKAGE):
+    def __init__(
+        self,
+        depth=0.0,
+        *,
+        floor: int = DEFAULT_FLOOR,
+        shrinkage=DEFAULT_SHRINKAGE,
+        deep: str = "calibrated",
+    ):
+        if deep not in DEEP_MODES:
+            raise DeepcutsError(f"deep must be one of {DEEP_MODES}, got {deep!r}")
+        self.deep = deep
         self.mode, self.value = parse_depth(depth)
         self.depth = depth if self.mode == "mine" else self.value
         if (
@@ -248,7 +299,8 @@ class DepthKnob:
 
     def __repr__(self) -> str:
         d = f"{self.depth!r}" if self.mode == "mine" else f"{self.value:g}"
-        return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g})"
+        tail = ", deep='tail'" if self.deep == "tail" else ""
+        return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{tail})"
 
     @property
     def neutral(self) -> bool:
@@ -264,6 +316,8 @@ class DepthKnob:
         if self.mode == "fixed":
             return np.full(b, self.value)
         cat = self.catalogue(ctx.model.interactions_)
+        if self.deep == "tail":
+            return np.clip(history_tail_share(ctx.user_items, cat) + self.value, 0, 1)
         return np.clip(1.0 - history_percentile(ctx.user_items, cat) / 100.0 + self.value, 0, 1)
 
     def weights(self, interactions) -> np.ndarray:
@@ -285,8 +339,12 @@ class DepthKnob:
             return scores
         x = ctx.model.interactions_
         cat = self.catalogue(x)
-        target, share = depth_targets(self.row_depths(ctx, scores.shape[0]))
-        target = np.maximum(target, cat.floor_top)
+        d = self.row_depths(ctx, scores.shape[0])
+        if self.deep == "tail":
+            target, share = np.full(len(d), tail_level(cat)), d
+        else:
+            target, share = depth_targets(d)
+            target = np.maximum(target, cat.floor_top)
         return K.depth_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
         )
@@ -321,6 +379,32 @@ def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     out = np.full(b, 100.0)
     out[has] = 0.5 * (vals[lo[has]] + vals[hi[has]])
     return out
+
+
+def history_tail_share(user_items, catalogue: DepthCatalogue) -> np.ndarray:
+    """Share of each user's played eligible items in the catalogue's long tail, shape (b,).
+
+    Users without an eligible played item get 0 (``deep="tail"``, ``depth="mine"``: unchanged).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> pop = np.array([9, 7, 3, 3, 1, 1, 1, 1, 1, 1])  # ten items: the head is the top two
+    >>> pct = np.array([90, 70, 20, 30, 0, 0, 0, 0, 0, 0], np.float32)
+    >>> cat = DepthCatalogue(pop, pop >= 3, 0.0, 1.0, pct, 10.0)
+    >>> history_tail_share(sp.csr_matrix([[1, 0, 1, 1] + [0] * 6, [0] * 9 + [1]]), cat).tolist()
+    [0.6666666666666666, 0.0]
+    """
+    if user_items is None:
+        raise DeepcutsError('depth="mine" needs the listener\'s history (ctx.user_items)')
+    ui = sp.csr_matrix(user_items)
+    level = tail_level(catalogue)
+    ok = catalogue.eligible[ui.indices]
+    deep = ok & (catalogue.percentile[ui.indices] <= level)
+    rows = np.repeat(np.arange(ui.shape[0]), np.diff(ui.indptr))
+    n_ok = np.bincount(rows[ok], minlength=ui.shape[0])
+    n_deep = np.bincount(rows[deep], minlength=ui.shape[0])
+    return n_deep / np.maximum(n_ok, 1)
 
 
 def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOOR, n: int = 3):
