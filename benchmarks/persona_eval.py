@@ -11,15 +11,13 @@ Anchor: ``ALS(factors=64, reg_scaling="activity", regularization=0.3)``, trained
 
 1. **Selection on validation data only.** The post-hoc personas' clustering threshold on a
    *second* generated data set (seed 1): the threshold whose worse of planted-taste recovery and
-   one-taste-one-persona is highest. The taste-fit weight on validation splits (20% of each
-   user's items, seed 1) of the Last.fm 2K training part AND of the seed-1 generated set: the
-   largest weight whose recall@20 >= the anchor's on both. The run checks that these are the
-   defaults of ``PostHocPersonas()`` (the registry's ``persona``, used by the CLI and service).
+   one-taste-one-persona is highest. Persona vectors, scoring, blend and (on Last.fm) the
+   threshold on a validation split of the Last.fm 2K training part (20% of each user's items,
+   seed 1): the highest coverage@10 among settings whose recall@20 >= the anchor's there.
 2. **Standard metrics** on the test split: recall@20, NDCG@10, coverage@10 of every model's
    combined list, and ALS with about the persona model's parameter count.
 3. **Taste-conditioned recall.** Each test user's training items are clustered in a FIXED item
-   space (the anchor ALS's, average linkage at the fixed ``LABEL_THRESHOLD`` = 0.8, whatever
-   the persona model's own settings); every held-out item is labelled with its
+   space (the anchor ALS's, the same clustering rule); every held-out item is labelled with its
    nearest cluster (a *taste*). For each (user, taste) of users with >= 2 tastes, a persona
    list of 20 is scored by recall over that taste's held-out items. Baselines: the ALS list
    restricted to the taste's items (nearest centroid), and the ALS list re-ranked toward the
@@ -66,12 +64,6 @@ F = 64
 ANCHOR = dict(factors=F, iterations=15, regularization=0.3, reg_scaling="activity", random_state=0)
 METRICS = ("recall", "ndcg", "coverage")
 THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 1.0)
-TASTE_FITS = (0.0, 0.1, 0.2, 0.3)
-#: settings kept from the previous selection (fold-in vectors, mixture, blend 0.2)
-FIXED = dict(persona_vectors="fold_in", scoring="mixture", blend=0.2)
-#: the fixed taste labeller of the steering test: clusters of each user's training items in
-#: the anchor ALS's item space at this threshold, whatever the persona model's own settings
-LABEL_THRESHOLD = 0.8
 log = logging.getLogger("persona_eval")
 
 
@@ -162,29 +154,27 @@ def select_threshold(quick: bool) -> tuple[float, list]:
     return best["threshold"], rows
 
 
-def select_defaults(quick: bool, threshold: float) -> tuple[dict, list, dict]:
-    """The taste-fit weight on validation splits of BOTH training parts (Last.fm 2K and the
-    seed-1 generated set; 20% of each user's items, seed 1): the largest ``taste_fit`` whose
-    recall@20 >= the anchor's on every validation set."""
-    sets = {}
-    train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
-    sets["lastfm2k"] = user_holdout_split(train, test_fraction=0.2, random_state=1)
-    xg, _ = load("generated", quick, seed=1)
-    sets["generated"] = user_holdout_split(xg, test_fraction=0.2, random_state=1)
-    rows, anchors = [], {}
-    ok = {b: True for b in TASTE_FITS}
-    for name, (fit, valid) in sets.items():
-        als = ALS(**ANCHOR).fit(fit)
-        anchors[name] = metrics(als, fit, valid)
-        say(f"  validation {name} anchor ALS: {anchors[name]}")
-        for b in TASTE_FITS:
-            cfg = {**FIXED, "threshold": threshold, "taste_fit": b}
-            r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
-            rows.append({"data": name, "taste_fit": b, **r})
-            ok[b] &= r["recall@20"] >= anchors[name]["recall@20"]
-            say(f"  validation {name} taste_fit={b}: {r}")
-    beta = max((b for b in TASTE_FITS if ok[b]), default=0.0)
-    return {**FIXED, "threshold": threshold, "taste_fit": beta}, rows, anchors
+def select_lastfm(train, quick: bool) -> tuple[dict, list, dict]:
+    fit, valid = user_holdout_split(train, test_fraction=0.2, random_state=1)
+    als = ALS(**ANCHOR).fit(fit)
+    anchor = metrics(als, fit, valid)
+    say(f"  validation anchor ALS: {anchor}")
+    rows = []
+    grid = [(th, vec, sc, lam) for th in (0.7, 0.8, 0.9) for vec in ("fold_in", "centroid")
+            for sc in ("mixture", "max") for lam in (0.2, 0.4)]  # fmt: skip
+    if quick:
+        grid = grid[::4]
+    for th, vec, sc, lam in grid:
+        cfg = dict(threshold=th, persona_vectors=vec, scoring=sc, blend=lam)
+        r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
+        rows.append({**cfg, **r})
+        say(f"  validation {cfg}: {r}")
+    ok = [r for r in rows if r["recall@20"] >= anchor["recall@20"]]
+    best = (
+        max(ok, key=lambda r: r["coverage@10"]) if ok else max(rows, key=lambda r: r["recall@20"])
+    )
+    chosen = {k: best[k] for k in ("threshold", "persona_vectors", "scoring", "blend")}
+    return chosen, rows, anchor
 
 
 # ---------------------------------------------------------------------- taste-conditioned
@@ -364,8 +354,7 @@ def run_dataset(name, quick, chosen, out) -> dict:
     pbar = float(ph.user_n_personas_.mean())
     models = {"PostHocPersonas (default)": ph}
     for label, kw in (("PostHocPersonas, max", {"scoring": "max"}),
-                      ("PostHocPersonas, taste_fit 0", {"taste_fit": 0.0}),
-                      ("PostHocPersonas, blend 1 (fold-in vectors only)", {"blend": 1.0})):  # fmt: skip
+                      ("PostHocPersonas, blend 0", {"blend": 0.0})):  # fmt: skip
         models[label] = PostHocPersonas.from_model(als, **{**chosen, **kw})
     fits = {}
     iters = {}
@@ -410,22 +399,19 @@ def run_dataset(name, quick, chosen, out) -> dict:
         ),  # fmt: skip
     }
     steer_models = {k: (models[k], train) for k in
-                    ("PostHocPersonas (default)", "PostHocPersonas, blend 1 (fold-in vectors only)",
-                     "PersonaALS (P=3)", "MixtureOfTastes") if k in models}  # fmt: skip
-    labeller = PostHocPersonas.from_model(als, threshold=LABEL_THRESHOLD, taste_fit=0.0)
-    res["steering"] = steering(steer_models, als, labeller, train, test)
+                    ("PostHocPersonas (default)", "PersonaALS (P=3)", "MixtureOfTastes")
+                    if k in models}  # fmt: skip
+    res["steering"] = steering(steer_models, als, ph, train, test)
     say(f"{name} steering: {res['steering']}")
     res["purity_tabs"] = {}
-    for k in ("PostHocPersonas (default)", "PersonaALS (P=3)", "MixtureOfTastes"):
+    for k in steer_models:
         res["purity_tabs"][k] = purity_and_tabs(models[k], train, 150 if quick else 400)
         say(f"{name} purity/tabs {k}: {res['purity_tabs'][k]}")
     if d is not None:
-        res["planted"] = {
-            k: planted(models[k], train, d)
-            for k in ("PostHocPersonas (default)", "PersonaALS (P=3)", "MixtureOfTastes")
-        }
-        res["planted"]["PostHocPersonas at threshold 0.8 (the previous default)"] = planted(
-            PostHocPersonas.from_model(als, **{**chosen, "threshold": 0.8}), train, d
+        res["planted"] = {k: planted(models[k], train, d) for k in steer_models}
+        th = out["selection"]["generator_threshold"]
+        res["planted"][f"PostHocPersonas at the generator's threshold ({th})"] = planted(
+            PostHocPersonas.from_model(als, **{**chosen, "threshold": th}), train, d
         )
         say(f"{name} planted: {res['planted']}")
     if name == "lastfm2k":
@@ -482,14 +468,11 @@ def main() -> None:
     th_gen, rows = select_threshold(args.quick)
     out["selection"]["generator_threshold"] = th_gen
     out["selection"]["generator_rows"] = rows
-    say("selection: taste_fit on validation splits of the training parts")
-    chosen, rows, anchor = select_defaults(args.quick, th_gen)
-    out["selection"].update({"chosen": chosen, "validation_rows": rows,
-                             "validation_anchor": anchor})  # fmt: skip
-    dflt = PostHocPersonas()
-    out["selection"]["class_defaults_match"] = all(getattr(dflt, k) == v for k, v in chosen.items())
-    say(f"chosen: {chosen}; PostHocPersonas() defaults match = "
-        f"{out['selection']['class_defaults_match']}")  # fmt: skip
+    say("selection: Last.fm 2K validation split of the training part")
+    train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
+    chosen, rows, anchor = select_lastfm(train, args.quick)
+    out["selection"].update({"chosen": chosen, "lastfm_rows": rows, "lastfm_anchor": anchor})
+    say(f"chosen: {chosen}")
     for name in ("lastfm2k", "generated"):
         out[name] = run_dataset(name, args.quick, chosen, out)
     for name in ("lastfm2k", "generated"):

@@ -11,10 +11,8 @@ from deepcuts.cli import main
 @pytest.fixture(scope="module")
 def persona_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("m") / "per"
-    # threshold 0.8: at the default 0.9 Last.fm user 2 has one persona (docs/personas.md), and
-    # these tests need one with several
     argv = ["train", "--model", "persona", "--param", "factors=32", "iterations=6",
-            "threshold=0.8", "-o", str(out)]  # fmt: skip
+            "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     return out
 

@@ -20,13 +20,8 @@ per cluster. Here:
    shares of plays ``pi_up``. The default list blends the user's own vector with the personas,
    ``s_ui = (1 - lambda) x_u . y_i + lambda m_ui`` where ``m_ui`` is the mixture of tastes
    ``sum_p softmax_p(log pi_up + c_up . y^_i / tau) x_up . y_i`` (``scoring="mixture"``, Kula
-   2017) or the hard ``max_p x_up . y_i`` (``"max"``). A ``taste_fit`` term
-   ``beta |x_u| max_p cos(c_up, y_i)`` is added: ALS item norms ``|y_i|`` grow with popularity,
-   so ``x_u . y_i`` ranks a popular item above a rare one that fits a taste equally well; the
-   cosine to the nearest taste centroid depends on direction only, so rare items central to
-   one of the user's tastes reach the list (catalogue coverage) where they are as likely to be
-   played as the popular items they displace. A persona's own list ranks by its scores among
-   the items whose closest centroid is its own (it stays in its taste).
+   2017) or the hard ``max_p x_up . y_i`` (``"max"``). A persona's own list ranks by its
+   scores among the items whose closest centroid is its own (it stays in its taste).
 """
 
 from __future__ import annotations
@@ -66,10 +61,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     linkage : {"average", "ward"}, default="average"
         Agglomeration rule; ``threshold`` is a mean cosine distance (average) or a Ward
         height ``sqrt(2 n_a n_b / (n_a + n_b)) |c_a - c_b|`` on unit vectors (ward).
-    threshold : float, default=0.9
-        Clusters farther apart than this are not merged (higher: fewer personas). Picked by
-        ``benchmarks/persona_eval.py`` on generated data with planted tastes (seed 1): the
-        value whose worse of planted-taste recovery and one-taste-one-persona is highest.
+    threshold : float, default=0.8
+        Clusters farther apart than this are not merged (higher: fewer personas).
     max_personas : int, default=5
         Most personas per user (merging goes on past the threshold down to this count).
     max_items : int, default=200
@@ -86,10 +79,6 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         base model's list, 1 = personas only).
     temperature : float, default=0.1
         ``tau`` of the attention (lower: each item listens to its closest taste only).
-    taste_fit : float, default=0.0
-        ``beta``: weight of the popularity-free taste fit ``|x_u| max_p cos(c_up, y_i)`` in the
-        default list (0 = none). Picked by ``benchmarks/persona_eval.py`` on validation splits:
-        the largest value keeping the anchor ALS's recall@20 on every validation set.
     random_state : int or None, default=None
         Seed of the base model.
     show_progress : bool, default=False
@@ -142,7 +131,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         weighting="log",
         cg_steps: int = 3,
         linkage: Literal["average", "ward"] = "average",
-        threshold: float = 0.9,
+        threshold: float = 0.8,
         max_personas: int = 5,
         max_items: int = 200,
         min_share: float = 0.05,
@@ -151,7 +140,6 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         scoring: Literal["mixture", "max"] = "mixture",
         blend: float = 0.2,
         temperature: float = 0.1,
-        taste_fit: float = 0.0,
         random_state: int | None = None,
         show_progress: bool = False,
     ):
@@ -172,7 +160,6 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.scoring = scoring
         self.blend = blend
         self.temperature = temperature
-        self.taste_fit = taste_fit
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -192,8 +179,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
                 raise DeepcutsError(f"{name} must be an integer >= {lo}, got {v!r}")
         for name, lo, hi in (("threshold", 0.0, np.inf), ("min_share", 0.0, 1.0),
-                             ("blend", 0.0, 1.0), ("temperature", 1e-6, np.inf),
-                             ("taste_fit", 0.0, np.inf)):  # fmt: skip
+                             ("blend", 0.0, 1.0), ("temperature", 1e-6, np.inf)):  # fmt: skip
             v = getattr(self, name)
             if not isinstance(v, int | float | np.number) or not (lo <= v <= hi):
                 raise DeepcutsError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
@@ -418,23 +404,11 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         return S
 
     def _combined(self, state: PersonaState, scoring: str) -> np.ndarray:
-        own = np.asarray(state.X @ self.item_factors_.T, np.float32)
+        own = state.X @ self.item_factors_.T
         lam = float(self.blend)
-        S = own if lam == 0.0 else (1.0 - lam) * own + lam * super()._combined(state, scoring)
-        beta = float(getattr(self, "taste_fit", 0.0))
-        if beta > 0.0:
-            S = S + beta * self._taste_fit(state)
-        return np.asarray(S, np.float32)
-
-    def _taste_fit(self, state: PersonaState) -> np.ndarray:
-        """(b, n_items) ``|x_u| max_p cos(c_up, y_i)`` over the user's personas."""
-        Ynt = np.ascontiguousarray(self._unit_items().T)
-        fit = np.full((state.U.shape[0], Ynt.shape[1]), -np.inf, np.float32)
-        for p in range(state.U.shape[1]):  # loop over personas (a handful), not users
-            cp = np.asarray(state.keys[:, p] @ Ynt, np.float32)
-            cp[state.n <= p] = -np.inf
-            np.maximum(fit, cp, out=fit)
-        return fit * np.linalg.norm(state.X, axis=1, keepdims=True).astype(np.float32)
+        if lam == 0.0:
+            return own
+        return (1.0 - lam) * own + lam * super()._combined(state, scoring)
 
     def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
         """Persona credited with each listed item: its taste region (closest centroid)."""
