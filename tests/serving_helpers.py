@@ -7,9 +7,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +58,25 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------- PostgreSQL
+def serve_popularity(data_dir, port: int, timeout: float = 120.0) -> subprocess.Popen:
+    """Start ``deepcuts serve`` (popularity model, no seeding) on ``port``; wait for /health.
+
+    The child gets this interpreter's ``sys.path`` so it imports the tree under test.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(data_dir),
+           "--no-seed", "--model", "popularity", "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+            return proc
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+
+
 def postgres_bindir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if found:

@@ -519,7 +519,7 @@ def test_kill_9_during_a_retrain_leaves_no_process_row_or_file(tmp_path):
     jobs upward (issue 13, point 4)."""
     import urllib.request
 
-    from serving_helpers import free_port
+    from serving_helpers import free_port, serve_popularity
 
     from deepcuts.data import generate_listening
 
@@ -533,20 +533,9 @@ def test_kill_9_during_a_retrain_leaves_no_process_row_or_file(tmp_path):
     Store(default_url(tmp_path)).import_play_counts(plays)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(tmp_path),
-           "--no-seed", "--model", "popularity", "--port", str(port)]  # fmt: skip
 
     def start():
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=2).read()
-                return proc
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
-                time.sleep(0.2)
+        return serve_popularity(tmp_path, port)
 
     def post(path, body):
         req = urllib.request.Request(

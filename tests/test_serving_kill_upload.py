@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -19,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from serving_helpers import free_port, planted_frames
+from serving_helpers import free_port, planted_frames, serve_popularity
 
 from deepcuts.serving.store import Store, default_url
 
@@ -58,20 +55,9 @@ def test_kill_9_during_history_uploads_loses_nothing_acknowledged(tmp_path):
     store.import_play_counts(*planted_frames())
     store.close()
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(tmp_path),
-           "--no-seed", "--model", "popularity", "--port", str(port)]  # fmt: skip
 
     def start():
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                return proc
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
-                time.sleep(0.2)
+        return serve_popularity(tmp_path, port)
 
     server = start()
     stop = threading.Event()
