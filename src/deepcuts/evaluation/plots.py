@@ -60,6 +60,19 @@ def _check_columns(table: pd.DataFrame, cols: Sequence[str]) -> None:
         )
 
 
+def _curves(ax, groups, x: str, y: str, label: str | None) -> None:
+    """One marked line per ``(name, frame)`` group of ``y`` against ``x``; points annotated
+    with the ``label`` column when given."""
+    for name, g in groups:
+        xs = g[x].to_numpy(np.float64)
+        ys = g[y].to_numpy(np.float64)
+        ax.plot(xs, ys, marker="o", label=None if name is None else str(name))
+        if label is not None:
+            for xv, yv, lv in zip(xs, ys, g[label].tolist()):
+                ax.annotate(str(lv), (xv, yv), textcoords="offset points", xytext=(4, 4),
+                            fontsize="x-small")  # fmt: skip
+
+
 def plot_sweep(
     table: pd.DataFrame,
     param: str,
@@ -158,14 +171,7 @@ def plot_tradeoffs(
     fig, axes = _figure(len(beyond), width=5.2, height=4.0, max_cols=2)
     groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
     for ax, metric in zip(axes, beyond):
-        for name, g in groups:
-            xs = g[metric].to_numpy(np.float64)
-            ys = g[accuracy].to_numpy(np.float64)
-            ax.plot(xs, ys, marker="o", label=None if name is None else str(name))
-            if label is not None:
-                for xv, yv, lv in zip(xs, ys, g[label].tolist()):
-                    ax.annotate(str(lv), (xv, yv), textcoords="offset points", xytext=(4, 4),
-                                fontsize="x-small")  # fmt: skip
+        _curves(ax, groups, metric, accuracy, label)
         ax.set_xlabel(f"{metric} (beyond accuracy)")
         ax.set_ylabel(accuracy)
         ax.set_title(f"{accuracy} vs {metric}", fontsize="medium")
@@ -211,14 +217,7 @@ def plot_tradeoff(
     fig, axes = _figure(1, width=5.5, height=4.2)
     ax = axes[0]
     groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
-    for name, g in groups:
-        xs = g[x].to_numpy(np.float64)
-        ys = g[y].to_numpy(np.float64)
-        ax.plot(xs, ys, marker="o", label=None if name is None else str(name))
-        if label is not None:
-            for xv, yv, lv in zip(xs, ys, g[label].tolist()):
-                ax.annotate(str(lv), (xv, yv), textcoords="offset points", xytext=(4, 4),
-                            fontsize="x-small")  # fmt: skip
+    _curves(ax, groups, x, y, label)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
