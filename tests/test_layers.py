@@ -241,4 +241,4 @@ def test_service_still_exports_what_callers_import():
         assert callable(getattr(service.RecommenderService, method)), method
     assert service.RecommenderService.__module__ == "deepcuts.serving.service"
     assert set(service.RECOMMEND_DEFAULTS) == {"n", "exclude_played", "rarity", "band",
-                                               "diversity", "persona", "depth", "floor"}  # fmt: skip
+                                               "diversity", "persona", "depth", "floor", "taste"}  # fmt: skip
