@@ -107,6 +107,39 @@ def test_als_defaults_to_the_measured_best_and_names_the_implicit_setting():
     assert ALS(**IMPLICIT_EQUIVALENT).reg_scaling == "none"
 
 
+def test_benchmark_rows_with_implicits_settings_are_named_so(tmp_path):
+    """The strong-baselines row of deepcuts ALS with ``IMPLICIT_EQUIVALENT`` is called
+    ``als_implicit_equivalent`` (it was ``als_default``, a name the new defaults made wrong);
+    files with the old key still load."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from deepcuts.models.als import IMPLICIT_EQUIVALENT
+
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("baselines", root / "benchmarks/baselines.py")
+    baselines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baselines)
+    current = baselines.load_doc(root / "docs" / "accuracy-benchmark.json")
+    parts = {k: v for k, v in current.items() if k.startswith("baselines_")}
+    assert parts, "docs/accuracy-benchmark.json has no baselines rows"
+    for part in parts.values():
+        row = part["als_implicit_equivalent"]
+        assert "als_default" not in part
+        assert {k: row["params"][k] for k in IMPLICIT_EQUIVALENT} == IMPLICIT_EQUIVALENT
+    # a file written before the rename: the same numbers under the old key
+    legacy = json.loads(json.dumps(current))
+    for key in parts:
+        legacy[key]["als_default"] = legacy[key].pop("als_implicit_equivalent")
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    assert baselines.load_doc(tmp_path / "old.json") == current
+    printed = "\n".join(baselines.lines(baselines.load_doc(tmp_path / "old.json")))
+    assert "als_implicit_equivalent_over_ease_recall@20" in printed and "als_default" not in printed
+    assert "als_default" not in (root / "docs" / "benchmarks.md").read_text()
+    assert baselines.load_doc(tmp_path / "missing.json") == {}
+
+
 def test_itemknn_default_is_the_measured_best_and_beats_popularity():
     import json
     from pathlib import Path
