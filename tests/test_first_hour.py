@@ -215,6 +215,59 @@ def test_service_warms_every_request_path_before_it_reports_ready(tmp_path, monk
     assert _warmup.warm_up(svc.handle) < 5.0  # warm now: no compilation left
 
 
+def test_serve_says_on_the_terminal_when_the_kernels_are_warm(tmp_path, monkeypatch, capsys):
+    """``deepcuts serve`` prints that it compiles, then "kernels warm (x s); ready" once the
+    warm-up has run and before it listens (uvicorn stubbed out)."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("sqlalchemy")
+    import gc
+    import re
+
+    import threadpoolctl
+    import uvicorn
+    from serving_helpers import planted_frames
+
+    import deepcuts.serving.service as service_mod
+    from deepcuts.cli import main
+    from deepcuts.serving.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*planted_frames())
+    store.close()
+    printed = []  # the terminal so far: when the warm-up ends, and when the server would listen
+    real_warm = service_mod.warm_up
+
+    def warm(handle):
+        took = real_warm(handle)
+        printed.append(capsys.readouterr().out)
+        return took
+
+    served = {}
+
+    def run(app, host, port, **kw):
+        printed.append(capsys.readouterr().out)
+        served["health"] = app.state.service.health()
+        served["options"] = kw
+
+    monkeypatch.setattr(service_mod, "warm_up", warm)
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda *a, **kw: None)  # process-wide
+    try:
+        argv = ["serve", "--data-dir", str(tmp_path), "--no-seed", "--model", "als",
+                "--param", "factors=4", "--param", "iterations=2", "--port", "8123"]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        gc.unfreeze()  # deepcuts serve freezes the collector's generations (freeze_gc)
+    before, after = printed[0], printed[-1]
+    assert "compiling the request kernels" in before and "kernels warm" not in before
+    warm_s = re.search(r"kernels warm \((\d+\.\d) s\); ready", after)
+    assert warm_s, after
+    assert served["health"]["ready"] is True
+    assert float(warm_s.group(1)) == pytest.approx(served["health"]["warm_s"], abs=0.051)
+    assert after.index("kernels warm") < after.index("serving model")
+    assert served["options"] == {"log_level": "warning", "access_log": False}  # -v: point 11
+
+
 def test_evaluate_reports_fit_time_without_compilation(monkeypatch, tmp_path, capsys):
     """The first fit of a model class pays numba's compilation; ``fit_s`` must not include it
     (simulated: the first fit in the process sleeps 1.5 s)."""
@@ -266,6 +319,12 @@ def test_string_ids_find_integer_ids_and_results_carry_the_models_ids(lastfm_knn
     assert IdMap(["2", "x"]).index([2]).tolist() == [0]
     with pytest.raises(DeepcutsError, match="unknown user"):
         lastfm_knn.recommend("two")
+    # the one policy is written down where a new user looks
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    assert 'recommend("2")' in (root / "README.md").read_text()
+    assert "Ids (one policy for Python and HTTP)" in (root / "docs" / "data.md").read_text()
 
 
 def test_recommend_history_resolves_names_and_refuses_unknown_items(lastfm_knn):
@@ -595,6 +654,8 @@ def test_base_dependencies_leave_out_the_few_feature_packages():
 
 
 # ---------------------------------------------------------------- 14. layering
+# (the import rules of every layer, import cycles and the exports of serving/service.py after
+# its split: tests/test_layers.py)
 def _imports(path) -> set[str]:
     import ast
 
