@@ -107,6 +107,39 @@ def test_als_defaults_to_the_measured_best_and_names_the_implicit_setting():
     assert ALS(**IMPLICIT_EQUIVALENT).reg_scaling == "none"
 
 
+def test_benchmark_rows_with_implicits_settings_are_named_so(tmp_path):
+    """The strong-baselines row of deepcuts ALS with ``IMPLICIT_EQUIVALENT`` is called
+    ``als_implicit_equivalent`` (it was ``als_default``, a name the new defaults made wrong);
+    files with the old key still load."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from deepcuts.models.als import IMPLICIT_EQUIVALENT
+
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("baselines", root / "benchmarks/baselines.py")
+    baselines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baselines)
+    current = baselines.load_doc(root / "docs" / "accuracy-benchmark.json")
+    parts = {k: v for k, v in current.items() if k.startswith("baselines_")}
+    assert parts, "docs/accuracy-benchmark.json has no baselines rows"
+    for part in parts.values():
+        row = part["als_implicit_equivalent"]
+        assert "als_default" not in part
+        assert {k: row["params"][k] for k in IMPLICIT_EQUIVALENT} == IMPLICIT_EQUIVALENT
+    # a file written before the rename: the same numbers under the old key
+    legacy = json.loads(json.dumps(current))
+    for key in parts:
+        legacy[key]["als_default"] = legacy[key].pop("als_implicit_equivalent")
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    assert baselines.load_doc(tmp_path / "old.json") == current
+    printed = "\n".join(baselines.lines(baselines.load_doc(tmp_path / "old.json")))
+    assert "als_implicit_equivalent_over_ease_recall@20" in printed and "als_default" not in printed
+    assert "als_default" not in (root / "docs" / "benchmarks.md").read_text()
+    assert baselines.load_doc(tmp_path / "missing.json") == {}
+
+
 def test_itemknn_default_is_the_measured_best_and_beats_popularity():
     import json
     from pathlib import Path
@@ -182,6 +215,59 @@ def test_service_warms_every_request_path_before_it_reports_ready(tmp_path, monk
     assert _warmup.warm_up(svc.handle) < 5.0  # warm now: no compilation left
 
 
+def test_serve_says_on_the_terminal_when_the_kernels_are_warm(tmp_path, monkeypatch, capsys):
+    """``deepcuts serve`` prints that it compiles, then "kernels warm (x s); ready" once the
+    warm-up has run and before it listens (uvicorn stubbed out)."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("sqlalchemy")
+    import gc
+    import re
+
+    import threadpoolctl
+    import uvicorn
+    from serving_helpers import planted_frames
+
+    import deepcuts.serving.service as service_mod
+    from deepcuts.cli import main
+    from deepcuts.serving.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    store.import_play_counts(*planted_frames())
+    store.close()
+    printed = []  # the terminal so far: when the warm-up ends, and when the server would listen
+    real_warm = service_mod.warm_up
+
+    def warm(handle):
+        took = real_warm(handle)
+        printed.append(capsys.readouterr().out)
+        return took
+
+    served = {}
+
+    def run(app, host, port, **kw):
+        printed.append(capsys.readouterr().out)
+        served["health"] = app.state.service.health()
+        served["options"] = kw
+
+    monkeypatch.setattr(service_mod, "warm_up", warm)
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda *a, **kw: None)  # process-wide
+    try:
+        argv = ["serve", "--data-dir", str(tmp_path), "--no-seed", "--model", "als",
+                "--param", "factors=4", "--param", "iterations=2", "--port", "8123"]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        gc.unfreeze()  # deepcuts serve freezes the collector's generations (freeze_gc)
+    before, after = printed[0], printed[-1]
+    assert "compiling the request kernels" in before and "kernels warm" not in before
+    warm_s = re.search(r"kernels warm \((\d+\.\d) s\); ready", after)
+    assert warm_s, after
+    assert served["health"]["ready"] is True
+    assert float(warm_s.group(1)) == pytest.approx(served["health"]["warm_s"], abs=0.051)
+    assert after.index("kernels warm") < after.index("serving model")
+    assert served["options"] == {"log_level": "warning", "access_log": False}  # -v: point 11
+
+
 def test_evaluate_reports_fit_time_without_compilation(monkeypatch, tmp_path, capsys):
     """The first fit of a model class pays numba's compilation; ``fit_s`` must not include it
     (simulated: the first fit in the process sleeps 1.5 s)."""
@@ -233,6 +319,12 @@ def test_string_ids_find_integer_ids_and_results_carry_the_models_ids(lastfm_knn
     assert IdMap(["2", "x"]).index([2]).tolist() == [0]
     with pytest.raises(DeepcutsError, match="unknown user"):
         lastfm_knn.recommend("two")
+    # the one policy is written down where a new user looks
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    assert 'recommend("2")' in (root / "README.md").read_text()
+    assert "Ids (one policy for Python and HTTP)" in (root / "docs" / "data.md").read_text()
 
 
 def test_recommend_history_resolves_names_and_refuses_unknown_items(lastfm_knn):
@@ -562,6 +654,8 @@ def test_base_dependencies_leave_out_the_few_feature_packages():
 
 
 # ---------------------------------------------------------------- 14. layering
+# (the import rules of every layer, import cycles and the exports of serving/service.py after
+# its split: tests/test_layers.py)
 def _imports(path) -> set[str]:
     import ast
 

@@ -1,16 +1,21 @@
-"""Every command and Python snippet of README.md, run (issue 14: "the first hour").
+"""Every command and Python snippet of README.md, run in a fresh virtual environment (issue 14:
+"the first hour").
 
 What this covers, honestly:
 
-* ``test_readme_quick_start_in_a_fresh_venv``: a new virtual environment, ``pip install -e .``
-  of this checkout (the machine's pip cache and index) and the README's first command,
-  ``deepcuts demo``, in under a minute; the base install must not pull pyarrow, matplotlib,
+* :func:`fresh_venv` (one per run of this file): a new virtual environment with
+  ``pip install -e .`` of this checkout (the machine's pip cache and index), as the README's
+  first line does; what it holds is recorded right after that base install.
+* ``test_readme_quick_start_in_a_fresh_venv``: the README's first command, ``deepcuts demo``,
+  in that environment in under a minute; the base install must not pull pyarrow, matplotlib,
   psycopg or playwright.
-* ``test_readme_snippets_and_commands``: every ```python block, in order and in one
-  interpreter (later blocks use earlier names), and every ``deepcuts`` command the table below
-  marks "run", with the current interpreter against this checkout (``PYTHONPATH=src``), in a
-  scratch folder; ``deepcuts serve`` is started, polled until ``/health`` says ready, and
-  stopped. Input files the README assumes (``listens.tsv``, ``plays.csv``) are written first.
+* ``test_readme_snippets_and_commands``: the same environment with the extras the README names
+  for its commands (``serve``; ``plot`` for ``evaluate --plot``) installed into it, then every
+  ```python block, in order and in one interpreter (later blocks use earlier names), and every
+  ``deepcuts`` command the table below marks "run", with the environment's ``python`` and
+  ``deepcuts``, in a scratch folder; ``deepcuts serve`` is started, polled until ``/health``
+  says ready, and stopped. Input files the README assumes (``listens.tsv``, ``plays.csv``)
+  are written first.
 * Not run, each for the reason in :data:`NOT_RUN`: the test-suite command (it is this suite),
   extra installs, audio feature extraction (needs audio files), Spark (needs Java), the
   multi-worker and model-file serve variants. A README line this file does not classify fails
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,29 +83,52 @@ def test_every_readme_shell_line_is_classified():
         assert line == FRESH_VENV or line in NOT_RUN or line.startswith("deepcuts "), line
 
 
-def test_readme_quick_start_in_a_fresh_venv(tmp_path):
+#: packages the base install must not pull (each in its extra)
+NOT_IN_BASE = ("pyarrow", "matplotlib", "psycopg", "playwright")
+#: the extras the README names for the commands it runs: ``serve`` and ``plot``
+EXTRAS = "serve,plot"
+
+
+@dataclass
+class Venv:
+    python: Path
+    bin: Path
+    env: dict
+    base_packages: list  # which of NOT_IN_BASE the base install brought
+
+    def pip_install(self, spec: str) -> None:
+        r = subprocess.run([str(self.python), "-m", "pip", "install", "-q", "-e", spec],
+                           env=self.env, capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory) -> Venv:
+    """A new virtual environment with the base install of this checkout (README line 1)."""
     assert FRESH_VENV in _shell_lines()
-    venv = tmp_path / "venv"
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "-e", str(ROOT)], env=env,
-                       capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    v = Venv(venv / "bin" / "python", venv / "bin", env, [])
+    v.pip_install(str(ROOT))
+    probe = ("import importlib.util as u; "
+             f"print(','.join(m for m in {NOT_IN_BASE!r} if u.find_spec(m)))")  # fmt: skip
+    lean = subprocess.run([str(v.python), "-c", probe], env=env, capture_output=True, text=True)
+    assert lean.returncode == 0, lean.stderr
+    v.base_packages = [m for m in lean.stdout.strip().split(",") if m]
+    return v
+
+
+def test_readme_quick_start_in_a_fresh_venv(fresh_venv, tmp_path):
     t0 = time.perf_counter()
-    demo = subprocess.run(["deepcuts", "demo"], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    demo = subprocess.run(["deepcuts", "demo"], env=fresh_venv.env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
     took = time.perf_counter() - t0
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "deep cuts" in demo.stdout and "Personas:" in demo.stdout
     assert took < 60, f"deepcuts demo took {took:.0f} s"
-    lean = subprocess.run(
-        [str(py), "-c", "import importlib.util as u; print([m for m in ('pyarrow', "
-         "'matplotlib', 'psycopg', 'playwright') if u.find_spec(m)])"],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert lean.stdout.strip() == "[]", lean.stdout
+    assert fresh_venv.base_packages == [], fresh_venv.base_packages
 
 
 LISTENS_TSV = "".join(
@@ -117,16 +146,10 @@ def _write_inputs(work: Path) -> None:
     (work / "plays.csv").write_text("\n".join(rows) + "\n")
 
 
-def _cli(line: str) -> list[str]:
+def _cli(line: str, venv: Venv) -> list[str]:
     args = shlex.split(line)
     assert args[0] == "deepcuts"
-    return [sys.executable, "-m", "deepcuts.cli", *args[1:]]
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+    return [str(venv.bin / "deepcuts"), *args[1:]]
 
 
 def _free_port() -> int:
@@ -135,15 +158,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_until_ready(line: str, work: Path, env: dict) -> None:
+def _serve_until_ready(line: str, work: Path, venv: Venv, env: dict) -> None:
+    """Start ``line`` (without Optuna in the environment: seed Last.fm 2K and train ALS), wait
+    until ``/health`` says ready, stop it."""
     port = _free_port()
     env = dict(env, DEEPCUTS_DATA_DIR=str(work / "serve-data"))
     extra = ["--port", str(port)]
-    if line == "deepcuts serve" and _has("optuna"):
-        # the default with Optuna installed is 'auto' with a 60 s search; the same path with a
-        # 10 s budget keeps this test cheap (the search itself: tests/test_tune.py)
-        extra += ["--model", "auto", "--param", "budget_s=10"]
-    proc = subprocess.Popen([*_cli(line), *extra], cwd=work, env=env,
+    proc = subprocess.Popen([*_cli(line, venv), *extra], cwd=work, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.time() + 180
@@ -162,8 +183,8 @@ def _serve_until_ready(line: str, work: Path, env: dict) -> None:
         proc.wait(timeout=30)
 
 
-def test_readme_snippets_and_commands(tmp_path):
-    pytest.importorskip("fastapi")
+def test_readme_snippets_and_commands(fresh_venv, tmp_path):
+    fresh_venv.pip_install(f"{ROOT}[{EXTRAS}]")
     work = tmp_path / "work"
     work.mkdir()
     _write_inputs(work)
@@ -177,8 +198,8 @@ def test_readme_snippets_and_commands(tmp_path):
             skipped.append(f"python block {k + 1}: needs ../shared/data")
             block = "pass\n"
         script.append(f"print('--- README python block {k + 1}', flush=True)\n{block}")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
-    r = subprocess.run([sys.executable, "-c", "\n".join(script)], cwd=work, env=env,
+    env = dict(fresh_venv.env, MPLBACKEND="Agg")
+    r = subprocess.run([str(fresh_venv.python), "-c", "\n".join(script)], cwd=work, env=env,
                        capture_output=True, text=True, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert f"--- README python block {len(blocks)}" in r.stdout
@@ -189,9 +210,9 @@ def test_readme_snippets_and_commands(tmp_path):
         if line == FRESH_VENV or line in NOT_RUN:
             continue
         if line.split()[:2] == ["deepcuts", "serve"]:
-            _serve_until_ready(line, work, env)
+            _serve_until_ready(line, work, fresh_venv, env)
         else:
-            c = subprocess.run(_cli(line), cwd=work, env=env, capture_output=True, text=True,
+            c = subprocess.run(_cli(line, fresh_venv), cwd=work, env=env, capture_output=True, text=True,
                                timeout=300)  # fmt: skip
             assert c.returncode == 0, f"{line}\n{c.stdout[-1500:]}\n{c.stderr[-1500:]}"
         ran.append(line)
