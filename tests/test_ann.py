@@ -131,9 +131,9 @@ def test_service_serves_an_ann_model_with_fold_in(tmp_path, data, models, monkey
     assert len(got["items"]) == 10
     # a new listener: the stored history is folded in and searched through the index
     calls = []
-    original = ALS.candidate_scores
+    original = ALS.vector_candidates
     monkeypatch.setattr(
-        ALS, "candidate_scores", lambda self, v, k: calls.append(k) or original(self, v, k)
+        ALS, "vector_candidates", lambda self, v, k: calls.append(k) or original(self, v, k)
     )
     songs = [str(s) for s in data.interactions.item_map.ids[[5, 6, 7]]]
     svc.store.add_listens([Listen("newcomer", s) for s in songs])

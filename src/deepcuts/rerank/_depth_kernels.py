@@ -17,6 +17,10 @@ One row of scores ``s`` (one user), item arrays shared by all rows:
   largest ``s'``), the rest keep ``s'``.
 
 Rows with ``p_u <= 0`` are left as they are (depth 0: the neutral ranking exactly).
+
+A block's columns are the catalogue's items or a row's *candidates* (``cand[r, j]`` the item of
+column ``j``, ascending, ``-1`` pads whose scores are ``-inf``): the item arrays are read by
+item id, and with ascending candidates ties break by item index as in the dense block.
 :func:`depth_rows_reference` is the NumPy oracle of the compiled :func:`depth_rows`.
 """
 
@@ -49,8 +53,9 @@ def _is_deep_slot(t, p):
     return t > 0 and math.floor((t + 1) * p + 1e-9) > math.floor(t * p + 1e-9)
 
 
-def _depth(scores, eligible, pct, weight, target, share, m, out):
+def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
+    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -63,7 +68,7 @@ def _depth(scores, eligible, pct, weight, target, share, m, out):
         count = 0
         for j in range(n_items):
             v = row[j]
-            if eligible[j] and v > -np.inf and v < np.inf:
+            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
                 total += v
                 count += 1
         prior = np.float32(total / count) if count > 0 else np.float32(0.0)
@@ -77,17 +82,18 @@ def _depth(scores, eligible, pct, weight, target, share, m, out):
         t_u = target[r]
         for j in range(n_items):
             v = row[j]
-            if not (eligible[j] and v > -np.inf and v < np.inf):
+            it = j if dense else cand[r, j]
+            if not (v > -np.inf and v < np.inf and eligible[it]):
                 o[j] = -np.inf
                 continue
-            s = prior + weight[j] * (v - prior)
+            s = prior + weight[it] * (v - prior)
             o[j] = s
             if s > top:
                 top = s
             if s > worst_all:
                 _insert(all_idx, all_val, j, s)
                 worst_all = all_val[m - 1]
-            if pct[j] <= t_u and s > worst_deep:
+            if pct[it] <= t_u and s > worst_deep:
                 _insert(deep_idx, deep_val, j, s)
                 worst_deep = deep_val[m - 1]
         picks = np.full(m, -1, np.int64)
@@ -136,13 +142,13 @@ _depth_serial = njit(cache=True)(_depth)
 SERIAL_BELOW = 8
 
 
-def depth_rows(scores, eligible, pct, weight, target, share, m):
+def depth_rows(scores, eligible, pct, weight, target, share, m, candidates=None):
     """Depth re-ranking of a score block (see the module docstring).
 
     Parameters
     ----------
-    scores : float32 (b, n_items)
-        ``-inf`` = ineligible.
+    scores : float32 (b, C)
+        ``-inf`` = ineligible; ``C = n_items`` unless ``candidates`` is given.
     eligible : bool (n_items,)
         Items with enough training listeners (``n_i >= floor``).
     pct : float32 (n_items,)
@@ -155,12 +161,20 @@ def depth_rows(scores, eligible, pct, weight, target, share, m):
         Deep share ``p_u`` of each row in [0, 1]; ``<= 0`` leaves the row unchanged.
     m : int
         Slots (list positions) arranged, ``>= 1``.
+    candidates : int32 (b, C), optional
+        The item of each column (ascending per row, ``-1`` pads); None: column j is item j.
 
     Returns
     -------
-    float32 (b, n_items): the re-ranked block.
+    float32 (b, C): the re-ranked block.
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
+    if candidates is None:
+        cand = np.empty((0, 0), np.int32)
+    else:
+        cand = np.ascontiguousarray(candidates, dtype=np.int32)
+        if cand.shape != scores.shape:
+            raise ValueError(f"candidates {cand.shape} and scores {scores.shape} differ in shape")
     out = np.empty_like(scores)
     if scores.shape[0] == 0 or scores.shape[1] == 0:
         return out
@@ -168,6 +182,7 @@ def depth_rows(scores, eligible, pct, weight, target, share, m):
     kern = _depth_parallel if scores.shape[0] >= SERIAL_BELOW else _depth_serial
     kern(
         scores,
+        cand,
         np.ascontiguousarray(eligible, dtype=np.bool_),
         np.ascontiguousarray(pct, dtype=np.float32),
         np.ascontiguousarray(weight, dtype=np.float32),
@@ -193,7 +208,7 @@ def deep_slots(share: float, m: int) -> np.ndarray:
     return (t > 0) & (np.floor((t + 1) * share + 1e-9) > np.floor(t * share + 1e-9))
 
 
-def depth_rows_reference(scores, eligible, pct, weight, target, share, m):
+def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candidates=None):
     """NumPy oracle of :func:`depth_rows` (plain loops over rows; tests only)."""
     scores = np.asarray(scores, dtype=np.float32)
     out = scores.copy()
@@ -201,16 +216,18 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m):
     m = int(max(1, min(int(m), n_items)))
     pct = np.asarray(pct, np.float32)
     weight = np.asarray(weight, np.float32)
+    eligible = np.asarray(eligible, bool)
     for r in range(b):
         if share[r] <= 0:
             continue
+        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
         row = scores[r]
-        ok = eligible & np.isfinite(row)
+        ok = eligible[ids] & np.isfinite(row)
         prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
-        s = np.where(ok, prior + weight * (row - prior), -np.inf).astype(np.float32)
+        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
         order = np.lexsort((np.arange(n_items), -s))
         order = order[np.isfinite(s[order])]
-        deep = order[pct[order] <= target[r]]
+        deep = order[pct[ids][order] <= target[r]]
         slots = deep_slots(share[r], m)
         picks: list[int] = []
         for t in range(m):

@@ -42,7 +42,7 @@ from scipy.special import ndtr
 
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.rerank import _depth_kernels as K
-from deepcuts.rerank._common import _cached, item_popularity
+from deepcuts.rerank._common import _cached, block_items, item_popularity
 
 __all__ = [
     "DEPTH_RANGE",
@@ -333,10 +333,16 @@ class DepthKnob:
         return _cached(interactions, ("depth_weights", self.floor, self.shrinkage), make)
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Re-scored block of shape (b, n_items) float32; ``-inf`` entries stay ``-inf``."""
+        """Re-scored block of shape (b, C) float32; ``-inf`` entries stay ``-inf``.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``): the kernel reads
+        each column's listeners and percentile by item id, and the user's mean score (the
+        shrinkage prior) is taken over the block's eligible entries.
+        """
         scores = np.asarray(scores, dtype=np.float32)
         if self.neutral or scores.shape[0] == 0:
             return scores
+        cand = block_items(ctx, scores)
         x = ctx.model.interactions_
         cat = self.catalogue(x)
         d = self.row_depths(ctx, scores.shape[0])
@@ -346,7 +352,7 @@ class DepthKnob:
             target, share = depth_targets(d)
             target = np.maximum(target, cat.floor_top)
         return K.depth_rows(
-            scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
+            scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n), cand
         )
 
 
