@@ -3,10 +3,10 @@
 The user vectors stay distributed (one pandas batch of users at a time); the item side (item
 factors, training popularity, item metadata) is broadcast once. Each executor scores its users
 with the exact code path of :meth:`deepcuts.models.Recommender.rank_index`: ``x_u . y_i`` in
-float32, played items masked, the re-rankers of :func:`deepcuts.rerank.build_rerankers` (the
-rarity knob, the obscurity band, MMR diversity) and the compiled
-:func:`deepcuts.models._topk.topk_rows`, so the lists equal a local model's lists for the same
-factors.
+float32, then :func:`deepcuts.models.base.rank_candidates` (played items masked, the
+re-rankers of :func:`deepcuts.rerank.build_rerankers`: the depth knob and its evidence floor,
+the rarity knob, the obscurity band, MMR diversity, the artist cap; the compiled top-k), so
+the lists equal a local model's lists for the same factors.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import scipy.sparse as sp
 
 from deepcuts.distributed._session import active_session, require_spark
 from deepcuts.exceptions import DeepcutsError
-from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import RankContext
+from deepcuts.models.base import rank_candidates
 from deepcuts.rerank import build_rerankers
 
 __all__ = ["recommend_all"]
@@ -50,6 +49,7 @@ class _ItemSide:
     def __init__(self, item_factors, popularity, n_users, items):
         self.item_factors_ = np.ascontiguousarray(item_factors, np.float32)
         self.interactions_ = _ItemStats(popularity, n_users, items)
+        self.n_items = self.interactions_.n_items
 
 
 def _rank_batches(batches, *, side_bc, n, filter_played, knobs, chunk):
@@ -76,16 +76,10 @@ def _rank_batches(batches, *, side_bc, n, filter_played, knobs, chunk):
             ui = sp.csr_matrix(
                 (np.ones(len(cols), np.float32), cols, indptr), shape=(len(uidx), n_items)
             )
-            scores = X @ Yt
-            scores[~np.isfinite(scores)] = -np.inf
-            if filter_played:
-                rows = np.repeat(np.arange(len(uidx)), lens)
-                scores[rows, cols] = -np.inf
-            if rerankers:
-                ctx = RankContext(item_side, uidx, ui, n)
-                for r in rerankers:
-                    scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
-            idx, val = topk_rows(scores, n)
+            idx, val = rank_candidates(
+                item_side, uidx, ui, n, None, X @ Yt,
+                filter_played=filter_played, rerankers=rerankers,
+            )  # fmt: skip
             valid = idx >= 0
             yield pd.DataFrame(
                 {
@@ -164,6 +158,8 @@ def recommend_all(
     band=None,
     diversity: float | None = None,
     artist_cap: int | None = None,
+    depth=None,
+    floor: int | None = None,
     filter_played: bool = True,
     output=None,
     spark=None,
@@ -180,6 +176,12 @@ def recommend_all(
     rarity, band, diversity, artist_cap : optional
         The knobs of :func:`deepcuts.rerank.build_rerankers` (the rarity knob in [-3, 3], the
         obscurity band "LOW:HIGH", MMR diversity in [0, 1], items per artist).
+    depth : float in [0, 1] or str, optional
+        The depth knob (:class:`~deepcuts.rerank.DepthKnob`: 0 = neutral, 1 = deepest,
+        ``"mine"``, ``"mine+0.2"``), as in the local ``recommend`` and the service.
+    floor : int, optional
+        The depth knob's evidence floor (fewest training listeners, default 3); only with
+        ``depth``.
     filter_played : bool, default=True
         Leave out the items each user played in training.
     output : path or URI, optional
@@ -191,7 +193,9 @@ def recommend_all(
     Returns
     -------
     pyspark.sql.DataFrame
-        Columns ``user``, ``rank`` (1-based), ``item``, ``score`` (after the re-rankers).
+        Columns ``user``, ``rank`` (1-based), ``item``, ``score`` (the score a local model
+        reports: after the rarity knob; re-rankers that only re-order, the depth knob, MMR and
+        the artist cap, keep the model's scores).
     """
     require_spark()
     from pyspark.sql import functions as F
@@ -200,7 +204,14 @@ def recommend_all(
         raise DeepcutsError(f"n must be a positive integer, got {n!r}")
     if not isinstance(chunk, int) or chunk < 1:
         raise DeepcutsError(f"chunk must be a positive integer, got {chunk!r}")
-    knobs = {"rarity": rarity, "band": band, "diversity": diversity, "artist_cap": artist_cap}
+    knobs = {
+        "rarity": rarity,
+        "band": band,
+        "diversity": diversity,
+        "artist_cap": artist_cap,
+        "depth": depth,
+        "floor": floor,
+    }
     build_rerankers(**knobs)  # validate on the driver: bad knobs fail before any Spark job
     spark = active_session(spark)
     users, Y, pop, n_users, user_ids, item_ids, items = _sources(spark, model)
