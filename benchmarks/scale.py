@@ -265,6 +265,8 @@ def step_serve(task: dict) -> dict:
     sys.path.insert(0, str(HERE))
     import serve_latency as sl
 
+    from deepcuts.models._ann import resolve_ann
+
     d = Path(task["dir"])
     data_dir = Path(tempfile.mkdtemp(prefix="deepcuts-scale-serve-"))
     port = sl.free_port()
@@ -332,7 +334,10 @@ def step_serve(task: dict) -> dict:
         "serve_depth_rps": results["depth"]["throughput_rps"],
         "serve_errors": results["plain"]["errors"] + results["depth"]["errors"],
         "serve_rss_mib": hwm / MIB,
-        "serve_ann": bool(health["model"]["params"].get("ann")),
+        # whether the served model searches its index: "auto" is on only above the threshold
+        "serve_ann": resolve_ann(
+            health["model"]["params"].get("ann", False), int(health["model"]["n_items"])
+        ),
         "serve_client": client,
     }
 

@@ -173,11 +173,13 @@ def candidate_block(candidates, scores) -> tuple[np.ndarray, np.ndarray]:
             f"candidates and scores must be 2-D arrays of one shape (b, C), got {cand.shape} "
             f"and {vals.shape}"
         )
-    key = np.where(cand >= 0, cand.astype(np.int64), np.iinfo(np.int64).max)
+    big = np.iinfo(np.int64).max
+    key = np.where(cand >= 0, cand.astype(np.int64), big)
     order = np.argsort(key, axis=1, kind="stable")
-    cand = np.take_along_axis(cand, order, axis=1).astype(np.int32)
+    key = np.take_along_axis(key, order, axis=1)
+    cand = np.where(key == big, -1, key).astype(np.int32)
     vals = np.take_along_axis(vals, order, axis=1)
-    vals = np.where((cand >= 0) & np.isfinite(vals), vals, np.float32(-np.inf)).astype(np.float32)
+    vals[~((cand >= 0) & np.isfinite(vals))] = -np.inf
     return cand, vals
 
 
@@ -263,7 +265,8 @@ def rank_candidates(
             )
     elif scores.shape[1] != n_items:
         raise DeepcutsError(f"a dense score block needs {n_items} columns, got {scores.shape}")
-    user_items = sp.csr_matrix(user_items)
+    if not isinstance(user_items, sp.csr_matrix):
+        user_items = sp.csr_matrix(user_items)
     _mask_block(scores, candidates, n_items, user_items if filter_played else None, allow, block)
     values = scores
     if rerankers:
@@ -667,7 +670,7 @@ class Recommender:
         if found is not None:
             # approximate top-k: the index proposes candidates, scored exactly by the model;
             # masks and re-rankers work on the (b, C) candidate block, never on a dense row
-            cand, scores = candidate_block(*found)
+            cand, scores = found
         else:
             cand, scores = None, self._score(user_index, user_items, **score_kw)
         idx, val = rank_candidates(
@@ -679,11 +682,12 @@ class Recommender:
 
     # ------------------------------------------------------------------ approximate top-k
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
-        """``(cand, scores)`` from an approximate index, or None to score every item exactly.
+        """A candidate block from an approximate index, or None to score every item exactly.
 
-        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items);
-        ``cand`` (b, c) item indices in any order (-1 pads; :func:`candidate_block` sorts them)
-        and ``scores`` (b, c) their exact scores under the model. Models with an item index (``ann=`` option) override this; the
+        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items).
+        Returns ``(cand, scores)`` as :func:`candidate_block` makes them: (b, c) int32 item
+        indices ascending per row (-1 pads last) and (b, c) float32 exact scores under the
+        model. Models with an item index (``ann=`` option) override this; the
         default returns None.
         """
         return None
