@@ -17,7 +17,15 @@ from deepcuts.models import ALS
 from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import DepthKnob, build_rerankers, depth_catalogue, depth_targets
 from deepcuts.rerank import _depth_kernels as K
-from deepcuts.rerank.depth import history_percentile, history_tail_share, parse_depth, tail_level
+from deepcuts.rerank.depth import (
+    DEEP_MODES,
+    history_percentile,
+    history_tail_share,
+    parse_depth,
+    tail_level,
+    taste_listeners,
+    taste_similarity,
+)
 
 
 def _interactions(listeners):
@@ -74,7 +82,7 @@ def test_hand_computed_list():
     # depth 0.5: target percentile 50 (items 2-5 lie at or below it), share 0.75:
     # position 0 takes the best match, positions 1-3 are deep slots
     assert (cat.percentile[2:6] <= 50).all() and (cat.percentile[:2] > 50).all()
-    out = DepthKnob(0.5, shrinkage=0).rerank(s, _ctx(x, 4))
+    out = DepthKnob(0.5, shrinkage=0, deep="calibrated").rerank(s, _ctx(x, 4))
     assert np.argsort(-out[0], kind="stable")[:4].tolist() == [0, 2, 3, 4]
     assert out[0, 6] == -np.inf  # one listener: ineligible
     # the rest keep their (unshrunk) scores below the picks
@@ -128,7 +136,7 @@ def test_floor_is_honoured_and_can_be_lowered(fitted):
 
 def _median_pct(model, x, depth, users):
     cat = depth_catalogue(x, 3)
-    recs = model.recommend(users, n=10, rerankers=[DepthKnob(depth)])
+    recs = model.recommend(users, n=10, rerankers=[DepthKnob(depth, deep="calibrated")])
     df = pd.DataFrame({"u": recs.queries, "p": cat.percentile[recs.item_index]})
     return df.groupby("u")["p"].median().mean()
 
@@ -165,12 +173,15 @@ def block(fitted):
 
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(d1=st.floats(0.0, 0.95), step=st.floats(0.01, 1.0))
-def test_deeper_never_raises_list_median_popularity_on_average(block, d1, step):
+@given(d1=st.floats(0.0, 0.95), step=st.floats(0.01, 1.0), deep=st.sampled_from(DEEP_MODES))
+def test_deeper_never_raises_list_median_popularity_on_average(block, d1, step, deep):
+    # calibrated: from depth 0 on; the long-tail arrangements: once the floor applies (d > 0;
+    # the floor alone removes thin, i.e. unpopular, items from the neutral list)
+    d1 = d1 if deep == "calibrated" else max(d1, 0.01)
     d2 = min(d1 + step, 1.0)
 
     def median(d):
-        idx, _ = topk_rows(DepthKnob(d).rerank(block.scores, block.ctx), 10)
+        idx, _ = topk_rows(DepthKnob(d, deep=deep).rerank(block.scores, block.ctx), 10)
         assert (idx >= 0).all()
         return np.median(block.cat.percentile[idx], axis=1).mean()
 
@@ -187,13 +198,13 @@ def test_mine_follows_the_listeners_own_history():
     med = history_percentile(hist, cat)
     assert med[0] == pytest.approx(cat.percentile[1]) and med[1] == pytest.approx(cat.percentile[4])
     assert med[2] == 100.0  # no history: neutral
-    d = DepthKnob("mine").row_depths(_ctx(x, 3, hist), 3)
+    d = DepthKnob("mine", deep="calibrated").row_depths(_ctx(x, 3, hist), 3)
     np.testing.assert_allclose(d, [1 - med[0] / 100, 1 - med[1] / 100, 0.0])
-    d2 = DepthKnob("mine+0.2").row_depths(_ctx(x, 3, hist), 3)
+    d2 = DepthKnob("mine+0.2", deep="calibrated").row_depths(_ctx(x, 3, hist), 3)
     np.testing.assert_allclose(d2, np.clip(d + 0.2, 0, 1))
     # the list of a mainstream listener stays shallower than a deep listener's
     s = np.tile(np.array([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], np.float32), (2, 1))
-    out = DepthKnob("mine").rerank(s, _ctx(x, 3, hist[:2]))
+    out = DepthKnob("mine", deep="calibrated").rerank(s, _ctx(x, 3, hist[:2]))
     top = np.argsort(-out, axis=1)[:, :3]
     assert cat.percentile[top[0]].mean() > cat.percentile[top[1]].mean()
 
@@ -330,7 +341,7 @@ def test_tail_share_zero_is_neutral_and_shallow_settings_change_few_positions(bl
         DepthKnob(0.0, deep="tail").rerank(block.scores, block.ctx), block.scores
     )
     shallow = topk_rows(DepthKnob(0.1, deep="tail").rerank(block.scores, block.ctx), 10)[0]
-    calibrated = topk_rows(DepthKnob(0.1).rerank(block.scores, block.ctx), 10)[0]
+    calibrated = topk_rows(DepthKnob(0.1, deep="calibrated").rerank(block.scores, block.ctx), 10)[0]
     same = lambda a: np.mean([len(set(r) & set(s)) for r, s in zip(a, base)])  # noqa: E731
     assert same(shallow) >= 8.5 > same(calibrated)
 
@@ -346,3 +357,127 @@ def test_tail_share_mine_uses_the_history_tail_share():
     with pytest.raises(DeepcutsError, match="deep must be one of"):
         DepthKnob(0.5, deep="rare")
     assert "deep='tail'" in repr(DepthKnob(0.5, deep="tail"))
+
+
+# ---------------------------------------------------------------------------- deep="tail-first"
+
+
+def _sparse_problem(rng, b, n_items, n_users):
+    train = sp.random(n_users, n_items, density=0.08, format="csr", random_state=rng)
+    train.data[:] = 1
+    listeners = sp.csr_matrix(train.T)
+    history = sp.random(b, n_items, density=0.1, format="csr", random_state=rng)
+    history.data[:] = 1
+    history[0] = 0  # a listener without history: evidence 0
+    history.eliminate_zeros()
+    for m in (train, listeners, history):
+        m.sort_indices()
+    return train, listeners, history
+
+
+def test_taste_evidence_equals_reference():
+    rng = np.random.default_rng(5)
+    train, listeners, history = _sparse_problem(rng, 6, 120, 80)
+    items = rng.integers(-1, 120, size=(6, 15))
+    got = K.taste_evidence(items, history, listeners, train)
+    want = K.taste_evidence_reference(items, history, listeners, train)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert (got[0] == 0).all() and (got[items < 0] == 0).all() and got.max() > 0
+
+
+@pytest.mark.parametrize("b", [3, 20])  # serial and parallel kernels
+@pytest.mark.parametrize("taste", [0.0, 0.3, 1.0])
+def test_tail_first_kernel_equals_reference(b, taste):
+    rng = np.random.default_rng(b)
+    n_items, m = 150, 10
+    train, listeners, history = _sparse_problem(rng, b, n_items, 90)
+    scores = rng.normal(size=(b, n_items)).astype(np.float32)
+    scores[rng.random((b, n_items)) < 0.2] = -np.inf
+    scores[1, :5] = 1.0  # ties: lower index first
+    eligible = rng.random(n_items) < 0.8
+    pct = rng.uniform(0, 100, n_items).astype(np.float32)
+    weight = rng.uniform(0.2, 1, n_items).astype(np.float32)
+    target = rng.uniform(20, 95, b)
+    share = rng.choice([0.0, 0.3, 0.73, 1.0], b)
+    args = (scores, eligible, pct, weight, target, share, m, 30, taste, history, listeners, train)
+    got = K.tail_first_rows(*args)
+    want = K.tail_first_rows_reference(*args)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-6)
+    np.testing.assert_array_equal(topk_rows(got, m)[0], topk_rows(want, m)[0])
+
+
+def test_tail_first_is_the_default_and_without_taste_equals_the_tail_share(block):
+    assert DEEP_MODES[0] == "tail-first" and DepthKnob(0.5).deep == "tail-first"
+    assert DepthKnob(0.5).taste == 0.3
+    for d in (0.2, 0.7):
+        a = DepthKnob(d, taste=0.0).rerank(block.scores, block.ctx)
+        b = DepthKnob(d, deep="tail").rerank(block.scores, block.ctx)
+        np.testing.assert_array_equal(topk_rows(a, 10)[0], topk_rows(b, 10)[0])
+
+
+def test_taste_picks_the_deep_cut_whose_listeners_resemble_the_listener():
+    # planted: listeners 0-9 share items 0-4 (the listener's taste); listeners 10-19 share
+    # items 5-9. Deep cut A (item 10) is played by 3 of the first group, deep cut B (item 11)
+    # by 3 of the second; the base scores prefer B slightly.
+    rows = [(u, i) for u in range(10) for i in range(5)]
+    rows += [(u, i) for u in range(10, 20) for i in range(5, 10)]
+    rows += [(u, 10) for u in (0, 1, 2)] + [(u, 11) for u in (10, 11, 12)]
+    rows += [(20, i) for i in (0, 1, 2)]  # the listener
+    # 40 filler items (3 listeners each, other users): items 0-9 are the catalogue's head
+    rows += [(u, i) for u in (21, 22, 23) for i in range(12, 52)]
+    x = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]).assign(count=1))
+    hist = x.matrix[20:21]
+    s = np.full((1, 52), -np.inf, np.float32)
+    s[0, [3, 4, 5, 6, 7, 8, 9, 10, 11]] = [9, 8.5, 8, 7.5, 7, 6.9, 6.8, 2.0, 2.1]
+    s[0, 12:] = np.linspace(0.0, 1.0, 40)  # weaker deep candidates: the pool's score range
+    ev = taste_similarity(x, np.array([[10, 11]]), hist)[0]
+    assert ev[0] > 0.5 and ev[1] == 0  # A's listeners played the listener's items; B's did not
+    ctx = _ctx(x, 2, hist)
+    cat = depth_catalogue(x, 3)
+    level = tail_level(cat)  # both are in the long tail, items 3-9 are not
+    assert cat.percentile[[10, 11]].max() <= level < cat.percentile[3:10].min()
+    pick = lambda taste: int(topk_rows(DepthKnob(0.5, taste=taste).rerank(s, ctx), 2)[0][0, 1])  # noqa: E731
+    assert pick(0.0) == 11 and pick(0.3) == 10 and pick(1.0) == 10
+    # "why this deep cut" reports the same evidence
+    from deepcuts.rerank import item_evidence
+
+    assert item_evidence(x, 10, hist)["similarity"] == pytest.approx(float(ev[0]), abs=1e-4)
+
+
+def test_taste_listeners_are_a_seeded_sample_of_at_most_32():
+    x = _interactions([60, 40, 5])
+    lis = taste_listeners(x)
+    assert lis.getnnz(axis=1).tolist() == [32, 32, 5]
+    pop = x.matrix.tocsc()
+    for i in range(3):  # a subset of the item's own listeners
+        assert set(lis[i].indices) <= set(pop[:, i].indices)
+    np.testing.assert_array_equal(lis.indices, taste_listeners(x, 32).indices)
+
+
+def test_taste_argument_is_checked_and_reaches_the_knob():
+    for bad in (-0.1, 1.5, "x", None, True, float("nan")):
+        with pytest.raises(DeepcutsError, match="taste must be a number in"):
+            DepthKnob(0.5, taste=bad)
+    with pytest.raises(DeepcutsError, match="give depth too"):
+        build_rerankers(taste=0.5)
+    knob = build_rerankers(depth=0.4, taste=0.7)[0]
+    assert (
+        knob.taste == 0.7 and repr(knob) == "DepthKnob(depth=0.4, floor=3, shrinkage=1, taste=0.7)"
+    )
+    assert repr(DepthKnob(0.4, deep="calibrated")) == (
+        "DepthKnob(depth=0.4, floor=3, shrinkage=1, deep='calibrated')"
+    )
+
+
+def test_cli_recommend_taste(saved, capsys):
+    argv = ["recommend", "--model-file", str(saved), "--user", "2", "-n", "10", "--format", "json",
+            "--depth", "0.6"]  # fmt: skip
+
+    def items(*knobs):
+        assert main([*argv, *knobs]) == 0
+        return [r["item"] for r in json.loads(capsys.readouterr().out)[0]["items"]]
+
+    assert len(items("--taste", "0")) == len(items("--taste", "1")) == 10
+    assert main([*argv, "--taste", "2"]) == 2
+    assert "taste must be a number in [0, 1]" in capsys.readouterr().err

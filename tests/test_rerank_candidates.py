@@ -19,6 +19,7 @@ from deepcuts.rerank import (
     build_rerankers,
 )
 from deepcuts.rerank import _depth_kernels as DK
+from deepcuts.rerank.depth import taste_listeners
 from deepcuts.testing import planted_blocks
 
 N = 10
@@ -41,7 +42,9 @@ RERANKERS = {
     "rarity-rare": lambda m: [RarityKnob(0.2)],
     "rarity-popular": lambda m: [RarityKnob(2.0)],
     "band": lambda m: [ObscurityBand(20, 90)],
-    "depth": lambda m: [DepthKnob(0.6)],
+    "depth": lambda m: [DepthKnob(0.6)],  # tail-first with taste evidence (the default)
+    "depth-taste-only": lambda m: [DepthKnob(0.8, taste=1.0)],
+    "depth-calibrated": lambda m: [DepthKnob(0.6, deep="calibrated")],
     "depth-deepest": lambda m: [DepthKnob(1.0, floor=2)],
     "depth-mine": lambda m: [DepthKnob("mine+0.2")],
     "depth-tail": lambda m: [DepthKnob(0.7, deep="tail")],
@@ -134,6 +137,15 @@ def test_depth_kernel_on_candidates_matches_reference(model):
     ref = DK.depth_rows_reference(scores, eligible, pct, weight, target, share, N, cand)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got[0], scores[0])
+    # tail-first with taste evidence: the pool's evidence is looked up by item id
+    x = model.interactions_
+    hist = x.matrix[:b]
+    args = (eligible, pct, weight, target, share, N, 3 * N, 0.5, hist,
+            taste_listeners(x), sp.csr_matrix(x.matrix))  # fmt: skip
+    got = DK.tail_first_rows(scores, *args, cand)
+    ref = DK.tail_first_rows_reference(scores, *args, cand)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
 
 
 def test_candidate_block_sorts_and_pads():

@@ -55,7 +55,7 @@ def test_health_and_openapi(client):
     for path in ("/listens", "/listens/batch", "/users/{user}/recommendations", "/retrain"):
         assert path in spec["paths"]
     params = spec["paths"]["/users/{user}/recommendations"]["get"]["parameters"]
-    assert {"depth", "floor"} <= {p["name"] for p in params}  # issue 11
+    assert {"depth", "floor", "taste"} <= {p["name"] for p in params}  # issue 11
 
 
 def test_recommendations_follow_the_planted_blocks(client):
@@ -121,6 +121,7 @@ def test_personas_similar_and_explanations(client):
     assert ev["shared"] and all(block_of(s["artist"]) == 0 for s in ev["shared"])
     counts = [s["co_listeners"] for s in ev["shared"]]
     assert counts == sorted(counts, reverse=True) and counts[0] <= ev["co_listeners"]
+    assert 0 < ev["similarity"] <= 1  # the taste evidence: its listeners resemble the user
 
     curve = client.get("/popularity").json()
     assert curve["n_items"] == 30 and curve["listeners"] == sorted(curve["listeners"], reverse=True)
@@ -154,6 +155,8 @@ def test_bad_input_gets_a_clear_4xx(client):
         ({"depth": "mine+3"}, "mine"),
         ({"floor": 0}, "floor"),
         ({"floor": 2}, "floor"),  # floor without depth
+        ({"depth": 0.5, "taste": 2}, "taste"),
+        ({"taste": 0.5}, "taste"),  # taste without depth
     ]:
         r = client.get("/users/u1/recommendations", params=params)
         assert 400 <= r.status_code < 500, (params, r.text)
@@ -333,6 +336,7 @@ def test_knobs_move_the_list(client):
     assert all(it["listeners"] >= 3 for it in deep)
     assert all(it["listeners"] >= 2 for it in recs(depth=1, floor=2))
     assert len(recs(depth="mine")) == 8 and len(recs(depth="mine+0.2")) == 8
+    assert len(recs(depth=1, taste=0)) == len(recs(depth=1, taste=1)) == 8
 
 
 def test_fast_fold_in_matches_the_model(service):

@@ -162,11 +162,11 @@ def add_model_file_argument(p, help: str) -> None:
 
 
 #: request knobs that ``--sweep`` may vary without refitting (re-rankers, not model parameters)
-KNOBS = ("depth", "floor", "rarity", "band", "diversity", "artist_cap")
+KNOBS = ("depth", "floor", "taste", "rarity", "band", "diversity", "artist_cap")
 
 
 def add_knob_arguments(p) -> None:
-    """``--depth``, ``--floor``, ``--rarity``, ``--band``, ``--diversity`` and ``--artist-cap``
+    """``--depth``, ``--floor``, ``--taste``, ``--rarity``, ``--band``, ``--diversity`` and ``--artist-cap``
     (see ``docs/rarity.md``)."""
     g = p.add_argument_group("discovery knobs (re-ranking, see docs/rarity.md)")
     g.add_argument(
@@ -181,6 +181,13 @@ def add_knob_arguments(p) -> None:
         type=int,
         metavar="N",
         help="with --depth: fewest training listeners a recommended item needs (default: 3)",
+    )
+    g.add_argument(
+        "--taste",
+        type=float,
+        metavar="W",
+        help="with --depth: weight in [0, 1] of taste evidence when picking deep cuts (how "
+        "much their listeners resemble you; default: 0.3, 0 = model score only)",
     )
     g.add_argument(
         "--rarity",

@@ -39,7 +39,7 @@ def register(sub) -> None:
         "lists against the held-out items. Example: deepcuts evaluate --data lastfm2k "
         "--model itemknn:similarity=bm25 --model popularity --k 10 20 --json out.json. "
         "With --sweep NAME=V1,V2,... each model is evaluated once per value; NAME may also be a "
-        "knob (depth, floor, rarity, band, diversity, artist_cap), e.g. --sweep depth=0,0.3,0.6 (the model "
+        "knob (depth, floor, taste, rarity, band, diversity, artist_cap), e.g. --sweep depth=0,0.3,0.6 (the model "
         "is fitted once).",
     )
     p.add_argument("--data", default="lastfm2k", help=DATA_HELP + " (default: lastfm2k)")

@@ -82,6 +82,9 @@ def register(sub) -> None:
         "--depth", help='depth knob for --recommend-out: 0 (neutral) to 1 (deepest), or "mine"'
     )
     p.add_argument("--floor", type=int, help="the depth knob's evidence floor (default 3)")
+    p.add_argument(
+        "--taste", type=float, help="the depth knob's weight of taste evidence (default 0.3)"
+    )
     p.set_defaults(func=run)
 
 
@@ -103,7 +106,9 @@ def run(args) -> int:
     if args.format != "table" and (args.columns or args.normalize):
         raise DeepcutsError("--columns and --normalize apply to --format table only")
     # bad knobs fail before Spark starts
-    build_rerankers(rarity=args.rarity, band=args.band, depth=args.depth, floor=args.floor)
+    build_rerankers(
+        rarity=args.rarity, band=args.band, depth=args.depth, floor=args.floor, taste=args.taste
+    )
     model = SparkALS(
         factors=args.factors,
         iterations=args.iterations,
@@ -164,6 +169,7 @@ def run(args) -> int:
                 band=args.band,
                 depth=args.depth,
                 floor=args.floor,
+                taste=args.taste,
                 output=args.recommend_out,
                 spark=spark,
             )

@@ -31,24 +31,39 @@ _OUT_SCHEMA = "uidx int, rank int, iidx int, score float"
 
 
 class _ItemStats:
-    """What re-rankers read from ``model.interactions_``, without the interaction matrix."""
+    """What re-rankers read from ``model.interactions_``: item statistics, and the training
+    pattern only where the depth knob's taste evidence needs it (``matrix``)."""
 
-    def __init__(self, popularity: np.ndarray, n_users: int, items: pd.DataFrame | None):
+    def __init__(
+        self,
+        popularity: np.ndarray,
+        n_users: int,
+        items: pd.DataFrame | None,
+        matrix: sp.csr_matrix | None = None,
+    ):
         self._popularity = np.asarray(popularity, np.int64)
         self.n_users = int(n_users)
         self.n_items = len(self._popularity)
+        self.shape = (self.n_users, self.n_items)
         self.items = items
+        self._matrix = matrix
 
     def item_popularity(self) -> np.ndarray:
         return self._popularity
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        if self._matrix is None:
+            raise DeepcutsError("the training matrix was not broadcast (only with depth=)")
+        return self._matrix
 
 
 class _ItemSide:
     """A stand-in for a fitted model inside an executor: item factors and item statistics."""
 
-    def __init__(self, item_factors, popularity, n_users, items):
+    def __init__(self, item_factors, popularity, n_users, items, matrix=None):
         self.item_factors_ = np.ascontiguousarray(item_factors, np.float32)
-        self.interactions_ = _ItemStats(popularity, n_users, items)
+        self.interactions_ = _ItemStats(popularity, n_users, items, matrix)
         self.n_items = self.interactions_.n_items
 
 
@@ -137,6 +152,24 @@ def _sources(spark, model):
     return users, model.item_factors_, x.item_popularity(), x.n_users, user_ids, item_ids, items
 
 
+def _training_pattern(model, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The training (user, item) pairs as a binary CSR matrix of shape (n_users, n_items)."""
+    from deepcuts.distributed.als import SparkALS
+
+    if isinstance(model, SparkALS):
+        pairs = model.ratings_.select("uidx", "iidx").toPandas()
+        rows, cols = pairs["uidx"].to_numpy(np.int64), pairs["iidx"].to_numpy(np.int64)
+    else:
+        coo = model.interactions_.matrix.tocoo()
+        rows, cols = coo.row, coo.col
+    m = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items), dtype=np.float32
+    )
+    m.data[:] = 1.0  # duplicates summed: a pattern
+    m.sort_indices()
+    return m
+
+
 def _local_ids(spark, x):
     users = pd.DataFrame(
         {"uidx": np.arange(x.n_users, dtype=np.int32), "user": x.user_map.ids.astype(str)}
@@ -160,6 +193,7 @@ def recommend_all(
     artist_cap: int | None = None,
     depth=None,
     floor: int | None = None,
+    taste: float | None = None,
     filter_played: bool = True,
     output=None,
     spark=None,
@@ -182,6 +216,10 @@ def recommend_all(
     floor : int, optional
         The depth knob's evidence floor (fewest training listeners, default 3); only with
         ``depth``.
+    taste : float in [0, 1], optional
+        The depth knob's weight of taste evidence (default 0.3); only with ``depth``. The
+        evidence reads training histories: with ``depth`` the training pattern (user, item
+        pairs) is broadcast to the executors with the item side.
     filter_played : bool, default=True
         Leave out the items each user played in training.
     output : path or URI, optional
@@ -211,13 +249,17 @@ def recommend_all(
         "artist_cap": artist_cap,
         "depth": depth,
         "floor": floor,
+        "taste": taste,
     }
     build_rerankers(**knobs)  # validate on the driver: bad knobs fail before any Spark job
     spark = active_session(spark)
     users, Y, pop, n_users, user_ids, item_ids, items = _sources(spark, model)
     if artist_cap is not None and items is None:
         raise DeepcutsError("artist_cap needs track-level data with an item 'artist' column")
-    side = spark.sparkContext.broadcast(_ItemSide(Y, pop, n_users, items))
+    train = None
+    if depth is not None:  # the depth knob's taste evidence reads the training histories
+        train = _training_pattern(model, n_users, len(pop))
+    side = spark.sparkContext.broadcast(_ItemSide(Y, pop, n_users, items, train))
     ranked = users.mapInPandas(
         partial(
             _rank_batches,

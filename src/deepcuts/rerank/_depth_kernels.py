@@ -142,6 +142,16 @@ _depth_serial = njit(cache=True)(_depth)
 SERIAL_BELOW = 8
 
 
+def _candidates(candidates, scores):
+    """The kernels' ``cand`` argument: (b, C) int32 item ids, or (0, 0) for a dense block."""
+    if candidates is None:
+        return np.empty((0, 0), np.int32)
+    cand = np.ascontiguousarray(candidates, dtype=np.int32)
+    if cand.shape != scores.shape:
+        raise ValueError(f"candidates {cand.shape} and scores {scores.shape} differ in shape")
+    return cand
+
+
 def depth_rows(scores, eligible, pct, weight, target, share, m, candidates=None):
     """Depth re-ranking of a score block (see the module docstring).
 
@@ -169,12 +179,7 @@ def depth_rows(scores, eligible, pct, weight, target, share, m, candidates=None)
     float32 (b, C): the re-ranked block.
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
-    if candidates is None:
-        cand = np.empty((0, 0), np.int32)
-    else:
-        cand = np.ascontiguousarray(candidates, dtype=np.int32)
-        if cand.shape != scores.shape:
-            raise ValueError(f"candidates {cand.shape} and scores {scores.shape} differ in shape")
+    cand = _candidates(candidates, scores)
     out = np.empty_like(scores)
     if scores.shape[0] == 0 or scores.shape[1] == 0:
         return out
@@ -235,6 +240,312 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candid
             c = next((int(j) for j in first[:m] if j not in picks), None)
             if c is None:
                 c = next((int(j) for j in second[:m] if j not in picks), None)
+            if c is None:
+                break
+            picks.append(c)
+        top = s[order[0]] if len(order) else np.float32(0)
+        for t, c in enumerate(picks):
+            s[c] = np.float32(float(top) + (m - t))
+        out[r] = s
+    return out
+
+
+# ---------------------------------------------------------------------------- tail-first + taste
+#
+# deep="tail-first": the same evidence (floor, shrinkage ``s'``) and slot pattern, but a deep slot
+# takes the best remaining item of a *pool* of the row's ``P`` best deep items by a blend of the
+# base score and the listener's taste evidence:
+#
+#   e_ui = 1/|L_i| sum_{v in L_i} |H_v ∩ H_u| / sqrt(|H_v| |H_u|)
+#
+# (user-kNN evidence, Herlocker et al. 1999: the mean cosine between the histories of the item's
+# training listeners ``L_i``, at most 32 of them, and the listener's history ``H_u``), and
+#
+#   b_ui = (1 - tau) (s'_ui - min s') / (max s' - min s') + tau (e_ui - min e) / (max e - min e)
+#
+# with min / max over the pool. ``tau = 0`` orders the deep slots by ``s'`` alone, as
+# :func:`depth_rows`. The other slots take the best remaining eligible items by ``s'``.
+
+
+def _evidence_one(j, hist_mask, h_len, lis_ptr, lis_idx, tr_ptr, tr_idx):
+    """e_uj for one item: mean cosine of its sampled listeners' histories with the row's."""
+    a, z = lis_ptr[j], lis_ptr[j + 1]
+    if z == a or h_len == 0:
+        return np.float32(0.0)
+    acc = 0.0
+    for q in range(a, z):
+        v = lis_idx[q]
+        lo, hi = tr_ptr[v], tr_ptr[v + 1]
+        common = 0
+        for k in range(lo, hi):
+            if hist_mask[tr_idx[k]]:
+                common += 1
+        if hi > lo and common > 0:
+            acc += common / math.sqrt((hi - lo) * h_len)
+    return np.float32(acc / (z - a))
+
+
+_evidence_one_jit = njit(inline="always")(_evidence_one)
+
+
+def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
+                h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, out):  # fmt: skip
+    b, n_items = scores.shape
+    dense = cand.shape[0] == 0
+    n_total = eligible.shape[0]  # catalogue size: histories hold item ids
+    for r in prange(b):
+        row = scores[r]
+        o = out[r]
+        if share[r] <= 0.0:
+            for j in range(n_items):
+                o[j] = row[j]
+            continue
+        total = 0.0
+        count = 0
+        for j in range(n_items):
+            v = row[j]
+            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
+                total += v
+                count += 1
+        prior = np.float32(total / count) if count > 0 else np.float32(0.0)
+        all_idx = np.full(m, -1, np.int64)
+        all_val = np.full(m, -np.inf, np.float32)
+        deep_idx = np.full(pool, -1, np.int64)
+        deep_val = np.full(pool, -np.inf, np.float32)
+        worst_all = -np.inf
+        worst_deep = -np.inf
+        top = -np.inf
+        t_u = target[r]
+        for j in range(n_items):
+            v = row[j]
+            it = j if dense else cand[r, j]
+            if not (v > -np.inf and v < np.inf and eligible[it]):
+                o[j] = -np.inf
+                continue
+            s = prior + weight[it] * (v - prior)
+            o[j] = s
+            if s > top:
+                top = s
+            if s > worst_all:
+                _insert(all_idx, all_val, j, s)
+                worst_all = all_val[m - 1]
+            if pct[it] <= t_u and s > worst_deep:
+                _insert(deep_idx, deep_val, j, s)
+                worst_deep = deep_val[pool - 1]
+        n_deep = 0
+        while n_deep < pool and deep_idx[n_deep] >= 0:
+            n_deep += 1
+        # blend of base score and taste evidence over the deep pool
+        blend = np.empty(n_deep, np.float32)
+        if n_deep > 0:
+            ev = np.zeros(n_deep, np.float32)
+            h_len = h_ptr[r + 1] - h_ptr[r]
+            if taste > 0.0 and h_len > 0:
+                mask = np.zeros(n_total, np.bool_)
+                for k in range(h_ptr[r], h_ptr[r + 1]):
+                    mask[h_idx[k]] = True
+                for q in range(n_deep):  # the pool holds columns: evidence is by item id
+                    jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                    ev[q] = _evidence_one_jit(jq, mask, h_len, lis_ptr, lis_idx,
+                                              tr_ptr, tr_idx)  # fmt: skip
+            s_hi = deep_val[0]
+            s_lo = deep_val[n_deep - 1]
+            e_hi = ev.max()
+            e_lo = ev.min()
+            for q in range(n_deep):
+                bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
+                be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
+                blend[q] = np.float32((1.0 - taste) * bs + taste * be)
+        used = np.zeros(n_deep, np.bool_)
+        picks = np.full(m, -1, np.int64)
+        ia = 0
+        p = share[r]
+        for t in range(m):
+            want_deep = _is_deep_slot(t, p)
+            c = -1
+            for attempt in range(2):
+                use_deep = want_deep if attempt == 0 else not want_deep
+                if use_deep:
+                    best = -1
+                    for q in range(n_deep):  # best unused pool item by blend, ties by pool order
+                        if not used[q] and not _taken(picks, t, deep_idx[q]):
+                            if best < 0 or blend[q] > blend[best]:
+                                best = q
+                    if best >= 0:
+                        used[best] = True
+                        c = deep_idx[best]
+                else:
+                    while ia < m and all_idx[ia] >= 0 and _taken(picks, t, all_idx[ia]):
+                        ia += 1
+                    if ia < m and all_idx[ia] >= 0:
+                        c = all_idx[ia]
+                        ia += 1
+                if c >= 0:
+                    break
+            if c < 0:
+                break
+            picks[t] = c
+            o[c] = np.float32(top + (m - t))
+
+
+_tail_first_parallel = njit(parallel=True, cache=True)(_tail_first)
+_tail_first_serial = njit(cache=True)(_tail_first)
+
+
+def _evidence_rows(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, n_items, out):
+    for r in prange(items.shape[0]):
+        mask = np.zeros(n_items, np.bool_)
+        for k in range(h_ptr[r], h_ptr[r + 1]):
+            mask[h_idx[k]] = True
+        h_len = h_ptr[r + 1] - h_ptr[r]
+        for q in range(items.shape[1]):
+            j = items[r, q]
+            out[r, q] = (
+                _evidence_one_jit(j, mask, h_len, lis_ptr, lis_idx, tr_ptr, tr_idx)
+                if j >= 0
+                else np.float32(0.0)
+            )
+
+
+_evidence_rows_jit = njit(parallel=True, cache=True)(_evidence_rows)
+
+
+def _csr_arrays(m):
+    return (np.ascontiguousarray(m.indptr, dtype=np.int64),
+            np.ascontiguousarray(m.indices, dtype=np.int32))  # fmt: skip
+
+
+def taste_evidence(items, history, listeners, train):
+    """Taste evidence ``e_ui`` of items for listeners (compiled, parallel over rows).
+
+    Parameters
+    ----------
+    items : int (b, c)
+        Item indices per row (-1 = none: evidence 0).
+    history : csr (b, n_items)
+        The listeners' histories ``H_u`` (binary use of the pattern).
+    listeners : csr (n_items, n_users)
+        The sampled training listeners ``L_i`` of each item (pattern only).
+    train : csr (n_users, n_items)
+        Training histories ``H_v``.
+
+    Returns
+    -------
+    float32 (b, c)
+    """
+    items = np.ascontiguousarray(items, dtype=np.int64)
+    out = np.zeros(items.shape, np.float32)
+    if items.size == 0:
+        return out
+    h_ptr, h_idx = _csr_arrays(history)
+    lis_ptr, lis_idx = _csr_arrays(listeners)
+    tr_ptr, tr_idx = _csr_arrays(train)
+    _evidence_rows_jit(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, history.shape[1],
+                       out)  # fmt: skip
+    return out
+
+
+def taste_evidence_reference(items, history, listeners, train):
+    """NumPy oracle of :func:`taste_evidence` (set arithmetic; tests only)."""
+    items = np.asarray(items, dtype=np.int64)
+    out = np.zeros(items.shape, np.float32)
+    for r in range(items.shape[0]):
+        h = set(history.indices[history.indptr[r] : history.indptr[r + 1]].tolist())
+        for q, j in enumerate(items[r]):
+            who = listeners.indices[listeners.indptr[j] : listeners.indptr[j + 1]] if j >= 0 else []
+            if not len(who) or not h:
+                continue
+            sims = []
+            for v in who:
+                hv = set(train.indices[train.indptr[v] : train.indptr[v + 1]].tolist())
+                sims.append(len(hv & h) / math.sqrt(len(hv) * len(h)) if hv else 0.0)
+            out[r, q] = np.float32(np.mean(sims))
+    return out
+
+
+def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste, history,
+                    listeners, train, candidates=None):  # fmt: skip
+    """Tail-first depth re-ranking with taste evidence (see the comment above the kernel).
+
+    Parameters as :func:`depth_rows`, and
+    pool : int
+        Deep items considered for the deep slots (the ``pool`` best deep items by ``s'``).
+    taste : float in [0, 1]
+        Weight ``tau`` of the taste evidence in the deep slots' blend.
+    history, listeners, train : csr
+        As :func:`taste_evidence`; ``history`` has the ``b`` rows of ``scores``.
+    candidates : int32 (b, C), optional
+        The item of each column, as in :func:`depth_rows`.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    cand = _candidates(candidates, scores)
+    out = np.empty_like(scores)
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        return out
+    m = int(max(1, min(int(m), scores.shape[1])))
+    pool = int(max(m, min(int(pool), scores.shape[1])))
+    h_ptr, h_idx = _csr_arrays(history)
+    lis_ptr, lis_idx = _csr_arrays(listeners)
+    tr_ptr, tr_idx = _csr_arrays(train)
+    kern = _tail_first_parallel if scores.shape[0] >= SERIAL_BELOW else _tail_first_serial
+    kern(
+        scores,
+        cand,
+        np.ascontiguousarray(eligible, dtype=np.bool_),
+        np.ascontiguousarray(pct, dtype=np.float32),
+        np.ascontiguousarray(weight, dtype=np.float32),
+        np.ascontiguousarray(target, dtype=np.float64),
+        np.ascontiguousarray(share, dtype=np.float64),
+        m,
+        pool,
+        float(taste),
+        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx,
+        out,
+    )  # fmt: skip
+    return out
+
+
+def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, pool, taste,
+                              history, listeners, train, candidates=None):  # fmt: skip
+    """NumPy oracle of :func:`tail_first_rows` (plain loops over rows; tests only)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    out = scores.copy()
+    b, n_items = scores.shape
+    m = int(max(1, min(int(m), n_items)))
+    pool = int(max(m, min(int(pool), n_items)))
+    pct = np.asarray(pct, np.float32)
+    weight = np.asarray(weight, np.float32)
+    eligible = np.asarray(eligible, bool)
+    for r in range(b):
+        if share[r] <= 0:
+            continue
+        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
+        row = scores[r]
+        ok = eligible[ids] & np.isfinite(row)
+        prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
+        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
+        order = np.lexsort((np.arange(n_items), -s))
+        order = order[np.isfinite(s[order])]
+        deep = order[pct[ids][order] <= target[r]][:pool]
+        blend = np.zeros(len(deep), np.float32)
+        if len(deep):
+            ev = np.zeros(len(deep), np.float32)
+            if taste > 0:
+                ev = taste_evidence_reference(ids[deep][None, :], history[r], listeners, train)[0]
+            sv = s[deep]
+            bs = (sv - sv[-1]) / (sv[0] - sv[-1]) if sv[0] > sv[-1] else np.ones(len(deep))
+            span = ev.max() - ev.min()
+            be = (ev - ev.min()) / span if span > 0 else np.zeros(len(deep))
+            blend = ((1.0 - taste) * bs + taste * be).astype(np.float32)
+        # pool order by blend, ties by pool position (stable sort)
+        deep_by_blend = deep[np.argsort(-blend, kind="stable")]
+        slots = deep_slots(share[r], m)
+        picks: list[int] = []
+        for t in range(m):
+            first, second = (deep_by_blend, order[:m]) if slots[t] else (order[:m], deep_by_blend)
+            c = next((int(j) for j in first if j not in picks), None)
+            if c is None:
+                c = next((int(j) for j in second if j not in picks), None)
             if c is None:
                 break
             picks.append(c)

@@ -19,7 +19,16 @@ deepest lists) and means the same on every data set. Three parts:
   list's median percentile is at most ``T(d)`` whatever the data set, and the positions left to
   the best matches keep the list about the listener.
 
-``DepthKnob(d, deep="tail")`` is the second arrangement: a share ``d`` of the list (growing
+``DepthKnob(d)`` (``deep="tail-first"``, the default) fills the deep slots from the
+catalogue's long tail first: a share ``d`` of the list (position 1 stays the best match) goes
+to eligible long-tail items (:func:`tail_level`), chosen from the row's best deep items by a
+blend of the base score and the listener's **taste evidence** (``taste``, default 0.3): how
+much the item's training listeners (at most 32) resemble this listener, the mean cosine of
+their histories with the listener's (user-kNN evidence, :func:`taste_similarity`). A rare item
+is worth recommending when the people who play it play what you play.
+
+``DepthKnob(d, deep="tail")`` is the same arrangement ordered by the base score alone (taste
+0): a share ``d`` of the list (growing
 from 0, so shallow settings change few positions) goes to the best eligible items of the
 catalogue's long tail (outside its 20% most listened items, :func:`tail_level`). It trades
 accuracy for held-out deep cuts more efficiently at shallow settings, but its list median
@@ -53,6 +62,8 @@ __all__ = [
     "item_evidence",
     "parse_depth",
     "tail_level",
+    "taste_listeners",
+    "taste_similarity",
 ]
 
 #: valid numeric values of ``depth`` (inclusive); 0 is neutral
@@ -63,8 +74,14 @@ DEFAULT_FLOOR = 3
 JITTER_SEED = 0
 #: share of the catalogue's items that form its head (the rest is the long tail), deep="tail"
 HEAD_SHARE = 0.2
-#: the two arrangements of deep slots (DepthKnob ``deep``)
-DEEP_MODES = ("calibrated", "tail")
+#: the arrangements of deep slots (DepthKnob ``deep``); the first is the default
+DEEP_MODES = ("tail-first", "calibrated", "tail")
+#: default weight of the taste evidence in the deep slots (deep="tail-first")
+DEFAULT_TASTE = 0.3
+#: at most this many of an item's training listeners make its taste evidence
+TASTE_LISTENERS = 32
+#: seed of the sample of an item's listeners when it has more than TASTE_LISTENERS
+TASTE_SEED = 0
 #: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
 DEFAULT_SHRINKAGE = 1.0
 
@@ -239,11 +256,15 @@ class DepthKnob:
         Fewest training listeners an item needs (>= 1); lower it to let thinner items in.
     shrinkage : float, default=1.0
         ``k`` of the support weight ``n_i / (n_i + k)`` (>= 0; 0 = no shrinkage).
-    deep : {"calibrated", "tail"}, default="calibrated"
+    deep : {"tail-first", "calibrated", "tail"}, default="tail-first"
+        ``"tail-first"``: a share ``d`` of the list from the catalogue's long tail
+        (:func:`tail_level`), picked by base score blended with taste evidence.
         ``"calibrated"``: a share ``(1 + d) / 2`` of the list at or below percentile ``100 (1 -
-        d)``. ``"tail"``: a share ``d`` of the list from the catalogue's long tail
-        (:func:`tail_level`); with ``"mine"`` the share is the long-tail share of the
-        listener's history (plus the step).
+        d)``. ``"tail"``: as ``"tail-first"`` by base score only. With ``"mine"``, the long-tail
+        arrangements take the long-tail share of the listener's history (plus the step).
+    taste : float in [0, 1], default=0.3
+        ``deep="tail-first"``: weight of the taste evidence against the base score (both
+        min-max scaled over the row's deep pool) when filling the deep slots.
 
     Examples
     --------
@@ -255,9 +276,9 @@ class DepthKnob:
     >>> x = Interactions.from_frame(frame)
     >>> ctx = SimpleNamespace(model=SimpleNamespace(interactions_=x), n=2, user_items=None)
     >>> s = np.array([[4.0, 3.0, 2.0, 9.0]], np.float32)  # item 3: one listener
-    >>> # depth 1: the best match first, then the deep slot takes item 2 (3 listeners: the
-    >>> # floor); item 3 (one listener) is ineligible
-    >>> np.argsort(-DepthKnob(1.0).rerank(s, ctx)[0])[:2].tolist()
+    >>> # calibrated, depth 1: the best match first, then the deep slot takes item 2 (3
+    >>> # listeners: the floor); item 3 (one listener) is ineligible
+    >>> np.argsort(-DepthKnob(1.0, deep="calibrated").rerank(s, ctx)[0])[:2].tolist()
     [0, 2]
     >>> DepthKnob(0.0).rerank(s, ctx).tolist()  # neutral: unchanged
     [[4.0, 3.0, 2.0, 9.0]]
@@ -273,11 +294,22 @@ class DepthKnob:
         *,
         floor: int = DEFAULT_FLOOR,
         shrinkage=DEFAULT_SHRINKAGE,
-        deep: str = "calibrated",
+        deep: str = DEEP_MODES[0],
+        taste=DEFAULT_TASTE,
     ):
         if deep not in DEEP_MODES:
             raise DeepcutsError(f"deep must be one of {DEEP_MODES}, got {deep!r}")
         self.deep = deep
+        try:
+            tau = float(taste)
+        except (TypeError, ValueError):
+            tau = math.nan
+        if isinstance(taste, bool) or not 0.0 <= tau <= 1.0:
+            raise DeepcutsError(
+                f"taste must be a number in [0, 1] (0 = base score only, 1 = taste evidence "
+                f"only), got {taste!r}"
+            )
+        self.taste = tau
         self.mode, self.value = parse_depth(depth)
         self.depth = depth if self.mode == "mine" else self.value
         if (
@@ -299,8 +331,10 @@ class DepthKnob:
 
     def __repr__(self) -> str:
         d = f"{self.depth!r}" if self.mode == "mine" else f"{self.value:g}"
-        tail = ", deep='tail'" if self.deep == "tail" else ""
-        return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{tail})"
+        extra = f", deep={self.deep!r}" if self.deep != DEEP_MODES[0] else ""
+        if self.deep == "tail-first" and self.taste != DEFAULT_TASTE:
+            extra += f", taste={self.taste:g}"
+        return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{extra})"
 
     @property
     def neutral(self) -> bool:
@@ -316,7 +350,7 @@ class DepthKnob:
         if self.mode == "fixed":
             return np.full(b, self.value)
         cat = self.catalogue(ctx.model.interactions_)
-        if self.deep == "tail":
+        if self.deep in ("tail", "tail-first"):
             return np.clip(history_tail_share(ctx.user_items, cat) + self.value, 0, 1)
         return np.clip(1.0 - history_percentile(ctx.user_items, cat) / 100.0 + self.value, 0, 1)
 
@@ -346,14 +380,118 @@ class DepthKnob:
         x = ctx.model.interactions_
         cat = self.catalogue(x)
         d = self.row_depths(ctx, scores.shape[0])
-        if self.deep == "tail":
-            target, share = np.full(len(d), tail_level(cat)), d
-        else:
+        if self.deep == "calibrated":
             target, share = depth_targets(d)
             target = np.maximum(target, cat.floor_top)
-        return K.depth_rows(
-            scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n), cand
+        else:
+            target, share = np.full(len(d), tail_level(cat)), d
+        if self.deep != "tail-first":
+            return K.depth_rows(
+                scores, cat.eligible, cat.percentile, self.weights(x), target, share,
+                int(ctx.n), cand,
+            )  # fmt: skip
+        history = _history(ctx, scores.shape[0], x.shape[1])
+        return K.tail_first_rows(
+            scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n),
+            deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x), cand,
+        )  # fmt: skip
+
+
+#: deep items the tail-first arrangement weighs for a list of ``n``: ``max(DEEP_POOL * n, 40)``
+DEEP_POOL = 4
+
+
+def deep_pool(n: int) -> int:
+    """Size of the deep pool whose taste evidence is computed for a list of ``n`` items."""
+    return max(DEEP_POOL * int(n), 40)
+
+
+def _train_csr(interactions) -> sp.csr_matrix:
+    return _cached(interactions, "csr", lambda: sp.csr_matrix(interactions.matrix))
+
+
+def _history(ctx, b: int, n_items: int) -> sp.csr_matrix:
+    """The rows' histories (``ctx.user_items``), or empty rows when the context has none."""
+    ui = getattr(ctx, "user_items", None)
+    if ui is None:
+        return sp.csr_matrix((b, n_items), dtype=np.float32)
+    ui = sp.csr_matrix(ui)
+    ui.sort_indices()
+    return ui
+
+
+def taste_listeners(interactions, k: int = TASTE_LISTENERS) -> sp.csr_matrix:
+    """At most ``k`` training listeners of each item (a seeded sample of the larger items').
+
+    Returns a pattern matrix of shape (n_items, n_users), cached per Interactions: row ``i``
+    holds the listeners ``L_i`` whose histories make the item's taste evidence
+    (:func:`taste_similarity`). Items with at most ``k`` listeners keep all of them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from deepcuts.data import Interactions
+    >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 1, 2, 0], "item": [0, 0, 0, 1],
+    ...                                           "count": 1}))
+    >>> taste_listeners(x, k=2).getnnz(axis=1).tolist()
+    [2, 1]
+    """
+
+    def make():
+        csc = sp.csc_matrix(interactions.matrix)
+        csc.sort_indices()
+        n_items = csc.shape[1]
+        item = np.repeat(np.arange(n_items), np.diff(csc.indptr))
+        key = np.random.default_rng(TASTE_SEED).random(len(item))
+        order = np.lexsort((key, item))
+        rank = np.arange(len(item)) - csc.indptr[item[order]]
+        keep = order[rank < k]
+        keep.sort()
+        rows, users = item[keep], csc.indices[keep]
+        return sp.csr_matrix(
+            (np.ones(len(keep), np.float32), (rows, users)), shape=(n_items, csc.shape[0])
         )
+
+    return _cached(interactions, ("taste_listeners", int(k)), make)
+
+
+def taste_similarity(interactions, items, history) -> np.ndarray:
+    """Taste evidence of ``items`` for listeners with ``history`` (the knob's ``taste`` term).
+
+    For item ``i`` and listener ``u``: the mean cosine similarity between the listener's
+    history ``H_u`` and the histories of the item's training listeners ``L_i`` (at most 32,
+    :func:`taste_listeners`): ``e_ui = 1/|L_i| sum_v |H_v ∩ H_u| / sqrt(|H_v| |H_u|)``
+    (user-kNN evidence, Herlocker et al. 1999). 0 = none of its listeners shares anything with
+    the listener; 1 = they all played exactly what the listener played.
+
+    Parameters
+    ----------
+    interactions : Interactions
+        The model's training data.
+    items : int array of shape (b, c)
+        Items per listener (-1 = none).
+    history : sparse matrix of shape (b, n_items)
+        The listeners' plays.
+
+    Returns
+    -------
+    ndarray of shape (b, c) float32
+
+    Examples
+    --------
+    >>> import pandas as pd, scipy.sparse as sp
+    >>> from deepcuts.data import Interactions
+    >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 1, 2], "item": [0, 1, 0, 2, 2],
+    ...                                           "count": 1}))
+    >>> # item 1's one listener (user 0) played items 0, 1; the listener played item 0
+    >>> e = taste_similarity(x, np.array([[1, 2]]), sp.csr_matrix([[1, 0, 0]]))
+    >>> [round(float(v), 3) for v in e[0]]  # item 2: users 1 (cosine 0.707) and 2 (0)
+    [0.707, 0.354]
+    """
+    items = np.asarray(items, dtype=np.int64)
+    hist = sp.csr_matrix(history)
+    hist.sort_indices()
+    return K.taste_evidence(items, hist, taste_listeners(interactions), _train_csr(interactions))
 
 
 def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:
@@ -436,7 +574,8 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
         percentile, :class:`DepthCatalogue`), ``eligible`` (``listeners >= floor``),
         ``co_listeners`` (its listeners who also played something the listener played) and
         ``shared`` (up to ``n`` ``(item index, count)``: the listener's items most often
-        played by those co-listeners, most first).
+        played by those co-listeners, most first) and ``similarity`` (the taste evidence
+        :func:`taste_similarity` that the knob's ``taste`` term weighs).
 
     Examples
     --------
@@ -445,8 +584,8 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
     >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 1, 2], "item": [0, 1, 0, 1, 1],
     ...                                           "count": 1}))
     >>> e = item_evidence(x, 1, sp.csr_matrix([[1, 0]]), floor=2)
-    >>> e["listeners"], e["co_listeners"], e["shared"]
-    (3, 2, [(0, 2)])
+    >>> e["listeners"], e["co_listeners"], e["shared"], e["similarity"]
+    (3, 2, [(0, 2)], 0.4714)
     """
     cat = depth_catalogue(interactions, floor)
     csc = _cached(interactions, "csc", lambda: interactions.matrix.tocsc())
@@ -461,4 +600,5 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
         "eligible": bool(cat.eligible[item]),
         "co_listeners": int((co.tocsr().getnnz(axis=1) > 0).sum()),
         "shared": [(int(played[k]), int(per_played[k])) for k in order if per_played[k] > 0],
+        "similarity": round(float(taste_similarity(interactions, [[item]], history)[0, 0]), 4),
     }

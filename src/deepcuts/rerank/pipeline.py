@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.rerank.artist import ArtistCap
-from deepcuts.rerank.depth import DEFAULT_FLOOR, DepthKnob
+from deepcuts.rerank.depth import DEFAULT_FLOOR, DEFAULT_TASTE, DepthKnob
 from deepcuts.rerank.diversity import MMR
 from deepcuts.rerank.rarity import ObscurityBand, RarityKnob
 
@@ -50,6 +50,7 @@ def build_rerankers(
     *,
     depth=None,
     floor=None,
+    taste=None,
     pool=None,
 ) -> list:
     """The re-rankers for a request's knobs, in application order; ``None`` = knob unused.
@@ -67,6 +68,10 @@ def build_rerankers(
         listener's own popularity level, ``"mine+0.2"`` = a step deeper. The knob to use.
     floor : int, optional
         The depth knob's evidence floor (fewest training listeners, default 3); only with
+        ``depth``.
+    taste : float in [0, 1], optional
+        The depth knob's weight of taste evidence in its deep slots (default 0.3: how much
+        the listeners of a deep cut resemble this listener; 0 = base score only); only with
         ``depth``.
     rarity : float, optional
         Expert setting: :class:`~deepcuts.rerank.RarityKnob` factor in [-3, 3]; 1 = neutral
@@ -102,9 +107,17 @@ def build_rerankers(
     if rarity is not None:
         out.append(RarityKnob(rarity))
     if depth is not None:
-        out.append(DepthKnob(depth, floor=DEFAULT_FLOOR if floor is None else floor))
+        out.append(
+            DepthKnob(
+                depth,
+                floor=DEFAULT_FLOOR if floor is None else floor,
+                taste=DEFAULT_TASTE if taste is None else taste,
+            )
+        )
     elif floor is not None:
         raise DeepcutsError("floor is the depth knob's evidence floor: give depth too")
+    elif taste is not None:
+        raise DeepcutsError("taste weighs the depth knob's deep slots: give depth too")
     if diversity is not None:
         out.append(MMR(diversity, pool=pool))
     if artist_cap is not None:

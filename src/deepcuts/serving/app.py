@@ -186,7 +186,7 @@ def _plain_knobs(query: bytes) -> dict | None:
             if not _INT.match(value):
                 return None
             kw[name] = int(value)
-        elif name in ("rarity", "diversity"):
+        elif name in ("rarity", "diversity", "taste"):
             if not _FLOAT.match(value):
                 return None
             kw[name] = float(value)
@@ -212,6 +212,8 @@ def _plain_knobs(query: bytes) -> dict | None:
     if not 1 <= kw["n"] <= 200 or (kw["rarity"] is not None and not -3 <= kw["rarity"] <= 3):
         return None
     if kw["diversity"] is not None and not 0 <= kw["diversity"] <= 1:
+        return None
+    if kw["taste"] is not None and not 0 <= kw["taste"] <= 1:
         return None
     return kw
 
@@ -546,6 +548,15 @@ def create_app(
             int | None,
             Query(ge=1, le=1_000_000, description="with depth: fewest listeners (default 3)"),
         ] = None,
+        taste: Annotated[
+            float | None,
+            Query(
+                ge=0,
+                le=1,
+                description="with depth: weight of taste evidence when picking deep cuts (how "
+                "much their listeners resemble the user; default 0.3, 0 = model score only)",
+            ),
+        ] = None,
     ):
         kw = dict(
             n=n,
@@ -556,6 +567,7 @@ def create_app(
             exclude_played=exclude_played,
             depth=_depth_value(depth),
             floor=floor,
+            taste=taste,
         )
         # JSONResponse directly: the payload is plain JSON types already, and FastAPI's
         # generic encoder would cost more than computing the recommendations

@@ -856,12 +856,15 @@ class RecommenderService:
         persona: int | None = None,
         depth: float | str | None = None,
         floor: int | None = None,
+        taste: float | None = None,
     ) -> dict:
         """Top-``n`` artists for ``user`` with the knobs applied (see the HTTP API docs)."""
         h = self.handle
         user = _check_user(user)
         source, entry = self._user_entry(h, user)
-        knobs = dict(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
+        knobs = dict(
+            rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor, taste=taste
+        )
         if source == "history" and h.fold is not None:  # ALS: the cached folded-in vector
             return self._recommend_folded(
                 h, [user], [entry], n=n, exclude_played=exclude_played, persona=persona, **knobs
@@ -957,6 +960,7 @@ class RecommenderService:
                     diversity=kw["diversity"],
                     depth=kw["depth"],
                     floor=kw["floor"],
+                    taste=kw["taste"],
                 )
                 uidx = np.array([h.user_pos[u] for _, u in members], np.int32)
                 idx, val, per = m.rank_index(
@@ -1000,13 +1004,14 @@ class RecommenderService:
         persona=None,
         depth=None,
         floor=None,
+        taste=None,
     ) -> list[dict]:
         """:meth:`recommend` for users of an ALS model folded in from their stored histories,
         all with the same knobs: their cached user vectors are scored with one matrix product
         and ranked together (:func:`_rank_folded`)."""
         self._persona_kw(h, persona)  # validates the knob (ALS: persona 0 only)
         rerankers = _rerankers(
-            rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor
+            rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor, taste=taste
         )
         rows, vectors = zip(*(e.row_and_vector(h) for e in entries))
         idx, val = _rank_folded(h, np.stack(vectors), rows, int(n), exclude_played, rerankers)
@@ -1205,6 +1210,7 @@ class RecommenderService:
             "percentile": ev["percentile"],
             "eligible": ev["eligible"],
             "co_listeners": ev["co_listeners"],
+            "similarity": ev["similarity"],
             "shared": [
                 {"artist": h.keys[j], "name": h.names[j], "co_listeners": c}
                 for j, c in ev["shared"]
@@ -1368,11 +1374,14 @@ def _tag_labels(items: list[dict], weights, k: int = 5) -> list[str]:
     return [t for t, _ in c.most_common(k)]
 
 
-def _rerankers(*, rarity=None, band=None, diversity=None, depth=None, floor=None) -> list:
+def _rerankers(
+    *, rarity=None, band=None, diversity=None, depth=None, floor=None, taste=None
+) -> list:
     """Re-rankers for the knobs that were given (:func:`deepcuts.rerank.build_rerankers`)."""
-    if rarity is None and band is None and diversity is None and depth is None and floor is None:
+    knobs = dict(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
+    if all(v is None for v in knobs.values()) and taste is None:
         return []
-    return build_rerankers(rarity=rarity, band=band, diversity=diversity, depth=depth, floor=floor)
+    return build_rerankers(**knobs, taste=taste)
 
 
 def _check_model(kind: str, params: dict) -> dict:
