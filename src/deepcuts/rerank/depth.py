@@ -185,9 +185,16 @@ def tail_level(catalogue: DepthCatalogue, head_share: float = HEAD_SHARE) -> flo
     >>> tail_level(cat)  # items 1-3 (the item at rank 2 and its ties are in the tail)
     70.0
     """
+    # cached per catalogue: a sort of every item's listeners (7 ms at 384k songs) per request
+    # was most of a served request's time (issue 15)
+    return _cached(catalogue, ("tail_level", float(head_share)),
+                   lambda: _tail_level(catalogue, head_share))  # fmt: skip
+
+
+def _tail_level(catalogue: DepthCatalogue, head_share: float) -> float:
     pop = catalogue.listeners
     rank = int(math.ceil(float(head_share) * len(pop)))
-    cut = np.sort(pop)[::-1][max(rank, 1) - 1]
+    cut = np.partition(pop, len(pop) - max(rank, 1))[len(pop) - max(rank, 1)]
     tail = catalogue.eligible & (pop <= cut)
     if not tail.any():
         return float(catalogue.floor_top)
@@ -406,8 +413,16 @@ def deep_pool(n: int) -> int:
     return max(DEEP_POOL * int(n), 40)
 
 
+def _kernel_csr(m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` with int64 indptr and int32 indices, the kernels' types: a cached matrix is then
+    passed without a per-request copy (``_depth_kernels._csr_arrays``)."""
+    m.indptr = np.ascontiguousarray(m.indptr, dtype=np.int64)
+    m.indices = np.ascontiguousarray(m.indices, dtype=np.int32)
+    return m
+
+
 def _train_csr(interactions) -> sp.csr_matrix:
-    return _cached(interactions, "csr", lambda: sp.csr_matrix(interactions.matrix))
+    return _cached(interactions, "csr", lambda: _kernel_csr(sp.csr_matrix(interactions.matrix)))
 
 
 def _history(ctx, b: int, n_items: int) -> sp.csr_matrix:
@@ -448,9 +463,9 @@ def taste_listeners(interactions, k: int = TASTE_LISTENERS) -> sp.csr_matrix:
         keep = order[rank < k]
         keep.sort()
         rows, users = item[keep], csc.indices[keep]
-        return sp.csr_matrix(
+        return _kernel_csr(sp.csr_matrix(
             (np.ones(len(keep), np.float32), (rows, users)), shape=(n_items, csc.shape[0])
-        )
+        ))  # fmt: skip
 
     return _cached(interactions, ("taste_listeners", int(k)), make)
 
