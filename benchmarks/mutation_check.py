@@ -111,7 +111,7 @@ MUTATIONS = [
     # ---- further core paths
     (
         "service-id-rule-skipped",
-        "serving/service.py",
+        "serving/_history.py",
         "return check_id(str(user))",
         "return str(user).strip()",
         ["tests/test_serving_hardening.py"],

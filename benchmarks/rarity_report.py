@@ -6,8 +6,10 @@ holdout (seed 0), one base model (deepcuts ALS, 64 factors, ``regularization=0.3
 ``reg_scaling="activity"``: what ``deepcuts serve`` uses) and one masked score block of the
 test users. Every method re-ranks that same block into top-20 lists:
 
-* ``depth`` - :class:`deepcuts.rerank.DepthKnob` over ``depth`` in [0, 1] (plus ``mine`` and
-  ``mine+0.2``); ``depth, tail share`` - the same knob with ``deep="tail"``;
+* ``depth`` - :class:`deepcuts.rerank.DepthKnob` as shipped (``deep="tail-first"``, taste
+  evidence ``taste=0.3``) over ``depth`` in [0, 1] (plus ``mine`` and ``mine+0.2``);
+  ``depth, calibrated`` - the same knob with ``deep="calibrated"``; ``depth, tail share`` - with
+  ``deep="tail"`` (the long-tail share by base score alone);
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
   20% most listened items, ``P(tail | u)`` the long-tail share of the user's history, over the
@@ -24,7 +26,7 @@ test users. Every method re-ranks that same block into top-20 lists:
 Metrics on the test split: NDCG@10, recall@20, long-tail recall@20 (held-out items outside the
 20% most listened training items), novelty, coverage, ARP, Gini, thin share (< 3 training
 listeners) and genre fit at 10, and the list's median popularity percentile (the depth knob's
-fitted percentile). The depth knob's shrinkage and the depths (of both arrangements) matching
+fitted percentile). The depth knob's shrinkage and the depths (of each arrangement) matching
 ``implicit``'s NDCG are picked on a validation split of the training data (20% of each training user's items, seed 1).
 
 Writes ``docs/img/rarity_pareto.png``, ``docs/rarity_results.json`` and the generated block of
@@ -62,6 +64,12 @@ METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "g
            "genre_fit")  # fmt: skip
 DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+#: the depth knob's arrangements side by side: label -> (DepthKnob keywords, depths)
+ARRANGEMENTS = {
+    "depth": ({}, TAIL_DEPTHS),
+    "depth, calibrated": ({"deep": "calibrated"}, DEPTHS),
+    "depth, tail share": ({"deep": "tail"}, TAIL_DEPTHS),
+}
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
 SHRINKAGE = [0.0, 1.0, 3.0]
@@ -84,10 +92,15 @@ def als(train):
     return ALS(factors=64, regularization=0.3, reg_scaling="activity", random_state=0).fit(train)
 
 
-def implicit_scores(train, users):
+def implicit_model(train):
     m = AlternatingLeastSquares(factors=64, iterations=15, regularization=0.01, random_state=0,
                                 calculate_training_loss=False)  # fmt: skip
     m.fit(bm25_weight(train.matrix, K1=100, B=0.8).tocsr().astype(np.float32), show_progress=False)
+    return m
+
+
+def implicit_scores(train, users, m=None):
+    m = implicit_model(train) if m is None else m
     return np.asarray(m.user_factors[users] @ m.item_factors.T, np.float32)
 
 
@@ -277,13 +290,13 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     users = np.flatnonzero(test.matrix.getnnz(axis=1) > 0).astype(np.int32)
     model = als(train)
     ours = Block(train, test, model.score_index(users, train.matrix[users]), users)
-    imp = Block(train, test, implicit_scores(train, users), users)
+    imp_model = implicit_model(train)
+    imp = Block(train, test, implicit_scores(train, users, imp_model), users)
     rows = []
-    rows += sweep(ours, "depth", lambda d: DepthKnob(d, shrinkage=shrink), DEPTHS)
+    for label, (kw, depths) in ARRANGEMENTS.items():
+        rows += sweep(ours, label, lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw), depths)
     rows += sweep(ours, "depth (mine)", lambda d: DepthKnob(d, shrinkage=shrink),
                   ["mine", "mine+0.2"])  # fmt: skip
-    rows += sweep(ours, "depth, tail share", lambda d: DepthKnob(d, shrinkage=shrink, deep="tail"),
-                  TAIL_DEPTHS)  # fmt: skip
     rows += sweep(ours, "rarity (old)", RarityKnob, RARITY)
     for lam in LAMBDAS:
         rows.append({"method": "xQuAD", "setting": str(lam), **ours.measure(xquad(ours, lam))})
@@ -298,21 +311,20 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     for mode, (lo, hi) in {"easy": (200 / 3, 100), "medium": (100 / 3, 200 / 3),
                            "hard": (0, 100 / 3)}.items():  # fmt: skip
         rows.append({"method": "LB modes", "setting": mode, **ours.measure(lb_mode(ours, lo, hi))})
-    rows += sweep(imp, "implicit + depth", lambda d: DepthKnob(d, shrinkage=shrink), DEPTHS)
+    rows += sweep(imp, "implicit + depth", lambda d: DepthKnob(d, shrinkage=shrink), TAIL_DEPTHS)
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
-    matched = None if quick else depth_matching(train, shrinkage=shrink)
-    if matched is not None:
-        rows += sweep(ours, "depth at implicit's NDCG", lambda d: DepthKnob(d, shrinkage=shrink),
-                      [round(matched, 4)])  # fmt: skip
-    matched_tail = None if quick else depth_matching(train, shrinkage=shrink, deep="tail")
-    if matched_tail is not None:
-        rows += sweep(ours, "depth, tail share at implicit's NDCG",
-                      lambda d: DepthKnob(d, shrinkage=shrink, deep="tail"),
-                      [round(matched_tail, 4)])  # fmt: skip
+    matched = {}
+    for label in ("depth", "depth, calibrated"):
+        kw = ARRANGEMENTS[label][0]
+        matched[label] = None if quick else depth_matching(train, shrinkage=shrink, **kw)
+        if matched[label] is not None:
+            rows += sweep(ours, f"{label} at implicit's NDCG",
+                          lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw),
+                          [round(matched[label], 4)])  # fmt: skip
     table = pd.DataFrame(rows)
-    timing = cost(ours)
+    timing = cost(ours, imp_model)
     print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return {
         "name": name,
@@ -323,19 +335,26 @@ def run_dataset(name: str, x, quick: bool) -> dict:
         "shrinkage": shrink,
         "shrinkage_validation": shrink_rows,
         "matched_depth": matched,
-        "matched_depth_tail": matched_tail,
         "table": table,
         "cost": timing,
     }
 
 
-def cost(block, repeats: int = 3) -> dict:
-    """Milliseconds per user of each re-ranker on the whole block (batched), with the rarity
-    knob and the top-n selection as anchors measured in the same run."""
+def cost(block, imp_model, repeats: int = 3) -> dict:
+    """Milliseconds per user of each re-ranker on the whole block (batched), with
+    ``implicit``'s batched top-20 ``recommend``, the rarity knob and the top-n selection as
+    anchors measured in the same run."""
     out = {}
+    ui = block.ctx.user_items.tocsr().astype(np.float32)
     for label, fn in {
         "depth 0.5": lambda: DepthKnob(0.5).rerank(block.scores, block.ctx),
         "depth mine+0.2": lambda: DepthKnob("mine+0.2").rerank(block.scores, block.ctx),
+        "depth 0.5, calibrated": lambda: DepthKnob(0.5, deep="calibrated").rerank(
+            block.scores, block.ctx
+        ),
+        "implicit recommend top-20 (anchor)": lambda: imp_model.recommend(
+            block.users, ui, N=N, filter_already_liked_items=True
+        ),
         "rarity 0.9 (anchor)": lambda: RarityKnob(0.9).rerank(block.scores, block.ctx),
         "top-20 selection (anchor)": lambda: topk_rows(block.scores, N),
     }.items():
@@ -366,101 +385,96 @@ def _interp_lt(curve: pd.DataFrame, ndcg: float) -> float:
     return best
 
 
+def _row(data, knob, target, value, holds) -> dict:
+    return {"data": data, "knob": knob, "target": target, "value": value, "holds": bool(holds)}
+
+
 def targets(results: list[dict]) -> list[dict]:
+    """Every target of issue 11 for each arrangement of the depth knob and data set."""
     out = []
     for r in results:
-        t = r["table"]
-        depth = t[t["method"] == "depth"]
-        neutral = depth[depth["setting"] == "0.0"].iloc[0]
+        t, name = r["table"], r["name"]
         old = t[t["method"] == "rarity (old)"]
         old_ok = old[old["thin"] <= 0.10]
-        deep = depth[depth["setting"] == "1.0"].iloc[0]
         best_old = float(old_ok["lt_recall@20"].max())
-        fit_gap = float((depth["genre_fit"] / neutral["genre_fit"] - 1).abs().max())
-        worst = depth.loc[(depth["genre_fit"] / neutral["genre_fit"] - 1).abs().idxmax()]
-        out.append({"data": r["name"], "target": "thin share <= 10% at every depth",
-                    "value": f"max {depth['thin'].max():.3f}",
-                    "holds": bool(depth["thin"].max() <= 0.10)})  # fmt: skip
-        out.append({"data": r["name"], "target": "genre fit within 10% of neutral",
-                    "value": f"worst {100 * fit_gap:.1f}% (depth {worst['setting']})",
-                    "holds": bool(fit_gap <= 0.10)})  # fmt: skip
-        tail = t[t["method"] == "depth, tail share"]
-        if len(tail):
-            gap = (tail["genre_fit"] / neutral["genre_fit"] - 1).abs()
-            out.append({"data": r["name"],
-                        "target": "depth, tail share: thin <= 10%, genre fit within 10%",
-                        "value": f"thin max {tail['thin'].max():.3f}; genre fit worst "
-                                 f"{100 * gap.max():.1f}% (depth {tail.loc[gap.idxmax(), 'setting']})",
-                        "holds": bool(tail["thin"].max() <= 0.10 and gap.max() <= 0.10)})  # fmt: skip
-        ratio = deep["lt_recall@20"] / best_old if best_old > 0 else np.inf
-        out.append({"data": r["name"],
-                    "target": "LT recall@20 at depth 1 >= 1.5x old knob's best (thin <= 10%)",
-                    "value": f"{deep['lt_recall@20']:.4f} vs {best_old:.4f} "
-                             f"(rarity {old_ok.loc[old_ok['lt_recall@20'].idxmax(), 'setting']}):"
-                             f" {ratio:.2f}x",
-                    "holds": bool(ratio >= 1.5)})  # fmt: skip
-        for ours_name, rival in [(o, v) for o in ("depth", "depth, tail share")
-                                 for v in ("xQuAD", "calibrated", "xQuAD, floor 3",
-                                           "calibrated, floor 3")]:  # fmt: skip
-            curve = t[t["method"] == ours_name]
-            if not len(curve):
-                continue
-            pts = t[(t["method"] == rival) & (t["setting"] != "0.0")]
-            worst_gap, where = np.inf, None
-            for p in pts.to_dict(orient="records"):
-                ours_lt = _interp_lt(curve, p["ndcg"])
-                if not np.isfinite(ours_lt):
-                    continue
-                gap = ours_lt - p["lt_recall@20"]
-                if gap < worst_gap:
-                    worst_gap, where = gap, p["setting"]
-            out.append({"data": r["name"],
-                        "target": f"{ours_name}: LT recall >= {rival}'s at every NDCG@10 level",
-                        "value": f"smallest margin {worst_gap:+.4f} ({rival} {where})",
-                        "holds": bool(worst_gap >= 0)})  # fmt: skip
+        best_at = old_ok.loc[old_ok["lt_recall@20"].idxmax(), "setting"]
         base = t[(t["method"] == "implicit + depth") & (t["setting"] == "0.0")].iloc[0]
-        for label in ("depth", "depth, tail share"):
-            m = t[t["method"] == f"{label} at implicit's NDCG"]
-            if not len(m):
-                continue
-            m = m.iloc[0]
-            nx, cx = m["novelty"] / base["novelty"], m["coverage"] / base["coverage"]
-            out.append({"data": r["name"],
-                        "target": f"{label} at implicit's NDCG: novelty >= 1.15x, coverage >= 2x",
-                        "value": f"depth {m['setting']} (validation): NDCG {m['ndcg']:.4f} vs "
-                                 f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
-                        "holds": bool(nx >= 1.15 and cx >= 2.0)})  # fmt: skip
+        for knob in ARRANGEMENTS:
+            curve = t[t["method"] == knob]
+            neutral = curve[curve["setting"] == "0.0"].iloc[0]
+            deep = curve[curve["setting"] == "1.0"].iloc[0]
+            out.append(_row(name, knob, "thin share <= 10% at every depth",
+                            f"max {curve['thin'].max():.3f}", curve["thin"].max() <= 0.10))  # fmt: skip
+            gap = (curve["genre_fit"] / neutral["genre_fit"] - 1).abs()
+            out.append(_row(name, knob, "genre fit within 10% of neutral",
+                            f"worst {100 * gap.max():.1f}% (depth {curve.loc[gap.idxmax(), 'setting']})",
+                            gap.max() <= 0.10))  # fmt: skip
+            ratio = deep["lt_recall@20"] / best_old if best_old > 0 else np.inf
+            out.append(_row(name, knob, "LT recall@20 at depth 1 >= 1.5x old knob's best",
+                            f"{deep['lt_recall@20']:.4f} vs {best_old:.4f} (rarity {best_at}): "
+                            f"{ratio:.2f}x", ratio >= 1.5))  # fmt: skip
+            for rival in ("xQuAD", "calibrated", "xQuAD, floor 3", "calibrated, floor 3"):
+                pts = t[(t["method"] == rival) & (t["setting"] != "0.0")]
+                worst_gap, where = np.inf, None
+                for p in pts.to_dict(orient="records"):
+                    ours_lt = _interp_lt(curve, p["ndcg"])
+                    if np.isfinite(ours_lt) and ours_lt - p["lt_recall@20"] < worst_gap:
+                        worst_gap, where = ours_lt - p["lt_recall@20"], p["setting"]
+                out.append(_row(name, knob, f"LT recall >= {rival}'s at every NDCG@10 level",
+                                f"smallest margin {worst_gap:+.4f} ({rival} {where})",
+                                worst_gap >= 0))  # fmt: skip
+            m = t[t["method"] == f"{knob} at implicit's NDCG"]
+            if len(m):
+                m = m.iloc[0]
+                nx, cx = m["novelty"] / base["novelty"], m["coverage"] / base["coverage"]
+                out.append(_row(name, knob, "at implicit's NDCG: novelty >= 1.15x, coverage >= 2x",
+                                f"depth {m['setting']} (validation): NDCG {m['ndcg']:.4f} vs "
+                                f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
+                                nx >= 1.15 and cx >= 2.0))  # fmt: skip
         c = r["cost"]
-        out.append({"data": r["name"], "target": "cost <= 0.2 ms/user batched",
-                    "value": f"{c['depth 0.5']:.3f} ms (rarity {c['rarity 0.9 (anchor)']:.3f}, "
-                             f"top-20 {c['top-20 selection (anchor)']:.3f})",
-                    "holds": bool(c["depth 0.5"] <= 0.2)})  # fmt: skip
+        for knob, key in (("depth", "depth 0.5"), ("depth, calibrated", "depth 0.5, calibrated")):
+            out.append(_row(name, knob, "cost <= 0.2 ms/user batched",
+                            f"{c[key]:.3f} ms (implicit recommend "
+                            f"{c['implicit recommend top-20 (anchor)']:.3f}: "
+                            f"{c[key] / c['implicit recommend top-20 (anchor)']:.2f}x; "
+                            f"rarity {c['rarity 0.9 (anchor)']:.3f})", c[key] <= 0.2))  # fmt: skip
     a = [r for r in results if r["name"] in ("Last.fm 2K", "generated")]
-    for label in ("depth", "depth, tail share") if len(a) == 2 else ():
-        ta, tb = (r["table"][r["table"]["method"] == label].set_index("setting") for r in a)
-        gaps = (ta["median_pct"] - tb["median_pct"]).abs()
-        gaps = gaps.drop("0.0")
-        out.append({"data": "Last.fm 2K vs generated",
-                    "target": f"{label}: same depth, list median percentile within 5 points",
-                    "value": f"largest gap {gaps.max():.1f} points (depth {gaps.idxmax()})",
-                    "holds": bool(gaps.max() <= 5)})  # fmt: skip
+    for knob in ARRANGEMENTS if len(a) == 2 else ():
+        ta, tb = (r["table"][r["table"]["method"] == knob].set_index("setting") for r in a)
+        gaps = (ta["median_pct"] - tb["median_pct"]).abs().dropna().drop("0.0")
+        out.append(_row("Last.fm 2K vs generated", knob,
+                        "same depth, list median percentile within 5 points",
+                        f"largest gap {gaps.max():.1f} points (depth {gaps.idxmax()})",
+                        gaps.max() <= 5))  # fmt: skip
     return out
+
+
+def summary(checks: list[dict], knob: str = "depth") -> pd.DataFrame:
+    """One row per target of ``knob``, one column per data set: ``value (holds / fails)``."""
+    rows: dict = {}
+    for c in checks:
+        if c["knob"] != knob:
+            continue
+        cell = f"{c['value']} ({'holds' if c['holds'] else 'FAILS'})"
+        rows.setdefault(c["target"], {})[c["data"]] = cell
+    return (
+        pd.DataFrame.from_dict(rows, orient="index").fillna("").rename_axis("target").reset_index()
+    )
 
 
 # ---------------------------------------------------------------------------- output
 
+#: the plotted methods (the floor-3 baselines and the tail share are in the tables only)
 STYLE = {
     "depth": ("tab:red", "o", "-"),
+    "depth, calibrated": ("salmon", "o", ":"),
     "rarity (old)": ("tab:blue", "s", "-"),
     "xQuAD": ("tab:green", "^", "-"),
     "calibrated": ("tab:purple", "v", "-"),
-    "xQuAD, floor 3": ("tab:olive", "^", ":"),
-    "calibrated, floor 3": ("plum", "v", ":"),
     "LB modes": ("tab:gray", "D", ":"),
     "implicit + depth": ("tab:orange", "o", "--"),
     "implicit + rarity (old)": ("tab:cyan", "s", "--"),
     "depth (mine)": ("black", "*", ""),
-    "depth, tail share": ("darkred", "P", "-."),
 }
 
 
@@ -529,7 +543,12 @@ def markdown(results, checks, elapsed) -> str:
         "metrics at 10; `median_pct` = mean over users of the list's median popularity "
         "percentile (fitted, items with >= 3 listeners).",
         "",
-        "**Targets**",
+        "**Targets of the depth knob as shipped** (`DepthKnob(d)`: tail-first, taste 0.3)",
+        "",
+        _fmt(summary(checks)),
+        "",
+        "**Every target, each arrangement** (`depth` = as shipped, `depth, calibrated` = "
+        '`deep="calibrated"`, `depth, tail share` = `deep="tail"`)',
         "",
         _fmt(pd.DataFrame(checks)),
         "",
@@ -585,7 +604,8 @@ def main() -> None:
             for k, v in r["cost"].items():
                 print(f"cost {r['name']} {k} = {v:.4f} ms/user")
     for c in checks:
-        print(f"{c['data']}: {c['target']} = {c['value']} -> {'holds' if c['holds'] else 'FAILS'}")
+        verdict = "holds" if c["holds"] else "FAILS"
+        print(f"{c['data']} [{c['knob']}]: {c['target']} = {c['value']} -> {verdict}")
     print(f"elapsed_s = {elapsed:.0f}")
     if not args.no_write and not args.quick:
         print(f"wrote {plot(results, ROOT / 'docs' / 'img' / 'rarity_pareto.png')}")

@@ -93,12 +93,12 @@ def test_shrinkage_pulls_thin_items_toward_the_user_mean():
     x = _interactions([40, 1, 30])
     s = np.array([[1.0, 3.0, 2.6]], np.float32)
     prior = 2.2  # mean eligible score
-    out = DepthKnob(0.0001, floor=1, shrinkage=0.1).rerank(s, _ctx(x, 1))
+    out = DepthKnob(0.0001, floor=1, shrinkage=0.1, deep="calibrated").rerank(s, _ctx(x, 1))
     # item 1 has one listener: weight 1 / 1.1; item 2: 30 / 30.1; the first slot is the best
     assert out[0, 2] == pytest.approx(prior + 30 / 30.1 * (2.6 - prior), rel=1e-6)
     assert np.argsort(-out[0]).tolist() == [1, 2, 0]
     # a stronger shrinkage (k = 3): 2.2 + 0.25 * 0.8 = 2.4 < 2.2 + 30 / 33 * 0.4 = 2.56
-    out = DepthKnob(0.0001, floor=1, shrinkage=3.0).rerank(s, _ctx(x, 1))
+    out = DepthKnob(0.0001, floor=1, shrinkage=3.0, deep="calibrated").rerank(s, _ctx(x, 1))
     assert np.argsort(-out[0]).tolist() == [2, 1, 0]
 
 
@@ -411,8 +411,9 @@ def test_tail_first_is_the_default_and_without_taste_equals_the_tail_share(block
     assert DEEP_MODES[0] == "tail-first" and DepthKnob(0.5).deep == "tail-first"
     assert DepthKnob(0.5).taste == 0.3
     for d in (0.2, 0.7):
-        a = DepthKnob(d, taste=0.0).rerank(block.scores, block.ctx)
-        b = DepthKnob(d, deep="tail").rerank(block.scores, block.ctx)
+        # without shrinkage (tail-first shrinks the deep pool only, "tail" every item)
+        a = DepthKnob(d, taste=0.0, shrinkage=0).rerank(block.scores, block.ctx)
+        b = DepthKnob(d, deep="tail", shrinkage=0).rerank(block.scores, block.ctx)
         np.testing.assert_array_equal(topk_rows(a, 10)[0], topk_rows(b, 10)[0])
 
 
@@ -481,3 +482,20 @@ def test_cli_recommend_taste(saved, capsys):
     assert len(items("--taste", "0")) == len(items("--taste", "1")) == 10
     assert main([*argv, "--taste", "2"]) == 2
     assert "taste must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_tail_first_shrinks_the_deep_pool_only(block):
+    # the positions that are not deep slots follow the model's own order (eligible items,
+    # skipping the deep picks), whatever the shrinkage; the deep picks see the shrinkage
+    pop = block.cat.listeners
+    for k in (0.0, 3.0):
+        out = DepthKnob(0.3, shrinkage=k).rerank(block.scores, block.ctx)
+        idx = topk_rows(out, 10)[0]
+        slots = K.deep_slots(0.3, 10)
+        for r in range(0, len(idx), 17):
+            ok = np.where(pop >= 3, block.scores[r], -np.inf)
+            order = [j for j in np.argsort(-ok, kind="stable") if j not in set(idx[r][slots])]
+            assert idx[r][~slots].tolist() == order[: (~slots).sum()]
+            # items not picked keep the model's scores
+            rest = np.setdiff1d(np.flatnonzero(np.isfinite(ok)), idx[r])
+            np.testing.assert_array_equal(out[r, rest], block.scores[r, rest])

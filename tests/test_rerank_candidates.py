@@ -142,8 +142,8 @@ def test_depth_kernel_on_candidates_matches_reference(model):
     hist = x.matrix[:b]
     args = (eligible, pct, weight, target, share, N, 3 * N, 0.5, hist,
             taste_listeners(x), sp.csr_matrix(x.matrix))  # fmt: skip
-    got = DK.tail_first_rows(scores, *args, cand)
-    ref = DK.tail_first_rows_reference(scores, *args, cand)
+    got = DK.tail_first_rows(scores, *args, candidates=cand)
+    ref = DK.tail_first_rows_reference(scores, *args, candidates=cand)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
 

@@ -182,18 +182,18 @@ FOLDED = {  # new users (not in the training data) and the artists they listen t
 
 
 def test_batched_folded_in_users_are_ranked_together_like_one_by_one(als_service, monkeypatch):
-    import deepcuts.serving.service as service_mod
+    import deepcuts.serving._recommend as recommend_mod
 
     svc = als_service
     svc.add_listens([Listen(u, f"Artist {a}") for u, arts in FOLDED.items() for a in arts])
     sizes = []
-    rank_folded = service_mod._rank_folded
+    rank_folded = recommend_mod._rank_folded
 
     def counting(h, vectors, *a, **kw):
         sizes.append(len(vectors))
         return rank_folded(h, vectors, *a, **kw)
 
-    monkeypatch.setattr(service_mod, "_rank_folded", counting)
+    monkeypatch.setattr(recommend_mod, "_rank_folded", counting)
     folded = list(FOLDED)
     reqs = [(u, kw) for kw in KNOBS for u in folded + ["u5", "u17"]]  # mixed with model users
     reqs += [(u, {"persona": 1}) for u in folded[:2]]

@@ -1,6 +1,6 @@
 """Models: every one follows the :class:`Recommender` interface."""
 
-from deepcuts.models._registry import make_model, model_params
+from deepcuts.models._registry import MODELS, make_model, model_params
 from deepcuts.models._results import Recommendation, Recommendations
 from deepcuts.models.als import ALS
 from deepcuts.models.base import RankContext, Recommender, Reranker, load_model
@@ -12,19 +12,6 @@ from deepcuts.models.popularity import Popularity
 from deepcuts.models.ranking import BPR, MixtureOfTastes
 from deepcuts.models.rp3beta import RP3beta
 from deepcuts.models.session import PopularNext, RandomNext, SessionCooccurrence, StickyArtist
-
-#: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
-MODELS: dict[str, type[Recommender]] = {
-    "popularity": Popularity,
-    "itemknn": ItemKNN,
-    "als": ALS,
-    "persona": PostHocPersonas,
-    "persona-als": PersonaALS,
-    "bpr": BPR,
-    "mixture": MixtureOfTastes,
-    "ease": EASE,
-    "rp3beta": RP3beta,
-}
 
 __all__ = [
     "ALS",

@@ -6,13 +6,32 @@ import inspect
 from typing import Any
 
 from deepcuts.exceptions import DeepcutsError
+from deepcuts.models.als import ALS
+from deepcuts.models.base import Recommender
+from deepcuts.models.ease import EASE
+from deepcuts.models.knn import ItemKNN
+from deepcuts.models.persona import PersonaALS, PostHocPersonas
+from deepcuts.models.popularity import Popularity
+from deepcuts.models.ranking import BPR, MixtureOfTastes
+from deepcuts.models.rp3beta import RP3beta
 
-__all__ = ["make_model", "model_params"]
+__all__ = ["MODELS", "make_model", "model_params"]
+
+#: registry name -> model class, for :func:`make_model` and ``deepcuts train/evaluate --model``
+MODELS: dict[str, type[Recommender]] = {
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+    "als": ALS,
+    "persona": PostHocPersonas,
+    "persona-als": PersonaALS,
+    "bpr": BPR,
+    "mixture": MixtureOfTastes,
+    "ease": EASE,
+    "rp3beta": RP3beta,
+}
 
 
 def _models() -> dict[str, type]:
-    from deepcuts.models import MODELS
-
     return MODELS
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit, prange
 
 __all__ = ["deep_slots", "depth_rows", "depth_rows_reference"]
@@ -264,10 +265,25 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candid
 #   b_ui = (1 - tau) (s'_ui - min s') / (max s' - min s') + tau (e_ui - min e) / (max e - min e)
 #
 # with min / max over the pool. ``tau = 0`` orders the deep slots by ``s'`` alone, as
-# :func:`depth_rows`. The other slots take the best remaining eligible items by ``s'``.
+# :func:`depth_rows`. The other slots take the best remaining eligible items by the model's own
+# score ``s`` (shrinkage only ranks the deep pool: the head of the list stays the model's, so
+# shallow settings cost accuracy only where they place a deep cut), and the items not picked
+# keep ``s``.
 
 
-def _evidence_one(j, hist_mask, h_len, lis_ptr, lis_idx, tr_ptr, tr_idx):
+def _overlap(r, h_ptr, h_idx, it_ptr, it_idx, n_users):
+    """``|H_v ∩ H_u|`` for every training user ``v`` (row ``r`` = listener ``u``), through the
+    inverted index (item -> its training listeners): one pass over the listeners of the
+    listener's items, instead of one over the histories of every candidate's listeners."""
+    common = np.zeros(n_users, np.int32)
+    for k in range(h_ptr[r], h_ptr[r + 1]):
+        j = h_idx[k]
+        for q in range(it_ptr[j], it_ptr[j + 1]):
+            common[it_idx[q]] += 1
+    return common
+
+
+def _evidence_one(j, common, h_len, lis_ptr, lis_idx, tr_ptr):
     """e_uj for one item: mean cosine of its sampled listeners' histories with the row's."""
     a, z = lis_ptr[j], lis_ptr[j + 1]
     if z == a or h_len == 0:
@@ -275,68 +291,20 @@ def _evidence_one(j, hist_mask, h_len, lis_ptr, lis_idx, tr_ptr, tr_idx):
     acc = 0.0
     for q in range(a, z):
         v = lis_idx[q]
-        lo, hi = tr_ptr[v], tr_ptr[v + 1]
-        common = 0
-        for k in range(lo, hi):
-            if hist_mask[tr_idx[k]]:
-                common += 1
-        if hi > lo and common > 0:
-            acc += common / math.sqrt((hi - lo) * h_len)
+        c = common[v]
+        if c > 0:
+            acc += c / math.sqrt((tr_ptr[v + 1] - tr_ptr[v]) * h_len)
     return np.float32(acc / (z - a))
 
 
+_overlap_jit = njit(inline="always")(_overlap)
 _evidence_one_jit = njit(inline="always")(_evidence_one)
 
 
-@njit(inline="always")
-def _pool_evidence(deep_idx, n_deep, cand, r, dense, mask, h_len, lis_ptr, lis_idx, tr_ptr,
-                   tr_idx, ev):  # fmt: skip
-    """``e_uj`` (:func:`_evidence_one`) of the pool's items into ``ev``, each listener's overlap
-    counted once: the deep items of one list share many (heavy) listeners (at 384k songs, 839
-    distinct among 1,280), and scanning their histories is the evidence's whole cost. Sums run
-    in the same order as :func:`_evidence_one`, so the values are identical."""
-    n_ref = 0
-    for q in range(n_deep):  # the pool holds columns: evidence is by item id
-        j = deep_idx[q] if dense else cand[r, deep_idx[q]]
-        n_ref += lis_ptr[j + 1] - lis_ptr[j]
-    refs = np.empty(n_ref, np.int64)
-    k = 0
-    for q in range(n_deep):
-        j = deep_idx[q] if dense else cand[r, deep_idx[q]]
-        for a in range(lis_ptr[j], lis_ptr[j + 1]):
-            refs[k] = lis_idx[a]
-            k += 1
-    order = np.argsort(refs)
-    sim = np.empty(n_ref, np.float64)
-    prev = -1
-    last = 0.0
-    for t in range(n_ref):
-        v = refs[order[t]]
-        if v != prev:
-            lo, hi = tr_ptr[v], tr_ptr[v + 1]
-            common = 0
-            for a in range(lo, hi):
-                if mask[tr_idx[a]]:
-                    common += 1
-            last = common / math.sqrt((hi - lo) * h_len) if hi > lo and common > 0 else 0.0
-            prev = v
-        sim[order[t]] = last
-    k = 0
-    for q in range(n_deep):
-        j = deep_idx[q] if dense else cand[r, deep_idx[q]]
-        z = lis_ptr[j + 1] - lis_ptr[j]
-        acc = 0.0
-        for a in range(z):
-            acc += sim[k + a]
-        ev[q] = np.float32(acc / z) if z > 0 else np.float32(0.0)
-        k += z
-
-
 def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
-                h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, out):  # fmt: skip
+                h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
     dense = cand.shape[0] == 0
-    n_total = eligible.shape[0]  # catalogue size: histories hold item ids
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -366,13 +334,14 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
             if not (v > -np.inf and v < np.inf and eligible[it]):
                 o[j] = -np.inf
                 continue
-            s = prior + weight[it] * (v - prior)
-            o[j] = s
-            if s > top:
-                top = s
-            if s > worst_all:
-                _insert(all_idx, all_val, j, s)
+            # the other slots keep the model's order: shrinkage only ranks the deep pool
+            o[j] = v
+            if v > top:
+                top = v
+            if v > worst_all:
+                _insert(all_idx, all_val, j, v)
                 worst_all = all_val[m - 1]
+            s = prior + weight[it] * (v - prior)
             if pct[it] <= t_u and s > worst_deep:
                 _insert(deep_idx, deep_val, j, s)
                 worst_deep = deep_val[pool - 1]
@@ -385,11 +354,10 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
             ev = np.zeros(n_deep, np.float32)
             h_len = h_ptr[r + 1] - h_ptr[r]
             if taste > 0.0 and h_len > 0:
-                mask = np.zeros(n_total, np.bool_)
-                for k in range(h_ptr[r], h_ptr[r + 1]):
-                    mask[h_idx[k]] = True
-                _pool_evidence(deep_idx, n_deep, cand, r, dense, mask, h_len, lis_ptr, lis_idx,
-                               tr_ptr, tr_idx, ev)  # fmt: skip
+                common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
+                for q in range(n_deep):  # the pool holds columns: evidence is by item id
+                    jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                    ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
             s_hi = deep_val[0]
             s_lo = deep_val[n_deep - 1]
             e_hi = ev.max()
@@ -434,19 +402,14 @@ _tail_first_parallel = njit(parallel=True, cache=True)(_tail_first)
 _tail_first_serial = njit(cache=True)(_tail_first)
 
 
-def _evidence_rows(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, n_items, out):
+def _evidence_rows(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):
     for r in prange(items.shape[0]):
-        mask = np.zeros(n_items, np.bool_)
-        for k in range(h_ptr[r], h_ptr[r + 1]):
-            mask[h_idx[k]] = True
+        common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
         h_len = h_ptr[r + 1] - h_ptr[r]
         for q in range(items.shape[1]):
             j = items[r, q]
-            out[r, q] = (
-                _evidence_one_jit(j, mask, h_len, lis_ptr, lis_idx, tr_ptr, tr_idx)
-                if j >= 0
-                else np.float32(0.0)
-            )
+            if j >= 0:
+                out[r, q] = _evidence_one_jit(j, common, h_len, lis_ptr, lis_idx, tr_ptr)
 
 
 _evidence_rows_jit = njit(parallel=True, cache=True)(_evidence_rows)
@@ -457,7 +420,7 @@ def _csr_arrays(m):
             np.ascontiguousarray(m.indices, dtype=np.int32))  # fmt: skip
 
 
-def taste_evidence(items, history, listeners, train):
+def taste_evidence(items, history, listeners, train, item_users=None):
     """Taste evidence ``e_ui`` of items for listeners (compiled, parallel over rows).
 
     Parameters
@@ -470,6 +433,8 @@ def taste_evidence(items, history, listeners, train):
         The sampled training listeners ``L_i`` of each item (pattern only).
     train : csr (n_users, n_items)
         Training histories ``H_v``.
+    item_users : csr (n_items, n_users), optional
+        ``train`` transposed (every item's training listeners); computed when not given.
 
     Returns
     -------
@@ -481,9 +446,9 @@ def taste_evidence(items, history, listeners, train):
         return out
     h_ptr, h_idx = _csr_arrays(history)
     lis_ptr, lis_idx = _csr_arrays(listeners)
-    tr_ptr, tr_idx = _csr_arrays(train)
-    _evidence_rows_jit(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx, history.shape[1],
-                       out)  # fmt: skip
+    tr_ptr, _ = _csr_arrays(train)
+    it_ptr, it_idx = _csr_arrays(sp.csr_matrix(train.T) if item_users is None else item_users)
+    _evidence_rows_jit(items, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out)
     return out
 
 
@@ -506,7 +471,7 @@ def taste_evidence_reference(items, history, listeners, train):
 
 
 def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste, history,
-                    listeners, train, candidates=None):  # fmt: skip
+                    listeners, train, item_users=None, candidates=None):  # fmt: skip
     """Tail-first depth re-ranking with taste evidence (see the comment above the kernel).
 
     Parameters as :func:`depth_rows`, and
@@ -514,7 +479,7 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
         Deep items considered for the deep slots (the ``pool`` best deep items by ``s'``).
     taste : float in [0, 1]
         Weight ``tau`` of the taste evidence in the deep slots' blend.
-    history, listeners, train : csr
+    history, listeners, train, item_users : csr
         As :func:`taste_evidence`; ``history`` has the ``b`` rows of ``scores``.
     candidates : int32 (b, C), optional
         The item of each column, as in :func:`depth_rows`.
@@ -528,7 +493,8 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
     pool = int(max(m, min(int(pool), scores.shape[1])))
     h_ptr, h_idx = _csr_arrays(history)
     lis_ptr, lis_idx = _csr_arrays(listeners)
-    tr_ptr, tr_idx = _csr_arrays(train)
+    tr_ptr, _ = _csr_arrays(train)
+    it_ptr, it_idx = _csr_arrays(sp.csr_matrix(train.T) if item_users is None else item_users)
     kern = _tail_first_parallel if scores.shape[0] >= SERIAL_BELOW else _tail_first_serial
     kern(
         scores,
@@ -541,7 +507,7 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
         m,
         pool,
         float(taste),
-        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, tr_idx,
+        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
         out,
     )  # fmt: skip
     return out
@@ -566,9 +532,13 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
         ok = eligible[ids] & np.isfinite(row)
         prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
         s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
-        order = np.lexsort((np.arange(n_items), -s))
-        order = order[np.isfinite(s[order])]
-        deep = order[pct[ids][order] <= target[r]][:pool]
+        raw = np.where(ok, row, -np.inf).astype(np.float32)
+        # the other slots keep the model's order (raw scores); the deep pool ranks by s'
+        order = np.lexsort((np.arange(n_items), -raw))
+        order = order[np.isfinite(raw[order])]
+        by_s = np.lexsort((np.arange(n_items), -s))
+        by_s = by_s[np.isfinite(s[by_s])]
+        deep = by_s[pct[ids][by_s] <= target[r]][:pool]
         blend = np.zeros(len(deep), np.float32)
         if len(deep):
             ev = np.zeros(len(deep), np.float32)
@@ -591,8 +561,8 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
             if c is None:
                 break
             picks.append(c)
-        top = s[order[0]] if len(order) else np.float32(0)
+        top = raw[order[0]] if len(order) else np.float32(0)
         for t, c in enumerate(picks):
-            s[c] = np.float32(float(top) + (m - t))
-        out[r] = s
+            raw[c] = np.float32(float(top) + (m - t))
+        out[r] = raw
     return out

@@ -400,7 +400,8 @@ class DepthKnob:
         history = _history(ctx, scores.shape[0], x.shape[1])
         return K.tail_first_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n),
-            deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x), cand,
+            deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x),
+            _item_users(x), cand,
         )  # fmt: skip
 
 
@@ -423,6 +424,12 @@ def _kernel_csr(m: sp.csr_matrix) -> sp.csr_matrix:
 
 def _train_csr(interactions) -> sp.csr_matrix:
     return _cached(interactions, "csr", lambda: _kernel_csr(sp.csr_matrix(interactions.matrix)))
+
+
+def _item_users(interactions) -> sp.csr_matrix:
+    """Every item's training listeners, shape (n_items, n_users) (cached per Interactions)."""
+    return _cached(interactions, "item_users",
+                   lambda: _kernel_csr(sp.csr_matrix(_train_csr(interactions).T)))  # fmt: skip
 
 
 def _history(ctx, b: int, n_items: int) -> sp.csr_matrix:
@@ -506,7 +513,10 @@ def taste_similarity(interactions, items, history) -> np.ndarray:
     items = np.asarray(items, dtype=np.int64)
     hist = sp.csr_matrix(history)
     hist.sort_indices()
-    return K.taste_evidence(items, hist, taste_listeners(interactions), _train_csr(interactions))
+    return K.taste_evidence(
+        items, hist, taste_listeners(interactions), _train_csr(interactions),
+        _item_users(interactions),
+    )  # fmt: skip
 
 
 def history_percentile(user_items, catalogue: DepthCatalogue) -> np.ndarray:

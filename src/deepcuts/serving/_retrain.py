@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         pass
     kind, params, path = argv[0], json.loads(argv[1]), argv[2]
     try:
-        from deepcuts.serving.service import fit_model
+        from deepcuts.serving._jobs import fit_model
         from deepcuts.serving.store import Store
 
         store = Store(os.environ["DEEPCUTS_RETRAIN_URL"], upgrade=False)
