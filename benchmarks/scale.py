@@ -265,6 +265,8 @@ def step_serve(task: dict) -> dict:
     sys.path.insert(0, str(HERE))
     import serve_latency as sl
 
+    from deepcuts.models._ann import resolve_ann
+
     d = Path(task["dir"])
     data_dir = Path(tempfile.mkdtemp(prefix="deepcuts-scale-serve-"))
     port = sl.free_port()
@@ -330,11 +332,23 @@ def step_serve(task: dict) -> dict:
         "serve_depth_p99_ms": results["depth"]["p99_ms"],
         "serve_depth_p50_ms": results["depth"]["p50_ms"],
         "serve_depth_rps": results["depth"]["throughput_rps"],
+        # the server's CPU per request (the client runs apart): what the machine's load leaves
+        # of a core decides the p99, this does not depend on it
+        "serve_depth_cpu_ms_per_request": _cpu_ms(results["depth"]),
+        "serve_load_average": os.getloadavg()[0],
         "serve_errors": results["plain"]["errors"] + results["depth"]["errors"],
         "serve_rss_mib": hwm / MIB,
-        "serve_ann": bool(health["model"]["params"].get("ann")),
+        # whether the served model searches its index: "auto" is on only above the threshold
+        "serve_ann": resolve_ann(
+            health["model"]["params"].get("ann", False), int(health["model"]["n_items"])
+        ),
         "serve_client": client,
     }
+
+
+def _cpu_ms(result: dict) -> float:
+    cpu = result.get("server_cpu_s")
+    return float("nan") if cpu is None or not result["requests"] else cpu / result["requests"] * 1e3
 
 
 STEPS = {

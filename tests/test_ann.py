@@ -51,10 +51,38 @@ def test_ann_recall_falls_with_fewer_cells_probed(data, models):
     Y = exact.item_factors_
     U = exact.user_factors_[:200]
     truth = np.argsort(-(U @ Y.T), axis=1)[:, :20]
-    wide = ItemIndex(nlist=64, nprobe=64).build(Y).search(U, 20)
-    narrow = ItemIndex(nlist=64, nprobe=1).build(Y).search(U, 20)
+    wide = ItemIndex(nlist=64, nprobe=64, kind="ivf-flat").build(Y).search(U, 20)
+    narrow = ItemIndex(nlist=64, nprobe=1, kind="ivf-flat").build(Y).search(U, 20)
     assert _overlap(truth, wide) == pytest.approx(1.0, abs=0.02)  # every cell: near exact
     assert _overlap(truth, narrow) < _overlap(truth, wide)
+
+
+def _rescored_top(U, Y, cand, k=20):
+    s = np.where(cand >= 0, np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)]), -np.inf)
+    return np.take_along_axis(cand, np.argsort(-s, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def test_pq_codes_propose_candidates_that_exact_rescoring_ranks(models):
+    """Issue 15: 4-bit PQ codes (IVFPQFastScan) order candidates coarsely; re-scored exactly,
+    300 of them hold the true top 20."""
+    exact, _ = models
+    Y = exact.item_factors_
+    U = exact.user_factors_[:200]
+    truth = np.argsort(-(U @ Y.T), axis=1)[:, :20]
+    index = ItemIndex(nlist=64, nprobe=64).build(Y)
+    assert len(Y) >= _ann.FASTSCAN_MIN_ITEMS and index.kind_ == "ivfpq-fastscan"
+    assert index.params()["kind"] == "ivfpq-fastscan"
+    raw = index.search(U, 20)
+    rescored = _rescored_top(U, Y, index.search(U, 300))
+    assert _overlap(truth, rescored) >= 0.98
+    assert _overlap(truth, raw) < _overlap(truth, rescored)  # the codes alone are coarser
+    small = ItemIndex(nlist=16).build(Y[: _ann.FASTSCAN_MIN_ITEMS - 1])
+    assert small.kind_ == "ivf-flat"  # a few thousand items: raw vectors
+    back = ItemIndex.from_array(index.to_array(), index.params())
+    np.testing.assert_array_equal(back.search(U[:20], 50), index.search(U[:20], 50))
+    assert back.kind_ == "ivfpq-fastscan"
+    with pytest.raises(DeepcutsError, match="kind must be"):
+        ItemIndex(kind="hnsw")
 
 
 def test_rerankers_filters_and_personas_with_ann(data, models):
@@ -131,9 +159,9 @@ def test_service_serves_an_ann_model_with_fold_in(tmp_path, data, models, monkey
     assert len(got["items"]) == 10
     # a new listener: the stored history is folded in and searched through the index
     calls = []
-    original = ALS.candidate_scores
+    original = ALS.vector_candidates
     monkeypatch.setattr(
-        ALS, "candidate_scores", lambda self, v, k: calls.append(k) or original(self, v, k)
+        ALS, "vector_candidates", lambda self, v, k: calls.append(k) or original(self, v, k)
     )
     songs = [str(s) for s in data.interactions.item_map.ids[[5, 6, 7]]]
     svc.store.add_listens([Listen("newcomer", s) for s in songs])

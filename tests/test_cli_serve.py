@@ -90,3 +90,14 @@ def test_serving_a_model_trained_elsewhere(tmp_path, capsys):
     assert main(["serve", "--data-dir", str(data), "--model-file", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "nothing-here" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_lets_idle_openmp_threads_sleep():
+    """Issue 15: spinning faiss/BLAS OpenMP threads took the cores of 50 concurrent clients."""
+    from deepcuts.cli._serve import passive_openmp
+
+    env = {}
+    assert passive_openmp(env) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}  # the operator's choice wins
+    assert passive_openmp(env) == {} and env["OMP_WAIT_POLICY"] == "ACTIVE"

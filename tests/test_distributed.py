@@ -32,7 +32,7 @@ from deepcuts.evaluation import evaluate, user_holdout_split  # noqa: E402
 from deepcuts.exceptions import DataError, DeepcutsError  # noqa: E402
 from deepcuts.models import ALS, load_model  # noqa: E402
 from deepcuts.models._topk import topk_rows  # noqa: E402
-from deepcuts.rerank import RarityKnob  # noqa: E402
+from deepcuts.rerank import DepthKnob, RarityKnob  # noqa: E402
 from deepcuts.testing import planted_blocks  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -297,6 +297,26 @@ def test_batch_from_a_local_model(spark):
     assert list(got["item"]) == list(ref["item"].astype(str))
     with pytest.raises(DeepcutsError, match="rarity must be a number"):
         recommend_all(als, rarity=9, spark=spark)
+
+
+@pytest.mark.parametrize("depth", [0.7, "mine+0.2"])
+def test_batch_with_the_depth_knob_equals_local(spark, depth):
+    """Issue 15: the depth knob and its floor in the executors, as in the local path."""
+    x = planted_blocks(40, 30, 2, density=0.4, noise=0.1, random_state=1)
+    als = ALS(factors=4, iterations=3, random_state=0).fit(x)
+    got = recommend_all(als, n=5, depth=depth, floor=2, spark=spark).toPandas()
+    got = got.sort_values(["user", "rank"]).reset_index(drop=True)
+    ref = als.recommend(x.user_map.ids, n=5, rerankers=[DepthKnob(depth, floor=2)]).to_frame()
+    ref = ref.rename(columns={"query": "user"}) if "query" in ref else ref
+    ref = ref.astype({"user": str}).sort_values(["user", "rank"]).reset_index(drop=True)
+    plain = als.recommend(x.user_map.ids, n=5).to_frame()
+    assert list(got["item"]) == list(ref["item"].astype(str))
+    user_col = "query" if "query" in plain else "user"
+    pairs = set(zip(plain[user_col].astype(str), plain["item"].astype(str)))
+    assert set(zip(got["user"], got["item"])) != pairs  # the knob changed the lists
+    np.testing.assert_allclose(got["score"], ref["score"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(DeepcutsError, match="floor is the depth knob"):
+        recommend_all(als, floor=2, spark=spark)
 
 
 # ---------------------------------------------------------------------- command line

@@ -173,7 +173,29 @@ def _security(args):
     return Security.for_listener(args.host, token=token, allowed_hosts=args.allowed_host)
 
 
+#: set for ``deepcuts serve`` unless the environment already says otherwise (see passive_openmp)
+SERVE_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def passive_openmp(environ=None) -> dict:
+    """Let idle OpenMP threads sleep in the serving process; returns the variables it set.
+
+    OpenMP teams (faiss's index search, numba's parallel kernels) spin for a while after each
+    parallel region by default. Under 50 concurrent clients on 2 cores that spinning takes the
+    cores the other requests need; ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep.
+    The runtime reads the variable when it loads, so this runs before the service imports
+    faiss or starts a parallel kernel. A value already in the environment is kept.
+    """
+    env = os.environ if environ is None else environ
+    done = {}
+    for k, v in SERVE_ENV.items():
+        if k not in env:
+            env[k] = done[k] = v
+    return done
+
+
 def run_serve(args) -> int:
+    passive_openmp()  # before anything loads an OpenMP runtime (workers inherit it too)
     store, data_dir = _store(args)
     try:
         import uvicorn

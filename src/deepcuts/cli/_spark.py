@@ -78,6 +78,13 @@ def register(sub) -> None:
     p.add_argument("-n", type=int, default=10, help="list length for --recommend-out")
     p.add_argument("--rarity", type=float, help="rarity knob for --recommend-out (1 = neutral)")
     p.add_argument("--band", help="obscurity band LOW:HIGH for --recommend-out")
+    p.add_argument(
+        "--depth", help='depth knob for --recommend-out: 0 (neutral) to 1 (deepest), or "mine"'
+    )
+    p.add_argument("--floor", type=int, help="the depth knob's evidence floor (default 3)")
+    p.add_argument(
+        "--taste", type=float, help="the depth knob's weight of taste evidence (default 0.3)"
+    )
     p.set_defaults(func=run)
 
 
@@ -98,7 +105,10 @@ def run(args) -> int:
         raise DeepcutsError("--format msd needs --mapping (unique_tracks.txt or a song_id CSV)")
     if args.format != "table" and (args.columns or args.normalize):
         raise DeepcutsError("--columns and --normalize apply to --format table only")
-    build_rerankers(rarity=args.rarity, band=args.band)  # bad knobs fail before Spark starts
+    # bad knobs fail before Spark starts
+    build_rerankers(
+        rarity=args.rarity, band=args.band, depth=args.depth, floor=args.floor, taste=args.taste
+    )
     model = SparkALS(
         factors=args.factors,
         iterations=args.iterations,
@@ -157,6 +167,9 @@ def run(args) -> int:
                 n=args.n,
                 rarity=args.rarity,
                 band=args.band,
+                depth=args.depth,
+                floor=args.floor,
+                taste=args.taste,
                 output=args.recommend_out,
                 spark=spark,
             )

@@ -3,10 +3,10 @@
 The user vectors stay distributed (one pandas batch of users at a time); the item side (item
 factors, training popularity, item metadata) is broadcast once. Each executor scores its users
 with the exact code path of :meth:`deepcuts.models.Recommender.rank_index`: ``x_u . y_i`` in
-float32, played items masked, the re-rankers of :func:`deepcuts.rerank.build_rerankers` (the
-rarity knob, the obscurity band, MMR diversity) and the compiled
-:func:`deepcuts.models._topk.topk_rows`, so the lists equal a local model's lists for the same
-factors.
+float32, then :func:`deepcuts.models.base.rank_candidates` (played items masked, the
+re-rankers of :func:`deepcuts.rerank.build_rerankers`: the depth knob and its evidence floor,
+the rarity knob, the obscurity band, MMR diversity, the artist cap; the compiled top-k), so
+the lists equal a local model's lists for the same factors.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import scipy.sparse as sp
 
 from deepcuts.distributed._session import active_session, require_spark
 from deepcuts.exceptions import DeepcutsError
-from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import RankContext
+from deepcuts.models.base import rank_candidates
 from deepcuts.rerank import build_rerankers
 
 __all__ = ["recommend_all"]
@@ -32,24 +31,40 @@ _OUT_SCHEMA = "uidx int, rank int, iidx int, score float"
 
 
 class _ItemStats:
-    """What re-rankers read from ``model.interactions_``, without the interaction matrix."""
+    """What re-rankers read from ``model.interactions_``: item statistics, and the training
+    pattern only where the depth knob's taste evidence needs it (``matrix``)."""
 
-    def __init__(self, popularity: np.ndarray, n_users: int, items: pd.DataFrame | None):
+    def __init__(
+        self,
+        popularity: np.ndarray,
+        n_users: int,
+        items: pd.DataFrame | None,
+        matrix: sp.csr_matrix | None = None,
+    ):
         self._popularity = np.asarray(popularity, np.int64)
         self.n_users = int(n_users)
         self.n_items = len(self._popularity)
+        self.shape = (self.n_users, self.n_items)
         self.items = items
+        self._matrix = matrix
 
     def item_popularity(self) -> np.ndarray:
         return self._popularity
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        if self._matrix is None:
+            raise DeepcutsError("the training matrix was not broadcast (only with depth=)")
+        return self._matrix
 
 
 class _ItemSide:
     """A stand-in for a fitted model inside an executor: item factors and item statistics."""
 
-    def __init__(self, item_factors, popularity, n_users, items):
+    def __init__(self, item_factors, popularity, n_users, items, matrix=None):
         self.item_factors_ = np.ascontiguousarray(item_factors, np.float32)
-        self.interactions_ = _ItemStats(popularity, n_users, items)
+        self.interactions_ = _ItemStats(popularity, n_users, items, matrix)
+        self.n_items = self.interactions_.n_items
 
 
 def _rank_batches(batches, *, side_bc, n, filter_played, knobs, chunk):
@@ -76,16 +91,10 @@ def _rank_batches(batches, *, side_bc, n, filter_played, knobs, chunk):
             ui = sp.csr_matrix(
                 (np.ones(len(cols), np.float32), cols, indptr), shape=(len(uidx), n_items)
             )
-            scores = X @ Yt
-            scores[~np.isfinite(scores)] = -np.inf
-            if filter_played:
-                rows = np.repeat(np.arange(len(uidx)), lens)
-                scores[rows, cols] = -np.inf
-            if rerankers:
-                ctx = RankContext(item_side, uidx, ui, n)
-                for r in rerankers:
-                    scores = np.asarray(r.rerank(scores, ctx), dtype=np.float32)
-            idx, val = topk_rows(scores, n)
+            idx, val = rank_candidates(
+                item_side, uidx, ui, n, None, X @ Yt,
+                filter_played=filter_played, rerankers=rerankers,
+            )  # fmt: skip
             valid = idx >= 0
             yield pd.DataFrame(
                 {
@@ -143,6 +152,24 @@ def _sources(spark, model):
     return users, model.item_factors_, x.item_popularity(), x.n_users, user_ids, item_ids, items
 
 
+def _training_pattern(model, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The training (user, item) pairs as a binary CSR matrix of shape (n_users, n_items)."""
+    from deepcuts.distributed.als import SparkALS
+
+    if isinstance(model, SparkALS):
+        pairs = model.ratings_.select("uidx", "iidx").toPandas()
+        rows, cols = pairs["uidx"].to_numpy(np.int64), pairs["iidx"].to_numpy(np.int64)
+    else:
+        coo = model.interactions_.matrix.tocoo()
+        rows, cols = coo.row, coo.col
+    m = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items), dtype=np.float32
+    )
+    m.data[:] = 1.0  # duplicates summed: a pattern
+    m.sort_indices()
+    return m
+
+
 def _local_ids(spark, x):
     users = pd.DataFrame(
         {"uidx": np.arange(x.n_users, dtype=np.int32), "user": x.user_map.ids.astype(str)}
@@ -164,6 +191,9 @@ def recommend_all(
     band=None,
     diversity: float | None = None,
     artist_cap: int | None = None,
+    depth=None,
+    floor: int | None = None,
+    taste: float | None = None,
     filter_played: bool = True,
     output=None,
     spark=None,
@@ -180,6 +210,16 @@ def recommend_all(
     rarity, band, diversity, artist_cap : optional
         The knobs of :func:`deepcuts.rerank.build_rerankers` (the rarity knob in [-3, 3], the
         obscurity band "LOW:HIGH", MMR diversity in [0, 1], items per artist).
+    depth : float in [0, 1] or str, optional
+        The depth knob (:class:`~deepcuts.rerank.DepthKnob`: 0 = neutral, 1 = deepest,
+        ``"mine"``, ``"mine+0.2"``), as in the local ``recommend`` and the service.
+    floor : int, optional
+        The depth knob's evidence floor (fewest training listeners, default 3); only with
+        ``depth``.
+    taste : float in [0, 1], optional
+        The depth knob's weight of taste evidence (default 0.3); only with ``depth``. The
+        evidence reads training histories: with ``depth`` the training pattern (user, item
+        pairs) is broadcast to the executors with the item side.
     filter_played : bool, default=True
         Leave out the items each user played in training.
     output : path or URI, optional
@@ -191,7 +231,9 @@ def recommend_all(
     Returns
     -------
     pyspark.sql.DataFrame
-        Columns ``user``, ``rank`` (1-based), ``item``, ``score`` (after the re-rankers).
+        Columns ``user``, ``rank`` (1-based), ``item``, ``score`` (the score a local model
+        reports: after the rarity knob; re-rankers that only re-order, the depth knob, MMR and
+        the artist cap, keep the model's scores).
     """
     require_spark()
     from pyspark.sql import functions as F
@@ -200,13 +242,24 @@ def recommend_all(
         raise DeepcutsError(f"n must be a positive integer, got {n!r}")
     if not isinstance(chunk, int) or chunk < 1:
         raise DeepcutsError(f"chunk must be a positive integer, got {chunk!r}")
-    knobs = {"rarity": rarity, "band": band, "diversity": diversity, "artist_cap": artist_cap}
+    knobs = {
+        "rarity": rarity,
+        "band": band,
+        "diversity": diversity,
+        "artist_cap": artist_cap,
+        "depth": depth,
+        "floor": floor,
+        "taste": taste,
+    }
     build_rerankers(**knobs)  # validate on the driver: bad knobs fail before any Spark job
     spark = active_session(spark)
     users, Y, pop, n_users, user_ids, item_ids, items = _sources(spark, model)
     if artist_cap is not None and items is None:
         raise DeepcutsError("artist_cap needs track-level data with an item 'artist' column")
-    side = spark.sparkContext.broadcast(_ItemSide(Y, pop, n_users, items))
+    train = None
+    if depth is not None:  # the depth knob's taste evidence reads the training histories
+        train = _training_pattern(model, n_users, len(pop))
+    side = spark.sparkContext.broadcast(_ItemSide(Y, pop, n_users, items, train))
     ranked = users.mapInPandas(
         partial(
             _rank_batches,

@@ -43,7 +43,7 @@ from deepcuts.exceptions import DeepcutsError, DeepcutsWarning
 from deepcuts.models import _als_kernels as K
 from deepcuts.models._ann import ItemIndex, ann_available, resolve_ann
 from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import Recommender, _is_batch, per_user_frames
+from deepcuts.models.base import Recommender, _is_batch, candidate_block, per_user_frames
 
 __all__ = ["ALS", "BlasThreadsWarning", "IMPLICIT_EQUIVALENT"]
 
@@ -541,48 +541,50 @@ class ALS(Recommender):
             )
         return index
 
-    def candidate_scores(self, vectors: np.ndarray, k: int) -> np.ndarray | None:
-        """Dense scores of user vectors with only the index's candidates filled in, or None.
+    def vector_candidates(self, vectors: np.ndarray, k) -> tuple[np.ndarray, np.ndarray] | None:
+        """The index's candidates for user vectors with their exact scores, or None.
 
         For callers that hold user vectors rather than users (the service's folded-in
-        histories): shape (b, n_items) float32, the exact ``x_u . y_i`` of at least
-        ``max(k, ann_candidates)`` candidate items per row and ``-inf`` elsewhere, so filters
-        and re-rankers apply as to full scores. None when scoring is exact (see ``ann``).
+        histories, :meth:`rank_index` for known users).
+
+        Parameters
+        ----------
+        vectors : ndarray of shape (b, factors)
+            User vectors ``x_u``.
+        k : int or array-like of shape (b,)
+            The fewest candidates each row needs (``n`` plus the row's played items); every row
+            gets at least ``ann_candidates``, rows needing more are searched apart.
+
+        Returns
+        -------
+        None when scoring is exact (see ``ann``), else a candidate block
+        (:func:`~deepcuts.models.base.candidate_block`): ``candidates`` (b, C) int32 ascending
+        per row, ``-1`` padded, and ``scores`` (b, C) float32, the exact ``x_u . y_i`` (``-inf``
+        on pads), ready for :func:`~deepcuts.models.base.rank_candidates`.
         """
         index = self.item_index()
         if index is None:
             return None
         U = np.ascontiguousarray(vectors, np.float32)
-        cand = index.search(U, max(int(self.ann_candidates), int(k)))
-        vals = np.einsum("bf,bcf->bc", U, self.item_factors_[np.maximum(cand, 0)])
-        out = np.full((len(U), self.n_items), -np.inf, np.float32)
-        rows = np.repeat(np.arange(len(U)), cand.shape[1])
-        ok = cand.ravel() >= 0
-        out[rows[ok], cand.ravel()[ok]] = vals.ravel()[ok]
-        return out
-
-    def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
-        index = self.item_index()
-        if index is None:
-            return None
-        U = self._user_vectors(user_index, user_items)
-        need = np.maximum(np.asarray(k, np.int64), int(self.ann_candidates))
         base = int(self.ann_candidates)
+        need = np.maximum(np.broadcast_to(np.asarray(k, np.int64), (len(U),)), base)
         heavy = np.flatnonzero(need > base)  # heavy listeners: more candidates, searched apart
         Y = self.item_factors_
         cand = index.search(U, base)
-        # exact x_u . y_i for each candidate (the same numbers as _score)
-        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
         if len(heavy):
             more = index.search(U[heavy], int(need[heavy].max()))
-            w = more.shape[1]
-            wide = np.full((len(U), w), -1, np.int64)
-            wide_vals = np.full((len(U), w), -np.inf, np.float32)
-            wide[:, : cand.shape[1]], wide_vals[:, : cand.shape[1]] = cand, vals
-            wide[heavy] = more
-            wide_vals[heavy] = np.einsum("bf,bcf->bc", U[heavy], Y[np.maximum(more, 0)])
-            cand, vals = wide, wide_vals
-        return cand, vals
+            wide = np.full((len(U), max(more.shape[1], cand.shape[1])), -1, np.int64)
+            wide[:, : cand.shape[1]] = cand
+            wide[heavy, : more.shape[1]] = more
+            cand = wide
+        # exact x_u . y_i for each candidate (the same numbers as _score)
+        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
+        return candidate_block(cand, vals)
+
+    def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
+        if self.item_index() is None:
+            return None
+        return self.vector_candidates(self._user_vectors(user_index, user_items), k)
 
     # ------------------------------------------------------------------ fold-in & updates
     def fold_in(self, user_items) -> np.ndarray:

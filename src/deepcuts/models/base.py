@@ -2,8 +2,17 @@
 
 Models *score*; ranking takes the top ``n`` of the scores after masking (played items, allow- and
 block-lists) and after any re-rankers. A re-ranker is any object with a method
-``rerank(scores, ctx) -> scores`` mapping a (b, n_items) float32 score block to another of the
-same shape (``-inf`` = not eligible); :mod:`deepcuts.rerank` provides them.
+``rerank(scores, ctx) -> scores`` mapping a (b, C) float32 score block to another of the same
+shape (``-inf`` = not eligible); :mod:`deepcuts.rerank` provides them.
+
+The block's columns are either the whole catalogue (``ctx.candidates is None``, C = n_items,
+column j = item j) or *candidates*: ``ctx.candidates`` is a (b, C) int32 array of item indices,
+ascending per row and padded with -1 at the end, and column j of row r scores item
+``candidates[r, j]`` (issue 15: on a 384k-song catalogue an approximate index proposes a few
+hundred candidates per user and the re-rankers work on those, never on a dense row). Re-rankers
+gather item statistics (popularity, listeners, vectors) by candidate id; the dense block is the
+special case ``candidates[r] = arange(n_items)`` and gives the same lists.
+:func:`candidate_block` builds a block from an index's answer, :func:`rank_candidates` ranks it.
 """
 
 from __future__ import annotations
@@ -33,7 +42,16 @@ from deepcuts.models._io import _paths, read_model_files, write_model_files
 from deepcuts.models._results import Recommendations
 from deepcuts.models._topk import topk_rows
 
-__all__ = ["RankContext", "Recommender", "Reranker", "apply_rerankers", "load_model", "top_n"]
+__all__ = [
+    "RankContext",
+    "Recommender",
+    "Reranker",
+    "apply_rerankers",
+    "candidate_block",
+    "load_model",
+    "rank_candidates",
+    "top_n",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +100,20 @@ class RankContext:
         The users' histories.
     n : int
         Requested list length.
+    candidates : ndarray of shape (b, C) int32 or None, default=None
+        The items the score block's columns stand for: ascending per row, ``-1`` pads at the
+        end of a row (their scores are ``-inf``). None: the columns are the whole catalogue.
     """
 
     model: Recommender
     user_index: np.ndarray
     user_items: sp.csr_matrix
     n: int
+    candidates: np.ndarray | None = None
 
 
 class Reranker(Protocol):
-    """Maps a (b, n_items) score block to a re-ranked one of the same shape."""
+    """Maps a (b, C) score block to a re-ranked one of the same shape (see the module doc)."""
 
     def rerank(self, scores: np.ndarray, ctx: RankContext) -> np.ndarray: ...
 
@@ -114,11 +136,150 @@ def apply_rerankers(scores: np.ndarray, rerankers, ctx) -> tuple[np.ndarray, np.
 
 
 def top_n(order: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``n`` of ``order`` per row: (b, n) item indices (-1 padded) and their ``values``."""
+    """Top ``n`` of ``order`` per row: (b, n) column indices (-1 padded) and their ``values``."""
     idx, val = topk_rows(order, n)
     if values is not order:
         taken = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
         val = np.where(idx >= 0, taken, val).astype(np.float32)
+    return idx, val
+
+
+def candidate_block(candidates, scores) -> tuple[np.ndarray, np.ndarray]:
+    """A candidate block from an index's answer: ids ascending per row, -1 pads last.
+
+    Parameters
+    ----------
+    candidates : array-like of shape (b, C) int
+        Item indices in any order (an index returns them best first); ``-1`` = no item.
+        Each item at most once per row.
+    scores : array-like of shape (b, C) float
+        Their scores; non-finite scores and pads become ``-inf``.
+
+    Returns
+    -------
+    candidates : ndarray of shape (b, C) int32
+    scores : ndarray of shape (b, C) float32, aligned with ``candidates``.
+
+    Examples
+    --------
+    >>> c, s = candidate_block([[7, -1, 2]], [[0.5, 9.0, 0.25]])
+    >>> c.tolist(), s.tolist()
+    ([[2, 7, -1]], [[0.25, 0.5, -inf]])
+    """
+    cand = np.asarray(candidates)
+    vals = np.asarray(scores, dtype=np.float32)
+    if cand.ndim != 2 or cand.shape != vals.shape:
+        raise DeepcutsError(
+            f"candidates and scores must be 2-D arrays of one shape (b, C), got {cand.shape} "
+            f"and {vals.shape}"
+        )
+    big = np.iinfo(np.int64).max
+    key = np.where(cand >= 0, cand.astype(np.int64), big)
+    order = np.argsort(key, axis=1, kind="stable")
+    key = np.take_along_axis(key, order, axis=1)
+    cand = np.where(key == big, -1, key).astype(np.int32)
+    vals = np.take_along_axis(vals, order, axis=1)
+    vals[~((cand >= 0) & np.isfinite(vals))] = -np.inf
+    return cand, vals
+
+
+def _mask_block(scores, candidates, n_items, user_items, allow, block) -> None:
+    """Set played (``user_items`` rows), not-allowed and blocked items to ``-inf``, in place."""
+    b = scores.shape[0]
+    if user_items is not None and user_items.nnz:
+        rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(user_items.indptr))
+        if candidates is None:
+            scores[rows, user_items.indices] = -np.inf
+        else:  # played (row, item) keys looked up among the candidates' keys
+            played = np.sort(rows * n_items + user_items.indices)
+            keys = np.arange(b, dtype=np.int64)[:, None] * n_items + candidates
+            pos = np.minimum(np.searchsorted(played, keys), len(played) - 1)
+            scores[(played[pos] == keys) & (candidates >= 0)] = -np.inf
+    if allow is None and (block is None or not len(block)):
+        return
+    keep = np.zeros(n_items, bool)
+    if allow is None:
+        keep[:] = True
+    else:
+        keep[allow] = True
+    if block is not None and len(block):
+        keep[block] = False
+    if candidates is None:
+        scores[:, ~keep] = -np.inf
+    else:
+        scores[~keep[np.maximum(candidates, 0)]] = -np.inf
+
+
+def rank_candidates(
+    model,
+    user_index,
+    user_items,
+    n: int,
+    candidates,
+    scores,
+    *,
+    filter_played: bool = True,
+    allow=None,
+    block=None,
+    rerankers: Sequence[Reranker] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` items of a score block after the masks and the re-rankers.
+
+    The one ranking step of the dense and the candidate paths (see the module docstring).
+
+    Parameters
+    ----------
+    model : Recommender
+        The fitted model (the re-rankers' ``ctx.model``).
+    user_index : ndarray of shape (b,) int32
+        Internal user indices (-1 = folded in from a history).
+    user_items : csr_matrix of shape (b, n_items)
+        Histories: masked when ``filter_played``, and the re-rankers' ``ctx.user_items``.
+    n : int
+        List length.
+    candidates : ndarray of shape (b, C) int32 or None
+        From :func:`candidate_block`; None: ``scores`` covers every item.
+    scores : ndarray of shape (b, C) float32
+        Exact scores (a copy is modified; ``-inf`` = ineligible).
+    filter_played, allow, block
+        As in :meth:`Recommender.rank_index`.
+    rerankers : sequence of Reranker
+        Applied in order (:func:`apply_rerankers`).
+
+    Returns
+    -------
+    idx : ndarray of shape (b, n) int64
+        Item indices, best first, ``-1`` padded.
+    val : ndarray of shape (b, n) float32
+        Their reported scores.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    scores[~np.isfinite(scores)] = -np.inf
+    b = scores.shape[0]
+    n_items = model.n_items
+    if candidates is not None:
+        candidates = np.asarray(candidates, dtype=np.int32)
+        if candidates.shape != scores.shape:
+            raise DeepcutsError(
+                f"candidates {candidates.shape} and scores {scores.shape} must have one shape"
+            )
+    elif scores.shape[1] != n_items:
+        raise DeepcutsError(f"a dense score block needs {n_items} columns, got {scores.shape}")
+    if not isinstance(user_items, sp.csr_matrix):
+        user_items = sp.csr_matrix(user_items)
+    _mask_block(scores, candidates, n_items, user_items if filter_played else None, allow, block)
+    values = scores
+    if rerankers:
+        ctx = RankContext(model, np.asarray(user_index, np.int32), user_items, n, candidates)
+        scores, values = apply_rerankers(scores, rerankers, ctx)
+    idx, val = top_n(scores, values, n)
+    if candidates is not None:
+        idx = np.where(idx >= 0, np.take_along_axis(candidates, np.maximum(idx, 0), axis=1), -1)
+        idx = idx.astype(np.int64)
+    if candidates is not None and idx.shape[1] < n:  # fewer candidates than n: pad to n
+        pad = n - idx.shape[1]
+        idx = np.hstack([idx, np.full((b, pad), -1, np.int64)])
+        val = np.hstack([val, np.full((b, pad), -np.inf, np.float32)])
     return idx, val
 
 
@@ -507,83 +668,29 @@ class Recommender:
         played = np.diff(user_items.indptr) if filter_played else np.zeros(len(user_index), int)
         found = self._ann_candidates(user_index, user_items, n + played, **score_kw)
         if found is not None:
-            # approximate top-k: the index proposes candidates, scored exactly by the model
-            cand, cscores = found
-            cscores = np.asarray(cscores, np.float32)
-            cscores = np.where((cand >= 0) & np.isfinite(cscores), cscores, -np.inf)
-            if not rerankers:
-                return self._rank_candidates(
-                    user_index, user_items, n, cand, cscores, filter_played, allow, block,
-                    score_kw,
-                )  # fmt: skip
-            # re-rankers see the usual dense (b, n_items) scores, -inf outside the candidates
-            scores = np.full((len(user_index), self.n_items), -np.inf, np.float32)
-            rows = np.repeat(np.arange(len(user_index)), cand.shape[1])
-            ok = cand.ravel() >= 0
-            scores[rows[ok], cand.ravel()[ok]] = cscores.ravel()[ok]
+            # approximate top-k: the index proposes candidates, scored exactly by the model;
+            # masks and re-rankers work on the (b, C) candidate block, never on a dense row
+            cand, scores = found
         else:
-            scores = np.array(
-                self._score(user_index, user_items, **score_kw), np.float32, copy=True
-            )
-            scores[~np.isfinite(scores)] = -np.inf
-        if filter_played:
-            rows = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
-            scores[rows, user_items.indices] = -np.inf
-        if allow is not None:
-            keep = np.zeros(scores.shape[1], bool)
-            keep[allow] = True
-            scores[:, ~keep] = -np.inf
-        if block is not None and len(block):
-            scores[:, block] = -np.inf
-        values = scores
-        if rerankers:
-            scores, values = apply_rerankers(
-                scores, rerankers, RankContext(self, user_index, user_items, n)
-            )
-        idx, val = top_n(scores, values, n)
+            cand, scores = None, self._score(user_index, user_items, **score_kw)
+        idx, val = rank_candidates(
+            self, user_index, user_items, n, cand, scores,
+            filter_played=filter_played, allow=allow, block=block, rerankers=rerankers,
+        )  # fmt: skip
         personas = self._personas_for(user_index, user_items, idx, **score_kw)
         return idx, val, personas
 
     # ------------------------------------------------------------------ approximate top-k
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
-        """``(cand, scores)`` from an approximate index, or None to score every item exactly.
+        """A candidate block from an approximate index, or None to score every item exactly.
 
-        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items);
-        ``cand`` (b, c) int64 item indices (-1 pads) and ``scores`` (b, c) their exact scores
-        under the model. Models with an item index (``ann=`` option) override this; the
+        ``k`` (b,) is the fewest candidates each row needs (``n`` plus its played items).
+        Returns ``(cand, scores)`` as :func:`candidate_block` makes them: (b, c) int32 item
+        indices ascending per row (-1 pads last) and (b, c) float32 exact scores under the
+        model. Models with an item index (``ann=`` option) override this; the
         default returns None.
         """
         return None
-
-    def _rank_candidates(
-        self, user_index, user_items, n, cand, cscores, filter_played, allow, block, score_kw
-    ):
-        """Top ``n`` among exactly scored candidates (no re-rankers): masks applied to (b, c)."""
-        b, c = cand.shape
-        n_items = self.n_items
-        if filter_played and user_items.nnz:
-            rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(user_items.indptr))
-            played = np.sort(rows * n_items + user_items.indices)
-            keys = np.arange(b, dtype=np.int64)[:, None] * n_items + cand
-            pos = np.minimum(np.searchsorted(played, keys), len(played) - 1)
-            cscores[played[pos] == keys] = -np.inf
-        safe = np.maximum(cand, 0)
-        if allow is not None:
-            keep = np.zeros(n_items, bool)
-            keep[allow] = True
-            cscores[~keep[safe]] = -np.inf
-        if block is not None and len(block):
-            drop = np.zeros(n_items, bool)
-            drop[block] = True
-            cscores[drop[safe]] = -np.inf
-        local, val = topk_rows(cscores, n)
-        idx = np.where(local >= 0, np.take_along_axis(cand, np.maximum(local, 0), axis=1), -1)
-        if idx.shape[1] < n:  # fewer candidates than n: pad like the exact path
-            pad = n - idx.shape[1]
-            idx = np.hstack([idx, np.full((b, pad), -1, np.int64)])
-            val = np.hstack([val, np.full((b, pad), -np.inf, np.float32)])
-        personas = self._personas_for(user_index, user_items, idx, **score_kw)
-        return idx, val, personas
 
     def similar_items(self, items, n: int = 10, *, missing: str = "raise") -> Recommendations:
         """The ``n`` items most similar to each query item (the query itself excluded)."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from deepcuts.exceptions import DeepcutsError
 
-__all__ = ["check_number", "item_popularity", "row_range"]
+__all__ = ["block_items", "by_column", "check_number", "item_popularity", "row_range"]
 
 
 def check_number(name: str, value, low: float, high: float, hint: str = "") -> float:
@@ -52,3 +52,39 @@ def row_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lo = np.where(has, lo, 0.0)
     hi = np.where(has, hi, 0.0)
     return lo, hi, has
+
+
+def block_items(ctx, scores: np.ndarray) -> np.ndarray | None:
+    """The candidate ids of a score block (``ctx.candidates``), or None for a dense block.
+
+    Checks that a candidate block has the scores' shape (see
+    :class:`~deepcuts.models.RankContext`).
+    """
+    cand = getattr(ctx, "candidates", None)
+    if cand is None:
+        return None
+    cand = np.asarray(cand)
+    if cand.shape != np.shape(scores):
+        raise DeepcutsError(
+            f"ctx.candidates has shape {cand.shape} but the score block {np.shape(scores)}; "
+            "a candidate block's scores are aligned with its candidates"
+        )
+    return cand
+
+
+def by_column(values: np.ndarray, cand: np.ndarray | None) -> np.ndarray:
+    """Per-item ``values`` (n_items, ...) laid out like a score block's columns.
+
+    Dense block (``cand`` None): ``values[None]`` of shape (1, n_items, ...), broadcasting
+    over rows. Candidate block: ``values[cand]`` of shape (b, C, ...), gathered by candidate id
+    (pads, ``-1``, take item 0's value: their scores are ``-inf`` anyway).
+
+    >>> by_column(np.array([10, 20, 30]), np.array([[0, 2, -1]])).tolist()
+    [[10, 30, 10]]
+    >>> by_column(np.array([10, 20, 30]), None).shape
+    (1, 3)
+    """
+    values = np.asarray(values)
+    if cand is None:
+        return values[None]
+    return values[np.maximum(cand, 0)]

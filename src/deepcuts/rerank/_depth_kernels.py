@@ -17,6 +17,10 @@ One row of scores ``s`` (one user), item arrays shared by all rows:
   largest ``s'``), the rest keep ``s'``.
 
 Rows with ``p_u <= 0`` are left as they are (depth 0: the neutral ranking exactly).
+
+A block's columns are the catalogue's items or a row's *candidates* (``cand[r, j]`` the item of
+column ``j``, ascending, ``-1`` pads whose scores are ``-inf``): the item arrays are read by
+item id, and with ascending candidates ties break by item index as in the dense block.
 :func:`depth_rows_reference` is the NumPy oracle of the compiled :func:`depth_rows`.
 """
 
@@ -50,8 +54,9 @@ def _is_deep_slot(t, p):
     return t > 0 and math.floor((t + 1) * p + 1e-9) > math.floor(t * p + 1e-9)
 
 
-def _depth(scores, eligible, pct, weight, target, share, m, out):
+def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
+    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -64,7 +69,7 @@ def _depth(scores, eligible, pct, weight, target, share, m, out):
         count = 0
         for j in range(n_items):
             v = row[j]
-            if eligible[j] and v > -np.inf and v < np.inf:
+            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
                 total += v
                 count += 1
         prior = np.float32(total / count) if count > 0 else np.float32(0.0)
@@ -78,17 +83,18 @@ def _depth(scores, eligible, pct, weight, target, share, m, out):
         t_u = target[r]
         for j in range(n_items):
             v = row[j]
-            if not (eligible[j] and v > -np.inf and v < np.inf):
+            it = j if dense else cand[r, j]
+            if not (v > -np.inf and v < np.inf and eligible[it]):
                 o[j] = -np.inf
                 continue
-            s = prior + weight[j] * (v - prior)
+            s = prior + weight[it] * (v - prior)
             o[j] = s
             if s > top:
                 top = s
             if s > worst_all:
                 _insert(all_idx, all_val, j, s)
                 worst_all = all_val[m - 1]
-            if pct[j] <= t_u and s > worst_deep:
+            if pct[it] <= t_u and s > worst_deep:
                 _insert(deep_idx, deep_val, j, s)
                 worst_deep = deep_val[m - 1]
         picks = np.full(m, -1, np.int64)
@@ -137,13 +143,23 @@ _depth_serial = njit(cache=True)(_depth)
 SERIAL_BELOW = 8
 
 
-def depth_rows(scores, eligible, pct, weight, target, share, m):
+def _candidates(candidates, scores):
+    """The kernels' ``cand`` argument: (b, C) int32 item ids, or (0, 0) for a dense block."""
+    if candidates is None:
+        return np.empty((0, 0), np.int32)
+    cand = np.ascontiguousarray(candidates, dtype=np.int32)
+    if cand.shape != scores.shape:
+        raise ValueError(f"candidates {cand.shape} and scores {scores.shape} differ in shape")
+    return cand
+
+
+def depth_rows(scores, eligible, pct, weight, target, share, m, candidates=None):
     """Depth re-ranking of a score block (see the module docstring).
 
     Parameters
     ----------
-    scores : float32 (b, n_items)
-        ``-inf`` = ineligible.
+    scores : float32 (b, C)
+        ``-inf`` = ineligible; ``C = n_items`` unless ``candidates`` is given.
     eligible : bool (n_items,)
         Items with enough training listeners (``n_i >= floor``).
     pct : float32 (n_items,)
@@ -156,12 +172,15 @@ def depth_rows(scores, eligible, pct, weight, target, share, m):
         Deep share ``p_u`` of each row in [0, 1]; ``<= 0`` leaves the row unchanged.
     m : int
         Slots (list positions) arranged, ``>= 1``.
+    candidates : int32 (b, C), optional
+        The item of each column (ascending per row, ``-1`` pads); None: column j is item j.
 
     Returns
     -------
-    float32 (b, n_items): the re-ranked block.
+    float32 (b, C): the re-ranked block.
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
+    cand = _candidates(candidates, scores)
     out = np.empty_like(scores)
     if scores.shape[0] == 0 or scores.shape[1] == 0:
         return out
@@ -169,6 +188,7 @@ def depth_rows(scores, eligible, pct, weight, target, share, m):
     kern = _depth_parallel if scores.shape[0] >= SERIAL_BELOW else _depth_serial
     kern(
         scores,
+        cand,
         np.ascontiguousarray(eligible, dtype=np.bool_),
         np.ascontiguousarray(pct, dtype=np.float32),
         np.ascontiguousarray(weight, dtype=np.float32),
@@ -194,7 +214,7 @@ def deep_slots(share: float, m: int) -> np.ndarray:
     return (t > 0) & (np.floor((t + 1) * share + 1e-9) > np.floor(t * share + 1e-9))
 
 
-def depth_rows_reference(scores, eligible, pct, weight, target, share, m):
+def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candidates=None):
     """NumPy oracle of :func:`depth_rows` (plain loops over rows; tests only)."""
     scores = np.asarray(scores, dtype=np.float32)
     out = scores.copy()
@@ -202,16 +222,18 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m):
     m = int(max(1, min(int(m), n_items)))
     pct = np.asarray(pct, np.float32)
     weight = np.asarray(weight, np.float32)
+    eligible = np.asarray(eligible, bool)
     for r in range(b):
         if share[r] <= 0:
             continue
+        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
         row = scores[r]
-        ok = eligible & np.isfinite(row)
+        ok = eligible[ids] & np.isfinite(row)
         prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
-        s = np.where(ok, prior + weight * (row - prior), -np.inf).astype(np.float32)
+        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
         order = np.lexsort((np.arange(n_items), -s))
         order = order[np.isfinite(s[order])]
-        deep = order[pct[order] <= target[r]]
+        deep = order[pct[ids][order] <= target[r]]
         slots = deep_slots(share[r], m)
         picks: list[int] = []
         for t in range(m):
@@ -279,9 +301,10 @@ _overlap_jit = njit(inline="always")(_overlap)
 _evidence_one_jit = njit(inline="always")(_evidence_one)
 
 
-def _tail_first(scores, eligible, pct, weight, target, share, m, pool, taste,
+def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
                 h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
+    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -293,7 +316,7 @@ def _tail_first(scores, eligible, pct, weight, target, share, m, pool, taste,
         count = 0
         for j in range(n_items):
             v = row[j]
-            if eligible[j] and v > -np.inf and v < np.inf:
+            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
                 total += v
                 count += 1
         prior = np.float32(total / count) if count > 0 else np.float32(0.0)
@@ -307,7 +330,8 @@ def _tail_first(scores, eligible, pct, weight, target, share, m, pool, taste,
         t_u = target[r]
         for j in range(n_items):
             v = row[j]
-            if not (eligible[j] and v > -np.inf and v < np.inf):
+            it = j if dense else cand[r, j]
+            if not (v > -np.inf and v < np.inf and eligible[it]):
                 o[j] = -np.inf
                 continue
             # the other slots keep the model's order: shrinkage only ranks the deep pool
@@ -317,8 +341,8 @@ def _tail_first(scores, eligible, pct, weight, target, share, m, pool, taste,
             if v > worst_all:
                 _insert(all_idx, all_val, j, v)
                 worst_all = all_val[m - 1]
-            s = prior + weight[j] * (v - prior)
-            if pct[j] <= t_u and s > worst_deep:
+            s = prior + weight[it] * (v - prior)
+            if pct[it] <= t_u and s > worst_deep:
                 _insert(deep_idx, deep_val, j, s)
                 worst_deep = deep_val[pool - 1]
         n_deep = 0
@@ -331,8 +355,9 @@ def _tail_first(scores, eligible, pct, weight, target, share, m, pool, taste,
             h_len = h_ptr[r + 1] - h_ptr[r]
             if taste > 0.0 and h_len > 0:
                 common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
-                for q in range(n_deep):
-                    ev[q] = _evidence_one_jit(deep_idx[q], common, h_len, lis_ptr, lis_idx, tr_ptr)
+                for q in range(n_deep):  # the pool holds columns: evidence is by item id
+                    jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                    ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
             s_hi = deep_val[0]
             s_lo = deep_val[n_deep - 1]
             e_hi = ev.max()
@@ -446,7 +471,7 @@ def taste_evidence_reference(items, history, listeners, train):
 
 
 def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste, history,
-                    listeners, train, item_users=None):  # fmt: skip
+                    listeners, train, item_users=None, candidates=None):  # fmt: skip
     """Tail-first depth re-ranking with taste evidence (see the comment above the kernel).
 
     Parameters as :func:`depth_rows`, and
@@ -456,8 +481,11 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
         Weight ``tau`` of the taste evidence in the deep slots' blend.
     history, listeners, train, item_users : csr
         As :func:`taste_evidence`; ``history`` has the ``b`` rows of ``scores``.
+    candidates : int32 (b, C), optional
+        The item of each column, as in :func:`depth_rows`.
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
+    cand = _candidates(candidates, scores)
     out = np.empty_like(scores)
     if scores.shape[0] == 0 or scores.shape[1] == 0:
         return out
@@ -470,6 +498,7 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
     kern = _tail_first_parallel if scores.shape[0] >= SERIAL_BELOW else _tail_first_serial
     kern(
         scores,
+        cand,
         np.ascontiguousarray(eligible, dtype=np.bool_),
         np.ascontiguousarray(pct, dtype=np.float32),
         np.ascontiguousarray(weight, dtype=np.float32),
@@ -485,7 +514,7 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
 
 
 def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, pool, taste,
-                              history, listeners, train):  # fmt: skip
+                              history, listeners, train, candidates=None):  # fmt: skip
     """NumPy oracle of :func:`tail_first_rows` (plain loops over rows; tests only)."""
     scores = np.asarray(scores, dtype=np.float32)
     out = scores.copy()
@@ -494,25 +523,27 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
     pool = int(max(m, min(int(pool), n_items)))
     pct = np.asarray(pct, np.float32)
     weight = np.asarray(weight, np.float32)
+    eligible = np.asarray(eligible, bool)
     for r in range(b):
         if share[r] <= 0:
             continue
+        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
         row = scores[r]
-        ok = eligible & np.isfinite(row)
+        ok = eligible[ids] & np.isfinite(row)
         prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
-        s = np.where(ok, prior + weight * (row - prior), -np.inf).astype(np.float32)
+        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
         raw = np.where(ok, row, -np.inf).astype(np.float32)
         # the other slots keep the model's order (raw scores); the deep pool ranks by s'
         order = np.lexsort((np.arange(n_items), -raw))
         order = order[np.isfinite(raw[order])]
         by_s = np.lexsort((np.arange(n_items), -s))
         by_s = by_s[np.isfinite(s[by_s])]
-        deep = by_s[pct[by_s] <= target[r]][:pool]
+        deep = by_s[pct[ids][by_s] <= target[r]][:pool]
         blend = np.zeros(len(deep), np.float32)
         if len(deep):
             ev = np.zeros(len(deep), np.float32)
             if taste > 0:
-                ev = taste_evidence_reference(deep[None, :], history[r], listeners, train)[0]
+                ev = taste_evidence_reference(ids[deep][None, :], history[r], listeners, train)[0]
             sv = s[deep]
             bs = (sv - sv[-1]) / (sv[0] - sv[-1]) if sv[0] > sv[-1] else np.ones(len(deep))
             span = ev.max() - ev.min()

@@ -7,7 +7,7 @@ import pandas as pd
 
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models._topk import topk_rows
-from deepcuts.rerank._common import _cached, row_range
+from deepcuts.rerank._common import _cached, block_items, by_column, row_range
 
 __all__ = ["ArtistCap", "item_artist_codes"]
 
@@ -86,37 +86,47 @@ class ArtistCap:
         return f"ArtistCap(max_per_artist={self.max_per_artist}, column={self.column!r})"
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Scores with over-cap items demoted, shape (b, n_items) float32."""
+        """Scores with over-cap items demoted, shape (b, C) float32.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``, whose artists
+        are gathered by item id).
+        """
         out = np.array(scores, dtype=np.float32, copy=True)
-        b, n_items = out.shape
-        if b == 0 or n_items == 0:
+        b, width_max = out.shape
+        if b == 0 or width_max == 0:
             return out
         artist = item_artist_codes(ctx.model.interactions_, self.column)
+        # the artist of each column: (1, n_items) for a dense block, (b, C) for candidates
+        col_artist = by_column(artist, block_items(ctx, out))
         n = int(ctx.n)
         lo, hi, _ = row_range(out)
         drop = (hi - lo + 1.0).astype(np.float32)
         rows = np.arange(b)
-        width = min(n_items, max(4 * n, n + 50))
+        width = min(width_max, max(4 * n, n + 50))
         while len(rows):
             cand, _ = topk_rows(out[rows], width)
-            demote, kept = self._demotions(cand, artist)
+            a = col_artist[0 if col_artist.shape[0] == 1 else rows[:, None], np.maximum(cand, 0)]
+            demote, kept = self._demotions(cand, a, int(artist.max(initial=-1)))
             # rows whose window ran out of capped-in items while more eligible items remain
             # are redone with a wider window; the others are final
-            more = (kept < n) & (cand[:, -1] >= 0) & (width < n_items)
+            more = (kept < n) & (cand[:, -1] >= 0) & (width < width_max)
             r, c = np.nonzero(demote & ~more[:, None])
             out[rows[r], cand[r, c]] -= drop[rows[r]]
             rows = rows[more]
-            width = min(n_items, width * 4)
+            width = min(width_max, width * 4)
         return out
 
-    def _demotions(self, cand: np.ndarray, artist: np.ndarray):
-        """Over-cap mask (b, w) for candidates in score order, and capped-in count per row."""
+    def _demotions(self, cand: np.ndarray, cand_artist: np.ndarray, max_code: int):
+        """Over-cap mask (b, w) for columns in score order, and capped-in count per row.
+
+        ``cand_artist`` (b, w) is the artist code of each column of ``cand`` (-1 = unknown).
+        """
         b, w = cand.shape
         valid = cand >= 0
-        a = np.where(valid, artist[np.maximum(cand, 0)], -1).astype(np.int64)
+        a = np.where(valid, cand_artist, -1).astype(np.int64)
         capped = valid & (a >= 0)
         # occurrence number of each candidate's artist within its row, in score order
-        key = np.where(capped, np.arange(b)[:, None] * (artist.max() + 2) + a, -1).ravel()
+        key = np.where(capped, np.arange(b)[:, None] * (max_code + 2) + a, -1).ravel()
         order = np.argsort(key, kind="stable")
         sk = key[order]
         first = np.r_[True, sk[1:] != sk[:-1]]

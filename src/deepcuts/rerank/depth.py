@@ -51,7 +51,7 @@ from scipy.special import ndtr
 
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.rerank import _depth_kernels as K
-from deepcuts.rerank._common import _cached, item_popularity
+from deepcuts.rerank._common import _cached, block_items, item_popularity
 
 __all__ = [
     "DEPTH_RANGE",
@@ -185,9 +185,16 @@ def tail_level(catalogue: DepthCatalogue, head_share: float = HEAD_SHARE) -> flo
     >>> tail_level(cat)  # items 1-3 (the item at rank 2 and its ties are in the tail)
     70.0
     """
+    # cached per catalogue: a sort of every item's listeners (7 ms at 384k songs) per request
+    # was most of a served request's time (issue 15)
+    return _cached(catalogue, ("tail_level", float(head_share)),
+                   lambda: _tail_level(catalogue, head_share))  # fmt: skip
+
+
+def _tail_level(catalogue: DepthCatalogue, head_share: float) -> float:
     pop = catalogue.listeners
     rank = int(math.ceil(float(head_share) * len(pop)))
-    cut = np.sort(pop)[::-1][max(rank, 1) - 1]
+    cut = np.partition(pop, len(pop) - max(rank, 1))[len(pop) - max(rank, 1)]
     tail = catalogue.eligible & (pop <= cut)
     if not tail.any():
         return float(catalogue.floor_top)
@@ -367,10 +374,16 @@ class DepthKnob:
         return _cached(interactions, ("depth_weights", self.floor, self.shrinkage), make)
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Re-scored block of shape (b, n_items) float32; ``-inf`` entries stay ``-inf``."""
+        """Re-scored block of shape (b, C) float32; ``-inf`` entries stay ``-inf``.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``): the kernel reads
+        each column's listeners and percentile by item id, and the user's mean score (the
+        shrinkage prior) is taken over the block's eligible entries.
+        """
         scores = np.asarray(scores, dtype=np.float32)
         if self.neutral or scores.shape[0] == 0:
             return scores
+        cand = block_items(ctx, scores)
         x = ctx.model.interactions_
         cat = self.catalogue(x)
         d = self.row_depths(ctx, scores.shape[0])
@@ -381,13 +394,14 @@ class DepthKnob:
             target, share = np.full(len(d), tail_level(cat)), d
         if self.deep != "tail-first":
             return K.depth_rows(
-                scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n)
-            )
+                scores, cat.eligible, cat.percentile, self.weights(x), target, share,
+                int(ctx.n), cand,
+            )  # fmt: skip
         history = _history(ctx, scores.shape[0], x.shape[1])
         return K.tail_first_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n),
             deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x),
-            _item_users(x),
+            _item_users(x), cand,
         )  # fmt: skip
 
 
@@ -400,13 +414,22 @@ def deep_pool(n: int) -> int:
     return max(DEEP_POOL * int(n), 40)
 
 
+def _kernel_csr(m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` with int64 indptr and int32 indices, the kernels' types: a cached matrix is then
+    passed without a per-request copy (``_depth_kernels._csr_arrays``)."""
+    m.indptr = np.ascontiguousarray(m.indptr, dtype=np.int64)
+    m.indices = np.ascontiguousarray(m.indices, dtype=np.int32)
+    return m
+
+
 def _train_csr(interactions) -> sp.csr_matrix:
-    return _cached(interactions, "csr", lambda: sp.csr_matrix(interactions.matrix))
+    return _cached(interactions, "csr", lambda: _kernel_csr(sp.csr_matrix(interactions.matrix)))
 
 
 def _item_users(interactions) -> sp.csr_matrix:
     """Every item's training listeners, shape (n_items, n_users) (cached per Interactions)."""
-    return _cached(interactions, "item_users", lambda: sp.csr_matrix(_train_csr(interactions).T))
+    return _cached(interactions, "item_users",
+                   lambda: _kernel_csr(sp.csr_matrix(_train_csr(interactions).T)))  # fmt: skip
 
 
 def _history(ctx, b: int, n_items: int) -> sp.csr_matrix:
@@ -447,9 +470,9 @@ def taste_listeners(interactions, k: int = TASTE_LISTENERS) -> sp.csr_matrix:
         keep = order[rank < k]
         keep.sort()
         rows, users = item[keep], csc.indices[keep]
-        return sp.csr_matrix(
+        return _kernel_csr(sp.csr_matrix(
             (np.ones(len(keep), np.float32), (rows, users)), shape=(n_items, csc.shape[0])
-        )
+        ))  # fmt: skip
 
     return _cached(interactions, ("taste_listeners", int(k)), make)
 

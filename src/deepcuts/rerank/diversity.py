@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models._topk import topk_rows
 from deepcuts.rerank import _mmr_kernels as K
-from deepcuts.rerank._common import _cached, check_number, row_range
+from deepcuts.rerank._common import _cached, block_items, check_number, row_range
 
 __all__ = ["DIVERSITY_RANGE", "MMR", "promote"]
 
@@ -32,7 +32,7 @@ def _normalised_sparse(v) -> sp.csr_matrix:
 
 
 def promote(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Move ``items`` (b, m) to the top of their rows in the given order (``-1`` = skip).
+    """Move columns ``items`` (b, m) to the top of their rows in the given order (-1 = skip).
 
     The j-th item of a row gets ``hi + (m - j) * step`` with ``hi`` the row's largest finite
     score, so it outranks every other item; other entries keep their scores. Returns float32.
@@ -128,28 +128,36 @@ class MMR:
         return self._prepared
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Scores with the MMR picks moved to the top, shape (b, n_items) float32."""
+        """Scores with the MMR picks moved to the top, shape (b, C) float32.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``: the pool is taken
+        among them and their vectors are looked up by item id).
+        """
         scores = np.asarray(scores, dtype=np.float32)
-        b, n_items = scores.shape
+        b, width = scores.shape
         n = int(ctx.n)
-        if self.diversity == 0.0 or b == 0 or n_items == 0:
+        if self.diversity == 0.0 or b == 0 or width == 0:
             return scores
-        pool = min(n_items, self.pool or max(5 * n, 50))
+        ids = block_items(ctx, scores)
+        n_items = width if ids is None else int(ctx.model.n_items)
+        pool = min(width, self.pool or max(5 * n, 50))
         m = min(n, pool)
         vectors = self._vectors(ctx, n_items)
-        cand, vals = topk_rows(scores, pool)
-        valid = cand >= 0
+        cols, vals = topk_rows(scores, pool)
+        valid = cols >= 0
         lo = np.where(valid, vals, np.inf).min(axis=1, initial=np.inf)
         hi = np.where(valid, vals, -np.inf).max(axis=1, initial=-np.inf)
         span = np.where(hi > lo, hi - lo, 1.0)
         with np.errstate(invalid="ignore"):
             rel = np.where(valid, (vals - lo[:, None]) / span[:, None], 0.0)
         rel = np.ascontiguousarray(rel, dtype=np.float32)
+        # the kernels look vectors up by item id: map the pool's columns to their items
+        cand = cols if ids is None else np.where(valid, ids[np.arange(b)[:, None], cols], -1)
         cand = np.ascontiguousarray(cand, dtype=np.int64)
         lam = np.float32(self.diversity)
         if sp.issparse(vectors):
             picks = K.mmr_sparse(cand, rel, vectors.indptr, vectors.indices, vectors.data, lam, m)
         else:
             picks = K.mmr_dense(cand, rel, vectors, lam, m)
-        items = np.where(picks >= 0, np.take_along_axis(cand, np.maximum(picks, 0), axis=1), -1)
-        return promote(scores, np.arange(b), items)
+        picked = np.where(picks >= 0, np.take_along_axis(cols, np.maximum(picks, 0), axis=1), -1)
+        return promote(scores, np.arange(b), picked)

@@ -19,7 +19,14 @@ import warnings
 import numpy as np
 
 from deepcuts.exceptions import DeepcutsError, EmptyListWarning
-from deepcuts.rerank._common import _cached, check_number, item_popularity, row_range
+from deepcuts.rerank._common import (
+    _cached,
+    block_items,
+    by_column,
+    check_number,
+    item_popularity,
+    row_range,
+)
 
 __all__ = [
     "BAND_RANGE",
@@ -132,13 +139,18 @@ class RarityKnob:
         )
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Re-scored block of shape (b, n_items) float32; ``-inf`` entries stay ``-inf``."""
+        """Re-scored block of shape (b, C) float32; ``-inf`` entries stay ``-inf``.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``, whose item
+        frequencies are gathered by id).
+        """
         scores = np.asarray(scores, dtype=np.float32)
         if self.rarity == 1.0:
             return scores
-        logf = self.log_frequency(ctx.model.interactions_)
+        cand = block_items(ctx, scores)
+        logf = self.log_frequency(ctx.model.interactions_).astype(np.float32)
         out = shifted_log(scores)
-        out += np.float32(self.rarity - 1.0) * logf.astype(np.float32)[None, :]
+        out += np.float32(self.rarity - 1.0) * by_column(logf, cand)
         return out
 
 
@@ -216,11 +228,18 @@ class ObscurityBand:
         return (pct >= self.low) & (pct <= self.high)
 
     def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
-        """Scores with items outside the band set to ``-inf``, shape (b, n_items) float32."""
+        """Scores with items outside the band set to ``-inf``, shape (b, C) float32.
+
+        ``C`` is ``n_items`` or the number of candidates (``ctx.candidates``).
+        """
         out = np.array(scores, dtype=np.float32, copy=True)
         x = ctx.model.interactions_
         inside = self.mask(x)
-        out[:, ~inside] = -np.inf
+        cand = block_items(ctx, out)
+        if cand is None:
+            out[:, ~inside] = -np.inf
+        else:
+            out[~inside[np.maximum(cand, 0)]] = -np.inf
         if not inside.any():
             pct = _cached(x, "percentiles", lambda: popularity_percentiles(item_popularity(x)))
             below, above = pct[pct < self.low], pct[pct > self.high]

@@ -12,9 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from deepcuts.exceptions import DataError, DeepcutsError
-from deepcuts.models import RankContext
-from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import apply_rerankers, top_n
+from deepcuts.models.base import rank_candidates
 from deepcuts.rerank import build_rerankers
 from deepcuts.serving._handle import ModelHandle
 from deepcuts.serving._history import History, check_user
@@ -51,23 +49,21 @@ def _rank_folded(h: ModelHandle, vectors, rows, n: int, filter_played: bool, rer
     val : ndarray of shape (b, n) float32
     """
     lengths = np.fromiter((r.nnz for r in rows), np.int64, len(rows))
-    # big catalogues: the model's item index proposes candidates (ALS ann=, issue 15)
-    scores = h.model.candidate_scores(vectors, n + int(lengths.max()) * filter_played)
-    if scores is None:
-        scores = h.fold.scores(vectors)  # (b, n_items): a new array, modified in place below
-    scores[~np.isfinite(scores)] = -np.inf
-    indices = np.concatenate([r.indices for r in rows])
-    if filter_played:
-        scores[np.repeat(np.arange(len(rows)), lengths), indices] = -np.inf
-    if rerankers:
-        indptr = np.zeros(len(rows) + 1, np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        data = np.concatenate([r.data for r in rows])
-        user_items = sp.csr_matrix((data, indices, indptr), shape=(len(rows), scores.shape[1]))
-        ctx = RankContext(h.model, np.full(len(rows), -1, np.int32), user_items, n)
-        order, values = apply_rerankers(scores, rerankers, ctx)  # reported: real scores
-        return top_n(order, values, n)
-    return topk_rows(scores, n)
+    indptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    n_items = h.model.n_items
+    user_items = sp.csr_matrix(
+        (np.concatenate([r.data for r in rows]), np.concatenate([r.indices for r in rows]), indptr),
+        shape=(len(rows), n_items),
+    )
+    # big catalogues: the model's item index proposes candidates (ALS ann=, issue 15), and the
+    # masks and re-rankers work on that (b, C) block end to end, never on a dense row
+    found = h.model.vector_candidates(vectors, n + lengths * filter_played)
+    cand, scores = found if found is not None else (None, h.fold.scores(vectors))
+    return rank_candidates(
+        h.model, np.full(len(rows), -1, np.int32), user_items, n, cand, scores,
+        filter_played=filter_played, rerankers=rerankers,
+    )  # fmt: skip
 
 
 class RecommendMixin:
