@@ -32,7 +32,7 @@ fitted percentile). The depth knob's shrinkage and the depths (of each arrangeme
 Writes ``docs/img/rarity_pareto.png``, ``docs/rarity_results.json`` and the generated block of
 ``docs/rarity.md``.
 
-Usage: ``python benchmarks/rarity_report.py [--quick] [--no-write]``
+Usage: ``python benchmarks/rarity_report.py [--quick] [--no-write] [--replot]``
 """
 
 from __future__ import annotations
@@ -506,9 +506,10 @@ def plot(results: list[dict], path: Path) -> Path:
         ax.set_xlabel("long-tail recall@20 (held-out items outside the top 20%)")
         ax.set_ylabel("NDCG@10")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="upper right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=len(labels))
     fig.suptitle("Accuracy vs deep cuts the listener went on to play (up and right is better)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -590,7 +591,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one small generated data set (CI)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--replot", action="store_true",
+                    help="only redraw the PNG from docs/rarity_results.json")  # fmt: skip
     args = ap.parse_args()
+    if args.replot:
+        doc = json.loads((ROOT / "docs" / "rarity_results.json").read_text())
+        results = [{**r, "table": pd.DataFrame(r["table"])} for r in doc["results"]]
+        print(f"wrote {plot(results, ROOT / 'docs' / 'img' / 'rarity_pareto.png')}")
+        return
     t0 = time.perf_counter()
     results = [run_dataset(name, x, args.quick) for name, x in datasets(args.quick).items()]
     checks = targets(results)

@@ -172,7 +172,8 @@ def add_knob_arguments(p) -> None:
     g.add_argument(
         "--depth",
         metavar="D",
-        help="how deep into the long tail, calibrated: 0 = the model's ranking, 1 = deepest; "
+        help="how deep into the long tail: the share of the list given to the catalogue's long "
+        "tail, 0 = the model's ranking, 1 = deepest; "
         "'mine' = your own history's popularity level, 'mine+0.2' = a step deeper. Items "
         "with fewer than --floor listeners are left out",
     )

@@ -16,6 +16,7 @@ from deepcuts.rerank.depth import (
     depth_targets,
     item_evidence,
     parse_depth,
+    taste_similarity,
 )
 from deepcuts.rerank.diversity import DIVERSITY_RANGE, MMR
 from deepcuts.rerank.pipeline import build_rerankers, parse_band
@@ -48,4 +49,5 @@ __all__ = [
     "parse_band",
     "parse_depth",
     "popularity_percentiles",
+    "taste_similarity",
 ]

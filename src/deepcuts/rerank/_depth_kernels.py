@@ -265,10 +265,9 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candid
 #   b_ui = (1 - tau) (s'_ui - min s') / (max s' - min s') + tau (e_ui - min e) / (max e - min e)
 #
 # with min / max over the pool. ``tau = 0`` orders the deep slots by ``s'`` alone, as
-# :func:`depth_rows`. The other slots take the best remaining eligible items by the model's own
-# score ``s`` (shrinkage only ranks the deep pool: the head of the list stays the model's, so
-# shallow settings cost accuracy only where they place a deep cut), and the items not picked
-# keep ``s``.
+# :func:`depth_rows`. The other slots take the best remaining eligible items by ``s'``, and the
+# items not picked keep ``s'`` (shrinkage is evidence for the whole ranking; its strength is
+# picked on validation).
 
 
 def _overlap(r, h_ptr, h_idx, it_ptr, it_idx, n_users):
@@ -334,14 +333,13 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
             if not (v > -np.inf and v < np.inf and eligible[it]):
                 o[j] = -np.inf
                 continue
-            # the other slots keep the model's order: shrinkage only ranks the deep pool
-            o[j] = v
-            if v > top:
-                top = v
-            if v > worst_all:
-                _insert(all_idx, all_val, j, v)
-                worst_all = all_val[m - 1]
             s = prior + weight[it] * (v - prior)
+            o[j] = s
+            if s > top:
+                top = s
+            if s > worst_all:
+                _insert(all_idx, all_val, j, s)
+                worst_all = all_val[m - 1]
             if pct[it] <= t_u and s > worst_deep:
                 _insert(deep_idx, deep_val, j, s)
                 worst_deep = deep_val[pool - 1]
@@ -532,13 +530,9 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
         ok = eligible[ids] & np.isfinite(row)
         prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
         s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
-        raw = np.where(ok, row, -np.inf).astype(np.float32)
-        # the other slots keep the model's order (raw scores); the deep pool ranks by s'
-        order = np.lexsort((np.arange(n_items), -raw))
-        order = order[np.isfinite(raw[order])]
-        by_s = np.lexsort((np.arange(n_items), -s))
-        by_s = by_s[np.isfinite(s[by_s])]
-        deep = by_s[pct[ids][by_s] <= target[r]][:pool]
+        order = np.lexsort((np.arange(n_items), -s))
+        order = order[np.isfinite(s[order])]
+        deep = order[pct[ids][order] <= target[r]][:pool]
         blend = np.zeros(len(deep), np.float32)
         if len(deep):
             ev = np.zeros(len(deep), np.float32)
@@ -561,8 +555,8 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
             if c is None:
                 break
             picks.append(c)
-        top = raw[order[0]] if len(order) else np.float32(0)
+        top = s[order[0]] if len(order) else np.float32(0)
         for t, c in enumerate(picks):
-            raw[c] = np.float32(float(top) + (m - t))
-        out[r] = raw
+            s[c] = np.float32(float(top) + (m - t))
+        out[r] = s
     return out

@@ -539,7 +539,8 @@ def create_app(
             str | None,
             Query(
                 max_length=20,
-                description="deep cuts, calibrated: 0 = the model's ranking, 1 = deepest; "
+                description="deep cuts: the share of the list from the long tail, 0 = the "
+                "model's ranking, 1 = deepest; "
                 "'mine' = the listener's own popularity level, 'mine+0.2' a step deeper "
                 "(artists need at least `floor` listeners)",
             ),
