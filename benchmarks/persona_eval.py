@@ -9,11 +9,15 @@ random_state=0)`` (planted tastes, one-taste users); a per-user 20% holdout (see
 The real listener of ``../shared/data/lastfm-1k-sample`` is folded into the Last.fm 2K model.
 Anchor: ``ALS(factors=64, reg_scaling="activity", regularization=0.3)``, trained in the run.
 
-1. **Selection on validation data only.** The post-hoc personas' clustering threshold on a
-   *second* generated data set (seed 1): the threshold whose worse of planted-taste recovery and
-   one-taste-one-persona is highest. Persona vectors, scoring, blend and (on Last.fm) the
-   threshold on a validation split of the Last.fm 2K training part (20% of each user's items,
-   seed 1): the highest coverage@10 among settings whose recall@20 >= the anchor's there.
+1. **Selection on validation data only.** The post-hoc personas' count rule is scale-free
+   (``threshold="auto"``: a quantile of the distance between random pairs of training entries);
+   its ``null_quantile`` is chosen on *second* generated data sets (seed 1) at two scales,
+   2,000 users with 64 factors and 400 users with 32 factors: the quantile whose worse case,
+   over both sets, of planted-taste recovery and one-taste-one-persona is highest. Persona
+   vectors, scoring and blend on a validation split of the Last.fm 2K training part (20% of
+   each user's items, seed 1): the highest coverage@10 among settings whose recall@20 >= the
+   anchor's there. The run records whether these are the defaults of ``PostHocPersonas()``
+   (the registry's ``persona``, used by the CLI, the service and the web page).
 2. **Standard metrics** on the test split: recall@20, NDCG@10, coverage@10 of every model's
    combined list, and ALS with about the persona model's parameter count.
 3. **Taste-conditioned recall.** Each test user's training items are clustered in a FIXED item
@@ -63,7 +67,9 @@ ROOT = Path(__file__).resolve().parents[1]
 F = 64
 ANCHOR = dict(factors=F, iterations=15, regularization=0.3, reg_scaling="activity", random_state=0)
 METRICS = ("recall", "ndcg", "coverage")
-THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 1.0)
+NULL_QUANTILES = (0.06, 0.08, 0.1, 0.12, 0.15)
+#: the generated validation sets of the count rule: (users, factors), seed 1
+RULE_SCALES = ((2000, 64), (400, 32))
 log = logging.getLogger("persona_eval")
 
 
@@ -76,10 +82,10 @@ def metrics(model, train, test, **kw) -> dict:
     return {k: round(float(m[k]), 4) for k in ("recall@20", "ndcg@10", "coverage@10")}
 
 
-def load(name: str, quick: bool, seed: int = 0):
+def load(name: str, quick: bool, seed: int = 0, n: int | None = None):
     if name == "lastfm2k":
         return load_lastfm2k(), None
-    n = 800 if quick else 2000
+    n = n or (800 if quick else 2000)
     d = generate_listening(n_users=n, n_items=3 * n // 2, random_state=seed)
     return d.interactions, d
 
@@ -140,32 +146,40 @@ def planted(model, x, d) -> dict:
 
 
 # ---------------------------------------------------------------------- selection
-def select_threshold(quick: bool) -> tuple[float, list]:
-    x, d = load("generated", quick, seed=1)
-    als = ALS(**ANCHOR).fit(x)
+def select_null_quantile(quick: bool) -> tuple[float, list]:
+    """``null_quantile`` of ``threshold="auto"``: best worse case over :data:`RULE_SCALES`."""
     rows = []
-    for th in THRESHOLDS:
-        r = planted(PostHocPersonas.from_model(als, threshold=th), x, d)
-        rows.append({"threshold": th, **r})
-        say(f"  generated (seed 1) threshold={th}: {r}")
-    best = max(
-        rows, key=lambda r: (min(r["recovered"], r["one_taste_one_persona"]), -r["threshold"])
-    )
-    return best["threshold"], rows
+    for n_users, f in RULE_SCALES:
+        n_users = min(n_users, 800) if quick else n_users
+        x, d = load("generated", quick, seed=1, n=n_users)
+        als = ALS(**{**ANCHOR, "factors": f}).fit(x)
+        for q in NULL_QUANTILES:
+            m = PostHocPersonas.from_model(als, threshold="auto", null_quantile=q)
+            r = planted(m, x, d)
+            rows.append({"users": n_users, "factors": f, "null_quantile": q,
+                         "threshold_": round(m.threshold_, 4), **r})  # fmt: skip
+            say(f"  generated (seed 1, {n_users} users, f={f}) null_quantile={q}: {rows[-1]}")
+
+    def worst(q):
+        return min(min(r["recovered"], r["one_taste_one_persona"])
+                   for r in rows if r["null_quantile"] == q)  # fmt: skip
+
+    best = max(NULL_QUANTILES, key=lambda q: (worst(q), -q))
+    return best, rows
 
 
-def select_lastfm(train, quick: bool) -> tuple[dict, list, dict]:
+def select_lastfm(train, quick: bool, q: float) -> tuple[dict, list, dict]:
     fit, valid = user_holdout_split(train, test_fraction=0.2, random_state=1)
     als = ALS(**ANCHOR).fit(fit)
     anchor = metrics(als, fit, valid)
     say(f"  validation anchor ALS: {anchor}")
     rows = []
-    grid = [(th, vec, sc, lam) for th in (0.7, 0.8, 0.9) for vec in ("fold_in", "centroid")
-            for sc in ("mixture", "max") for lam in (0.2, 0.4)]  # fmt: skip
+    grid = [(vec, sc, lam) for vec in ("fold_in", "centroid") for sc in ("mixture", "max")
+            for lam in (0.2, 0.4)]  # fmt: skip
     if quick:
-        grid = grid[::4]
-    for th, vec, sc, lam in grid:
-        cfg = dict(threshold=th, persona_vectors=vec, scoring=sc, blend=lam)
+        grid = grid[::2]
+    for vec, sc, lam in grid:
+        cfg = dict(threshold="auto", null_quantile=q, persona_vectors=vec, scoring=sc, blend=lam)
         r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
         rows.append({**cfg, **r})
         say(f"  validation {cfg}: {r}")
@@ -173,7 +187,8 @@ def select_lastfm(train, quick: bool) -> tuple[dict, list, dict]:
     best = (
         max(ok, key=lambda r: r["coverage@10"]) if ok else max(rows, key=lambda r: r["recall@20"])
     )
-    chosen = {k: best[k] for k in ("threshold", "persona_vectors", "scoring", "blend")}
+    keys = ("threshold", "null_quantile", "persona_vectors", "scoring", "blend")
+    chosen = {k: best[k] for k in keys}
     return chosen, rows, anchor
 
 
@@ -375,6 +390,7 @@ def run_dataset(name, quick, chosen, out) -> dict:
             r["fit_s"] = round(t_als + t_build, 2)
             r["per_iteration_ratio"] = round((t_als + t_build) / t_als, 3)
             r["mean_personas"] = round(float(m.user_n_personas_.mean()), 3)
+            r["threshold_"] = round(float(m.threshold_), 4)
         else:
             r["fit_s"] = round(fits[label], 2)
             r["per_iteration_ratio"] = round(fits[label] / iters[label] / per_it, 3)
@@ -409,9 +425,8 @@ def run_dataset(name, quick, chosen, out) -> dict:
         say(f"{name} purity/tabs {k}: {res['purity_tabs'][k]}")
     if d is not None:
         res["planted"] = {k: planted(models[k], train, d) for k in steer_models}
-        th = out["selection"]["generator_threshold"]
-        res["planted"][f"PostHocPersonas at the generator's threshold ({th})"] = planted(
-            PostHocPersonas.from_model(als, **{**chosen, "threshold": th}), train, d
+        res["planted"]["PostHocPersonas at the previous fixed threshold (0.8)"] = planted(
+            PostHocPersonas.from_model(als, **{**chosen, "threshold": 0.8}), train, d
         )
         say(f"{name} planted: {res['planted']}")
     if name == "lastfm2k":
@@ -464,15 +479,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller data and grid (a smoke run)")
     args = ap.parse_args()
     out: dict = {"anchor": ANCHOR, "selection": {}}
-    say("selection: clustering threshold on generated data (seed 1)")
-    th_gen, rows = select_threshold(args.quick)
-    out["selection"]["generator_threshold"] = th_gen
+    say("selection: null_quantile of the count rule on generated data (seed 1, two scales)")
+    q, rows = select_null_quantile(args.quick)
+    out["selection"]["null_quantile"] = q
     out["selection"]["generator_rows"] = rows
     say("selection: Last.fm 2K validation split of the training part")
     train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
-    chosen, rows, anchor = select_lastfm(train, args.quick)
+    chosen, rows, anchor = select_lastfm(train, args.quick, q)
     out["selection"].update({"chosen": chosen, "lastfm_rows": rows, "lastfm_anchor": anchor})
-    say(f"chosen: {chosen}")
+    dflt = PostHocPersonas()
+    out["selection"]["class_defaults_match"] = all(getattr(dflt, k) == v for k, v in chosen.items())
+    say(f"chosen: {chosen}; PostHocPersonas() defaults match: "
+        f"{out['selection']['class_defaults_match']}")  # fmt: skip
     for name in ("lastfm2k", "generated"):
         out[name] = run_dataset(name, args.quick, chosen, out)
     for name in ("lastfm2k", "generated"):

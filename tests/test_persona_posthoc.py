@@ -4,6 +4,7 @@ persona lists that stay in their taste, save/load, and the clustering kernel's o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS, MODELS, PostHocPersonas, load_model
 from deepcuts.models import _persona_cluster_kernels as CK
 from deepcuts.models.persona._labels import distinct_labels
+from deepcuts.models.persona._posthoc import null_threshold
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,56 @@ def test_one_taste_users_get_one_persona(fitted, gen):
     one = gen.n_tastes == 1
     assert one.sum() > 50
     assert (fitted.user_n_personas_[one] == 1).mean() >= 0.95
+
+
+def test_auto_threshold_is_the_null_quantile_of_random_training_pairs(fitted):
+    x = fitted.interactions_.matrix
+    Yn = fitted.item_factors_ / np.linalg.norm(fitted.item_factors_, axis=1, keepdims=True)
+    # oracle: the same seeded draw of entries, distances one pair at a time
+    rng = np.random.default_rng(0)
+    a = x.indices[rng.integers(0, x.nnz, 2000)]
+    b = x.indices[rng.integers(0, x.nnz, 2000)]
+    d = [max(1.0 - float(Yn[i] @ Yn[j]), 0.0) for i, j in zip(a, b)]
+    got = null_threshold(x, Yn, 0.1, n_pairs=2000, seed=0)
+    assert got == pytest.approx(np.quantile(d, 0.1), rel=1e-5)
+    assert fitted.threshold == "auto" and fitted.null_quantile == 0.1
+    assert fitted.threshold_ == pytest.approx(null_threshold(x, Yn, 0.1, seed=0), rel=1e-6)
+    assert 0.3 < fitted.threshold_ < 1.0
+    # ward units: the Ward height of two single items, sqrt(2 * cosine distance)
+    w = null_threshold(x, Yn, 0.1, "ward", seed=0)
+    assert w == pytest.approx(np.sqrt(2 * fitted.threshold_), rel=1e-5)
+    # a higher quantile merges more: never more personas
+    hi = PostHocPersonas.from_model(fitted, null_quantile=0.3)
+    assert hi.threshold_ > fitted.threshold_
+    assert (hi.user_n_personas_ <= fitted.user_n_personas_).all()
+    # a number still works and is used as given
+    fixed = PostHocPersonas.from_model(fitted, threshold=0.5)
+    assert fixed.threshold_ == 0.5
+    for bad in ({"threshold": "median"}, {"threshold": -1.0}, {"null_quantile": 1.5}):
+        with pytest.raises(DeepcutsError, match=next(iter(bad))):
+            PostHocPersonas(**bad)._check_params()
+
+
+def test_auto_threshold_is_scale_free():
+    """One rule at two scales of the generator: every one-taste user gets one persona and the
+    planted tastes are found, where a fixed threshold tuned at one scale fails the other."""
+    for n_users, n_items, f in ((150, 300, 16), (400, 600, 48)):
+        g = generate_listening(n_users=n_users, n_items=n_items, random_state=5)
+        als = ALS(factors=f, iterations=8, reg_scaling="activity", regularization=0.3,
+                  random_state=0).fit(g.interactions)  # fmt: skip
+        m = PostHocPersonas.from_model(als)
+        one = g.n_tastes == 1
+        assert (m.user_n_personas_[one] == 1).mean() >= 0.95, (n_users, m.threshold_)
+        multi = g.n_tastes >= 2
+        assert (m.user_n_personas_[multi] >= 2).mean() >= 0.6, (n_users, m.threshold_)
+
+
+def test_defaults_are_the_benchmarks_choice():
+    """Issue 12: benchmarks/persona_eval.py picks the default persona model's settings."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "persona_eval.json"
+    chosen = json.loads(path.read_text())["selection"]["chosen"]
+    dflt = PostHocPersonas()
+    assert {k: getattr(dflt, k) for k in chosen} == chosen
 
 
 def test_tab_rules_share_artists_and_distinct_labels(fitted):

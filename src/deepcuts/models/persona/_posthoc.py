@@ -8,7 +8,11 @@ per cluster. Here:
    (or any fitted model with ``item_factors_`` and ``user_factors_``: :meth:`from_model`).
 2. **Clusters.** Each user's played items are clustered on their unit item vectors by
    agglomeration stopped at ``threshold`` (:mod:`deepcuts.models._persona_cluster_kernels`):
-   the count is chosen per user, a one-taste listener gets one cluster. A cluster holding
+   the count is chosen per user, a one-taste listener gets one cluster. ``threshold="auto"``
+   makes the rule scale-free: the threshold is the ``null_quantile`` quantile of the distance
+   between random pairs of training entries (user-item pairs, so items weigh as often as they
+   are played), i.e. merging stops where two clusters are no closer than what a listener's
+   items would be if drawn at random from everyone's plays. A cluster holding
    under ``min_share`` of the user's plays or fewer than ``min_artists`` items is folded into
    its nearest neighbour, so every persona can be shown.
 3. **Persona vectors.** ``persona_vectors="fold_in"``: the ALS fold-in of the user's history
@@ -41,13 +45,63 @@ from deepcuts.models.persona._diagnostics import PersonaDiagnostics
 from deepcuts.models.persona._labels import PersonaLabels
 from deepcuts.models.persona._scoring import PersonaScoring, PersonaState, unit_rows
 
-__all__ = ["PostHocPersonas"]
+__all__ = ["PostHocPersonas", "null_threshold"]
+
+#: random pairs of training entries behind ``threshold="auto"``
+NULL_PAIRS = 50_000
 
 log = logging.getLogger(__name__)
 
 #: the base ALS hyperparameters a PostHocPersonas passes through
 _ALS_PARAMS = ("factors", "iterations", "regularization", "reg_scaling", "alpha", "weighting",
                "cg_steps", "random_state", "show_progress")  # fmt: skip
+
+
+def null_threshold(
+    rows,
+    unit_items: np.ndarray,
+    quantile: float,
+    linkage: str = "average",
+    *,
+    n_pairs: int = NULL_PAIRS,
+    seed: int | None = 0,
+) -> float:
+    """The ``quantile`` of the distance between the items of random pairs of training entries.
+
+    Parameters
+    ----------
+    rows : sparse matrix of shape (n_users, n_items)
+        Training plays; each stored entry (a user-item pair) is drawn with equal chance, so an
+        item is drawn as often as it has listeners.
+    unit_items : ndarray of shape (n_items, f)
+        Unit item vectors (the space the personas cluster in).
+    quantile : float in [0, 1]
+    linkage : {"average", "ward"}
+        Units: cosine distance ``1 - cos`` (average), or the Ward height of two single items
+        ``|y_a - y_b| = sqrt(2 (1 - cos))`` (ward).
+    n_pairs : int, default=50,000
+    seed : int or None, default=0
+        Seed of the draw (None: 0).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> Y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    >>> x = sp.csr_matrix(np.array([[1.0, 1.0]]))
+    >>> round(null_threshold(x, Y, 0.9), 3)  # pairs are equal (0) or orthogonal (1)
+    1.0
+    """
+    rows = sp.csr_matrix(rows)
+    if rows.nnz == 0:
+        raise DeepcutsError("threshold='auto' needs training plays; the interactions are empty")
+    rng = np.random.default_rng(0 if seed is None else seed)
+    a = rows.indices[rng.integers(0, rows.nnz, n_pairs)]
+    b = rows.indices[rng.integers(0, rows.nnz, n_pairs)]
+    Y = np.asarray(unit_items, np.float32)
+    d = np.maximum(1.0 - np.einsum("pf,pf->p", Y[a], Y[b]), 0.0)
+    if linkage == "ward":
+        d = np.sqrt(2.0 * d)
+    return float(np.quantile(d, quantile))
 
 
 class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender):
@@ -61,8 +115,16 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     linkage : {"average", "ward"}, default="average"
         Agglomeration rule; ``threshold`` is a mean cosine distance (average) or a Ward
         height ``sqrt(2 n_a n_b / (n_a + n_b)) |c_a - c_b|`` on unit vectors (ward).
-    threshold : float, default=0.8
-        Clusters farther apart than this are not merged (higher: fewer personas).
+    threshold : float or "auto", default="auto"
+        Clusters farther apart than this are not merged (higher: fewer personas). ``"auto"``:
+        the ``null_quantile`` quantile of the distance (in the linkage's units) between the
+        items of 50,000 seeded random pairs of training entries, so that the rule does not
+        depend on the item space's scale (number of factors, catalogue, training data).
+    null_quantile : float, default=0.1
+        Quantile of the random-pair distance used by ``threshold="auto"`` (higher: fewer
+        personas). Picked by ``benchmarks/persona_eval.py`` on generated data with planted
+        tastes (seed 1, two scales): the best worse case of planted-taste recovery and
+        one-taste-one-persona.
     max_personas : int, default=5
         Most personas per user (merging goes on past the threshold down to this count).
     max_items : int, default=200
@@ -94,6 +156,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     persona_shares_ : ndarray of shape (n_users, P) float32
         Share of the user's plays in each cluster (0 past the user's count).
     user_n_personas_ : ndarray of shape (n_users,) int32
+    threshold_ : float
+        The agglomeration threshold used (``threshold``, or the ``"auto"`` value).
     train_personas_ : ndarray of shape (nnz,) int8
         Cluster of every stored training pair (CSR order of ``interactions_.matrix``).
 
@@ -118,6 +182,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         "user_n_personas_",
         "train_personas_",
     )
+    _state_scalars = ("threshold_",)
     supports_fold_in = True
 
     def __init__(
@@ -131,7 +196,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         weighting="log",
         cg_steps: int = 3,
         linkage: Literal["average", "ward"] = "average",
-        threshold: float = 0.8,
+        threshold: float | Literal["auto"] = "auto",
+        null_quantile: float = 0.1,
         max_personas: int = 5,
         max_items: int = 200,
         min_share: float = 0.05,
@@ -152,6 +218,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.cg_steps = cg_steps
         self.linkage = linkage
         self.threshold = threshold
+        self.null_quantile = null_quantile
         self.max_personas = max_personas
         self.max_items = max_items
         self.min_share = min_share
@@ -178,8 +245,15 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
                 raise DeepcutsError(f"{name} must be an integer >= {lo}, got {v!r}")
-        for name, lo, hi in (("threshold", 0.0, np.inf), ("min_share", 0.0, 1.0),
-                             ("blend", 0.0, 1.0), ("temperature", 1e-6, np.inf)):  # fmt: skip
+        if isinstance(self.threshold, str) and self.threshold != "auto":
+            raise DeepcutsError(
+                f'threshold must be a number >= 0 or "auto", got {self.threshold!r}'
+            )
+        checks = [("null_quantile", 0.0, 1.0), ("min_share", 0.0, 1.0), ("blend", 0.0, 1.0),
+                  ("temperature", 1e-6, np.inf)]  # fmt: skip
+        if self.threshold != "auto":
+            checks.append(("threshold", 0.0, np.inf))
+        for name, lo, hi in checks:
             v = getattr(self, name)
             if not isinstance(v, int | float | np.number) or not (lo <= v <= hi):
                 raise DeepcutsError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
@@ -238,11 +312,20 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.interactions_ = interactions
         self._reset_caches()
         rows = sp.csr_matrix(interactions.matrix, dtype=np.float32)
+        self.threshold_ = self._resolve_threshold(rows)
         U, keys, shares, n, labels = self._build(rows)
         self.persona_factors_, self.persona_keys_ = U, keys
         self.persona_shares_, self.user_n_personas_ = shares, n
         self.train_personas_ = labels.astype(np.int8)
-        log.info("post-hoc personas: %.2f per user", float(n.mean()))
+        log.info("post-hoc personas: threshold %.3f, %.2f per user", self.threshold_,
+                 float(n.mean()))  # fmt: skip
+
+    def _resolve_threshold(self, rows: sp.csr_matrix) -> float:
+        """``threshold``, or for ``"auto"`` the null quantile of random training pairs."""
+        if self.threshold != "auto":
+            return float(self.threshold)
+        return null_threshold(rows, self._unit_items(), float(self.null_quantile),
+                              self.linkage, seed=self.random_state)  # fmt: skip
 
     def _reset_caches(self) -> None:
         self._als_cache = None
@@ -289,11 +372,17 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         n = np.zeros(rows.shape[0], np.int32)
         CK.cluster_users(
             rows.indptr.astype(np.int64), rows.indices.astype(np.int64),
-            rows.data.astype(np.float64), self._unit_items(), float(self.threshold),
+            rows.data.astype(np.float64), self._unit_items(), float(self._threshold()),
             CK.LINKAGES[self.linkage], int(self.max_items), float(self.min_share),
             int(self.min_artists), int(self.max_personas), labels, n,
         )  # fmt: skip
         return labels, n
+
+    def _threshold(self) -> float:
+        t = getattr(self, "threshold_", None)
+        if t is None:  # a model saved before threshold_ existed: a numeric threshold
+            t = float(self.threshold)
+        return float(t)
 
     def _check_fitted_factors(self) -> None:
         if not hasattr(self, "item_factors_"):
