@@ -14,10 +14,12 @@ als         deepcuts ``ALS`` and ``implicit``'s CPU ALS on the same matrix, 64 f
             training with implicit costs). Penalty: ``regularization=0.01`` for both, scaled by
             each vector's positive entries in deepcuts (ALS-WR, ``reg_scaling="activity"``,
             its default) and unscaled in implicit; the penalty does not change the work per
-            iteration. Seconds per iteration (whole ``fit`` / iterations) and the fit's peak
-            RSS above the worker's RSS just before it, both libraries measured the same way
-            (kernel high-water mark ``VmHWM`` reset through ``/proc/self/clear_refs`` after
-            ``malloc_trim``; target: time ratio <= 0.5, memory ratio <= 1).
+            iteration. Seconds per iteration (whole ``fit`` / iterations; also the process's
+            CPU seconds, all threads, which a loaded machine disturbs less than the wall
+            clock) and the fit's peak RSS above the worker's RSS just before it, both
+            libraries measured the same way (kernel high-water mark ``VmHWM`` reset through
+            ``/proc/self/clear_refs`` after ``malloc_trim``; target: time ratio <= 0.5,
+            memory ratio <= 1).
 topk        top-20 unplayed songs for every user (a seeded sample of ``--topk-users`` users when
             there are more; ms/user scales linearly), from the deepcuts factors: implicit's
             ``recommend`` (exact), deepcuts exact (``ann=False``) and deepcuts with the faiss
@@ -177,9 +179,9 @@ def step_als(task: dict) -> dict:
             make(1).fit(planted_blocks(200, 100, 4, random_state=0))  # warm-up: numba's cache
             model = make(iters)
             before = _reset_peak()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.fit(x)
-            fit_s = time.perf_counter() - t0
+            fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
             peak = _hwm()
             model.save(d / "model_exact")
             t0 = time.perf_counter()
@@ -209,15 +211,16 @@ def step_als(task: dict) -> dict:
             make(1).fit(confidence(x.matrix[: min(x.n_users, 2000)]), show_progress=False)
             model = make(iters)
             before = _reset_peak()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             c = confidence(x.matrix)
             model.fit(c, show_progress=False)
-            fit_s = time.perf_counter() - t0
+            fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
             peak = _hwm()
             extra = {}
     lib = task["library"]
     return {
         f"als_{lib}_s_per_iter": fit_s / iters,
+        f"als_{lib}_cpu_s_per_iter": cpu_s / iters,
         f"als_{lib}_peak_mib": (peak - before) / MIB,
         **extra,
     }
@@ -440,6 +443,9 @@ def run(scale: float, args) -> dict:
                 for lib in ("deepcuts", "implicit"):
                     r.update(run_step(s, {**task, "library": lib}))
                 r["als_time_ratio"] = r["als_deepcuts_s_per_iter"] / r["als_implicit_s_per_iter"]
+                r["als_cpu_time_ratio"] = (
+                    r["als_deepcuts_cpu_s_per_iter"] / r["als_implicit_cpu_s_per_iter"]
+                )
                 r["als_memory_ratio"] = r["als_deepcuts_peak_mib"] / max(
                     r["als_implicit_peak_mib"], 1e-9
                 )
@@ -509,7 +515,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", help="keep the generated files and models here")
     p.add_argument("--json", help="write the figures to this JSON file")
-    p.add_argument("--merge", action="store_true", help="add this scale to --json's runs")
+    p.add_argument("--merge", action="store_true",
+                   help="add this scale to --json's runs (the figures of --skip'ped steps are "
+                        "kept from the earlier run of the same scale)")  # fmt: skip
     p.add_argument("--plot", help="only draw docs/img/scale.png from this JSON file")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -529,8 +537,15 @@ def main(argv=None) -> int:
         path = Path(args.json)
         runs = []
         if args.merge and path.exists():
-            runs = [x for x in json.loads(path.read_text())["runs"]
-                    if (x["scale"], x.get("catalogue_scale")) != (r["scale"], r["catalogue_scale"])]  # fmt: skip
+            runs = json.loads(path.read_text())["runs"]
+            same = [x for x in runs
+                    if (x["scale"], x.get("catalogue_scale")) == (r["scale"], r["catalogue_scale"])]  # fmt: skip
+            runs = [x for x in runs if not any(x is y for y in same)]
+            if same:  # steps skipped this time keep their figures from the previous run
+                kept = {k: v for k, v in same[0].items() if k not in r and k != "earlier_steps"}
+                r = {**kept, **r}
+                if args.skip:
+                    r["earlier_steps"] = sorted(args.skip)
         import platform
 
         doc = {
