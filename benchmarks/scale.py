@@ -8,11 +8,18 @@ then measures, each step in a fresh worker process (so every peak RSS is that st
 ingest      ``read_msd_taste_profile`` (the real, streaming reader) at track level: lines/s and
             the worker's peak RSS (target: >= 300k lines/s, <= 4 GiB at 48M lines).
 als         deepcuts ``ALS`` and ``implicit``'s CPU ALS on the same matrix, 64 factors, CG with 3
-            steps, ``regularization=0.01`` unscaled, confidence ``1 + log(1 + plays)`` for both
-            (deepcuts ``weighting="log"``; implicit is given that matrix, as in
-            benchmarks/als.py). Seconds per iteration (whole ``fit`` / iterations) and the
-            fit's peak RSS above the worker's RSS before it (target: time ratio <= 0.5, memory
-            ratio <= 1).
+            steps, confidence ``1 + log(1 + plays)`` for both (deepcuts ``weighting="log"``,
+            computed inside its kernels; implicit is given that matrix, as in
+            benchmarks/als.py, built inside the measured region since it is part of what
+            training with implicit costs). Penalty: ``regularization=0.01`` for both, scaled by
+            each vector's positive entries in deepcuts (ALS-WR, ``reg_scaling="activity"``,
+            its default) and unscaled in implicit; the penalty does not change the work per
+            iteration. Seconds per iteration (whole ``fit`` / iterations; also the process's
+            CPU seconds, all threads, which a loaded machine disturbs less than the wall
+            clock) and the fit's peak RSS above the worker's RSS just before it, both
+            libraries measured the same way (kernel high-water mark ``VmHWM`` reset through
+            ``/proc/self/clear_refs`` after ``malloc_trim``; target: time ratio <= 0.5,
+            memory ratio <= 1).
 topk        top-20 unplayed songs for every user (a seeded sample of ``--topk-users`` users when
             there are more; ms/user scales linearly), from the deepcuts factors: implicit's
             ``recommend`` (exact), deepcuts exact (``ann=False``) and deepcuts with the faiss
@@ -61,6 +68,34 @@ def _rss() -> int:
 
 def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _hwm() -> int:
+    """The process's peak RSS since the last :func:`_reset_peak` (``VmHWM``), bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return _peak()  # pragma: no cover - no /proc
+
+
+def _reset_peak() -> int:
+    """Return freed heap to the system, reset the peak RSS and return the RSS now, so that
+    ``_hwm() - _reset_peak()`` is the peak memory of what runs in between."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # pragma: no cover - not glibc
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:  # "5": reset VmHWM to the current RSS
+            fh.write("5")
+    except OSError:  # pragma: no cover - not Linux: the peak then counts from the start
+        print("# could not reset the peak RSS; ALS memory figures are too high", file=sys.stderr)
+    return _rss()
 
 
 # --------------------------------------------------------------------------- worker steps
@@ -136,18 +171,18 @@ def step_als(task: dict) -> dict:
             from deepcuts.models import ALS
 
             def make(n):
-                return ALS(factors=f, iterations=n, regularization=0.01, alpha=1.0,
-                           weighting="log", cg_steps=3, random_state=0, ann=False)  # fmt: skip
+                return ALS(factors=f, iterations=n, regularization=0.01, reg_scaling="activity",
+                           alpha=1.0, weighting="log", cg_steps=3, random_state=0, ann=False)  # fmt: skip
 
             from deepcuts.testing import planted_blocks
 
             make(1).fit(planted_blocks(200, 100, 4, random_state=0))  # warm-up: numba's cache
             model = make(iters)
-            before = _rss()
-            t0 = time.perf_counter()
+            before = _reset_peak()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.fit(x)
-            fit_s = time.perf_counter() - t0
-            peak = _peak()
+            fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            peak = _hwm()
             model.save(d / "model_exact")
             t0 = time.perf_counter()
             model.set_params(ann=True)
@@ -156,10 +191,15 @@ def step_als(task: dict) -> dict:
             model.save(d / "model")
             extra = {"ann_build_s": ann_build_s}
         else:
+            import scipy.sparse as sp
             from implicit.cpu.als import AlternatingLeastSquares
 
-            c = x.matrix.copy()
-            c.data = (1.0 + np.log1p(c.data)).astype(np.float32)
+            def confidence(m):
+                # 1 + log(1 + plays) as implicit's input: new values (4 bytes per pair), the
+                # structure shared with the counts: the least a caller can allocate
+                data = np.log1p(m.data, dtype=np.float32)
+                data += np.float32(1.0)
+                return sp.csr_matrix((data, m.indices, m.indptr), shape=m.shape)
 
             def make(n):
                 m = AlternatingLeastSquares(factors=f, iterations=n, regularization=0.01,
@@ -168,17 +208,19 @@ def step_als(task: dict) -> dict:
                 m.cg_steps = 3
                 return m
 
-            make(1).fit(c[: min(c.shape[0], 2000)], show_progress=False)
+            make(1).fit(confidence(x.matrix[: min(x.n_users, 2000)]), show_progress=False)
             model = make(iters)
-            before = _rss()
-            t0 = time.perf_counter()
+            before = _reset_peak()
+            t0, c0 = time.perf_counter(), time.process_time()
+            c = confidence(x.matrix)
             model.fit(c, show_progress=False)
-            fit_s = time.perf_counter() - t0
-            peak = _peak()
+            fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            peak = _hwm()
             extra = {}
     lib = task["library"]
     return {
         f"als_{lib}_s_per_iter": fit_s / iters,
+        f"als_{lib}_cpu_s_per_iter": cpu_s / iters,
         f"als_{lib}_peak_mib": (peak - before) / MIB,
         **extra,
     }
@@ -415,6 +457,9 @@ def run(scale: float, args) -> dict:
                 for lib in ("deepcuts", "implicit"):
                     r.update(run_step(s, {**task, "library": lib}))
                 r["als_time_ratio"] = r["als_deepcuts_s_per_iter"] / r["als_implicit_s_per_iter"]
+                r["als_cpu_time_ratio"] = (
+                    r["als_deepcuts_cpu_s_per_iter"] / r["als_implicit_cpu_s_per_iter"]
+                )
                 r["als_memory_ratio"] = r["als_deepcuts_peak_mib"] / max(
                     r["als_implicit_peak_mib"], 1e-9
                 )
@@ -484,7 +529,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", help="keep the generated files and models here")
     p.add_argument("--json", help="write the figures to this JSON file")
-    p.add_argument("--merge", action="store_true", help="add this scale to --json's runs")
+    p.add_argument("--merge", action="store_true",
+                   help="add this scale to --json's runs (the figures of --skip'ped steps are "
+                        "kept from the earlier run of the same scale)")  # fmt: skip
     p.add_argument("--plot", help="only draw docs/img/scale.png from this JSON file")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -504,8 +551,15 @@ def main(argv=None) -> int:
         path = Path(args.json)
         runs = []
         if args.merge and path.exists():
-            runs = [x for x in json.loads(path.read_text())["runs"]
-                    if (x["scale"], x.get("catalogue_scale")) != (r["scale"], r["catalogue_scale"])]  # fmt: skip
+            runs = json.loads(path.read_text())["runs"]
+            same = [x for x in runs
+                    if (x["scale"], x.get("catalogue_scale")) == (r["scale"], r["catalogue_scale"])]  # fmt: skip
+            runs = [x for x in runs if not any(x is y for y in same)]
+            if same:  # steps skipped this time keep their figures from the previous run
+                kept = {k: v for k, v in same[0].items() if k not in r and k != "earlier_steps"}
+                r = {**kept, **r}
+                if args.skip:
+                    r["earlier_steps"] = sorted(args.skip)
         import platform
 
         doc = {

@@ -322,3 +322,43 @@ def test_reg_scaling_is_saved_and_checked(tmp_path, blocks):
     np.testing.assert_array_equal(back.fold_in(blocks.matrix[:3]), m.fold_in(blocks.matrix[:3]))
     with pytest.raises(DeepcutsError, match="reg_scaling"):
         ALS(reg_scaling="users").fit(blocks)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # log confidence, ALS-WR
+        {"weighting": "raw", "alpha": 2.0},
+        {"weighting": "log:eta=0.5", "alpha": 4.0, **IMPLICIT_EQUIVALENT},
+        {"weighting": "raw", "unobserved_weight": 0.3, "reg_scaling": "frequency"},
+        {"solver": "cholesky", "unobserved_weight": 0.5},
+    ],
+    ids=["log", "raw", "log-eta", "raw-ials", "cholesky"],
+)
+def test_confidences_on_the_fly_train_the_same_model(blocks, params, monkeypatch):
+    """ "raw" and "log" confidences are computed by the kernels from the counts, without a
+    float copy of the matrix; the model equals the one trained on precomputed confidences
+    (the path every other weighting takes), to float tolerance."""
+    from deepcuts.models import als
+
+    counts = blocks.matrix.copy()
+    counts.data += (np.arange(counts.nnz) % 7).astype(np.float32)  # varied play counts
+    x = blocks.with_matrix(counts)
+    m = ALS(factors=8, iterations=4, random_state=0, **params)
+    conf = m._confidences(x.matrix)
+    assert conf.mode != 0 and np.shares_memory(conf.data, x.matrix.data)
+    m.fit(x)
+    monkeypatch.setattr(als, "_ON_THE_FLY", {})
+    ref = ALS(factors=8, iterations=4, random_state=0, **params)
+    assert ref._confidences(x.matrix).mode == 0
+    ref.fit(x)
+    np.testing.assert_allclose(m.user_factors_, ref.user_factors_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.item_factors_, ref.item_factors_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.loss_history_, ref.loss_history_, rtol=1e-6)
+
+
+def test_weighting_parameters_still_checked_on_the_fly_path(blocks):
+    with pytest.raises(DeepcutsError, match="eta"):
+        ALS(weighting="log:eta=0", iterations=1).fit(blocks)
+    with pytest.raises(DeepcutsError, match="parameter"):
+        ALS(weighting="raw:eta=2", iterations=1).fit(blocks)

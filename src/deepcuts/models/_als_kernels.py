@@ -10,8 +10,20 @@ Datasets": users ``u`` with factors ``x_u`` (rows of ``X``), items ``i`` with fa
 using ``Y^T C_u Y = Y^T Y + Y^T (C_u - I) Y``: ``Y^T Y`` is shared by all rows and the
 correction only runs over the row's stored entries.
 
-Stored entries are passed as *signed confidences* ``conf``: ``+c_ui`` where ``p_ui = 1`` and
+Stored entries reach the kernels as *signed confidences*: ``+c_ui`` where ``p_ui = 1`` and
 ``-c_ui`` where ``p_ui = 0`` (an observed dislike), the convention of the ``implicit`` package.
+Every kernel takes the stored values ``data`` with a confidence ``mode`` and turns each value
+into its signed confidence as it reads it (:func:`_confidence`), so training keeps no float
+copy of the play-count matrix:
+
+* :data:`CONF_GIVEN` (0): ``data`` already holds the signed confidences (any weighting, computed
+  by the caller);
+* :data:`CONF_RAW` (1): ``data`` holds play counts ``x``, ``w = x``;
+* :data:`CONF_LOG` (2): ``data`` holds play counts, ``w = log(x + eta)``;
+
+then ``c = (1 + alpha |w|) / alpha0``, negative where ``w < 0`` (``alpha0``: the unobserved
+weight). :func:`reference_confidence` is the same map in NumPy; :func:`confidence_stats` gives
+the per-row statistics training needs (positive entries, total confidence) in one pass.
 
 Two solvers:
 
@@ -30,8 +42,9 @@ Both also return each row's share of the training loss *before* the update (the 
 ``x_u . y_i`` are computed anyway), so the per-iteration loss costs no extra pass.
 
 Rows are processed in blocks of :data:`BLOCK`; each block allocates its scratch buffers once
-(including room for the gathered ``y_i`` of its longest row), so the inner loops do not
-allocate. Every kernel is ``njit(parallel=True, cache=True, fastmath=True, nogil=True)`` on
+(including room for the gathered ``y_i`` of its longest row, at most :data:`GATHER` of them:
+a longer row, such as a hit song's, reads the rest from ``Y`` in place, so the scratch memory
+per thread stays bounded however popular an item is), so the inner loops do not allocate. Every kernel is ``njit(parallel=True, cache=True, fastmath=True, nogil=True)`` on
 float32 factors (releasing the GIL, so a server's request threads keep answering while a model
 retrains in the background); none calls BLAS, so the caller pins BLAS to one thread only around
 the kernels (see ``deepcuts.models.als``).
@@ -47,9 +60,16 @@ from numba import njit, prange
 
 __all__ = [
     "BLOCK",
+    "CONF_GIVEN",
+    "CONF_LOG",
+    "CONF_RAW",
+    "GATHER",
     "cg_half_step",
     "cholesky_half_step",
+    "conf_params",
+    "confidence_stats",
     "diagonalise",
+    "reference_confidence",
     "reference_cg_half_step",
     "reference_half_step",
     "reference_ials_half_step",
@@ -60,6 +80,104 @@ __all__ = [
 
 #: rows per parallel work unit (scratch buffers are allocated once per block)
 BLOCK = 64
+#: at most this many ``y_i`` of a row are gathered into a contiguous buffer (CG solver)
+GATHER = 1024
+
+#: confidence modes (see the module docstring)
+CONF_GIVEN, CONF_RAW, CONF_LOG = 0, 1, 2
+#: whole play counts below this have their confidence looked up (CG solver)
+COUNT_TABLE = 1024
+
+
+def conf_params(mode: int, alpha: float = 1.0, eta: float = 1.0, a0: float = 1.0) -> tuple:
+    """The kernels' confidence arguments ``(mode, alpha, eta, inv_a0)`` for a mode, slope
+    ``alpha``, ``eta`` of ``log(x + eta)`` and unobserved weight ``alpha0``; ``alpha`` is
+    rounded to float32 first, as the NumPy path multiplies by ``np.float32(alpha)``.
+
+    ``inv_a0 = 1 / alpha0`` is formed here in float64 (from ``float32(alpha0)``, the divisor
+    of the NumPy path), not in the kernel: under ``fastmath`` a division there is narrowed to
+    float32 and replaced by a multiplication with a float32 reciprocal, off by one unit in the
+    last place for a third of the entries; a product with a float64 reciprocal rounds to the
+    same float32 as the exact quotient (but for ties one in ~10^8)."""
+    if mode not in (CONF_GIVEN, CONF_RAW, CONF_LOG):
+        raise ValueError(f"unknown confidence mode {mode!r}")
+    return int(mode), float(np.float32(alpha)), float(eta), 1.0 / float(np.float32(a0))
+
+
+@njit(inline="always", fastmath=True)
+def _confidence(v, mode, alpha, eta, inv_a0):
+    """Signed confidence of one stored value ``v`` (see the module docstring), float32.
+
+    The weight is computed in float64 and rounded to float32, as
+    :func:`deepcuts.data.weighting.apply_weighting` stores it; then ``alpha |w|``, ``+ 1`` and
+    ``/ alpha0`` are each rounded to float32 in turn, as NumPy's float32 arithmetic does
+    (:func:`reference_confidence`; see :func:`conf_params` for ``inv_a0``)."""
+    if mode == CONF_GIVEN:
+        return np.float32(v)
+    if mode == CONF_RAW:
+        w = np.float32(v)
+    else:
+        w = np.float32(np.log(np.float64(v) + eta))
+    # alpha arrives as float64(float32(alpha)): the float64 product is exact, its rounding
+    # to float32 is NumPy's float32 product (and no fused multiply-add can form)
+    t = np.float32(np.float64(abs(w)) * alpha)
+    c = np.float32(np.float64(t) + 1.0)
+    if inv_a0 != 1.0:
+        c = np.float32(np.float64(c) * inv_a0)
+    if w < 0:
+        return -c
+    return c
+
+
+@njit(inline="always", fastmath=True)
+def _count_table(mode, alpha, eta, inv_a0):
+    # signed confidences of the whole counts 0 .. COUNT_TABLE - 1 (a log per entry and
+    # half-step would cost ~10% of a CG half-step; play counts are mostly small integers)
+    table = np.empty(COUNT_TABLE, np.float32)
+    if mode != CONF_GIVEN:
+        for k in range(COUNT_TABLE):
+            table[k] = _confidence(np.float32(k), mode, alpha, eta, inv_a0)
+    return table
+
+
+@njit(inline="always", fastmath=True)
+def _confidences_into(data, lo, n, mode, alpha, eta, inv_a0, table, out):
+    # out[j] = signed confidence of data[lo + j]; the mode's branch taken once per row, whole
+    # counts below COUNT_TABLE looked up in ``table`` (:func:`_count_table`)
+    if mode == CONF_GIVEN:
+        for j in range(n):
+            out[j] = data[lo + j]
+    else:
+        for j in range(n):
+            v = data[lo + j]
+            if v >= 0 and v < COUNT_TABLE:
+                k = int(v)
+                if k == v:
+                    out[j] = table[k]
+                    continue
+            out[j] = _confidence(v, mode, alpha, eta, inv_a0)
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def confidence_stats(indptr, data, mode, alpha, eta, inv_a0):  # pragma: no cover - numba
+    """Per-row number of positive entries (``p_ui = 1``), int64 (n_rows,), and per-row sum of
+    the confidences ``|c_ui|``, float64 (n_rows,), of a CSR matrix's stored values."""
+    n = len(indptr) - 1
+    npos = np.zeros(n, np.int64)
+    total = np.zeros(n, np.float64)
+    for u in prange(n):
+        k = 0
+        t = 0.0
+        for jj in range(indptr[u], indptr[u + 1]):
+            c = _confidence(data[jj], mode, alpha, eta, inv_a0)
+            if c > 0:
+                k += 1
+                t += c
+            else:
+                t -= c
+        npos[u] = k
+        total[u] = t
+    return npos, total
 
 
 @njit(inline="always", fastmath=True)
@@ -175,18 +293,45 @@ def _dot_rows(B, v, n, out, f):
         j += 1
 
 
+@njit(inline="always", fastmath=True)
+def _axpy_rows_at(Y, idx, lo, coef, c0, n, out, f):
+    # out += sum_j coef[c0 + j] * Y[idx[lo + j]]  (the rows beyond the gathered ones, in place)
+    for j in range(n):
+        c = coef[c0 + j]
+        i = idx[lo + j]
+        for k in range(f):
+            out[k] += c * Y[i, k]
+
+
+@njit(inline="always", fastmath=True)
+def _dot_rows_at(Y, idx, lo, v, n, out, o0, f):
+    # out[o0 + j] = Y[idx[lo + j]] . v
+    for j in range(n):
+        i = idx[lo + j]
+        t = np.float32(0.0)
+        for k in range(f):
+            t += Y[i, k] * v[k]
+        out[o0 + j] = t
+
+
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def cg_half_step(
-    indptr, indices, conf, X, Y, lam, extra, cg_steps, loss
+    indptr, indices, data, mode, alpha, eta, inv_a0, X, Y, lam, extra, cg_steps, loss
 ):  # pragma: no cover - numba
     """Conjugate-gradient update of every row of ``X`` in place, in an eigenbasis of ``Y^T Y``.
 
     Parameters
     ----------
     indptr, indices : int32/int64 arrays
-        CSR structure of the (n_rows, n_cols) confidence matrix.
-    conf : float32 array of shape (nnz,)
-        Signed confidences (``+c_ui`` for ``p_ui = 1``, ``-c_ui`` for ``p_ui = 0``).
+        CSR structure of the (n_rows, n_cols) matrix.
+    data : float32 array of shape (nnz,)
+        Stored values: signed confidences (``+c_ui`` for ``p_ui = 1``, ``-c_ui`` for
+        ``p_ui = 0``) with ``mode=CONF_GIVEN``, play counts with ``CONF_RAW`` / ``CONF_LOG``.
+    mode : int
+        :data:`CONF_GIVEN`, :data:`CONF_RAW` or :data:`CONF_LOG` (see the module docstring).
+    alpha, eta, inv_a0 : float
+        Confidence slope, the ``eta`` of ``log(x + eta)`` and one over the unobserved weight
+        ``alpha0`` (unused with ``CONF_GIVEN``; :func:`conf_params` forms all four).
     X : float32 array of shape (n_rows, f)
         Factors to update (warm start), modified in place.
     Y : float32 array of shape (n_cols, f)
@@ -208,13 +353,15 @@ def cg_half_step(
     ``A_u = Y^T C_u Y + reg*I = diag(lam) + sum_i (c_ui - 1) y_i y_i^T``. Because conjugate
     gradients commute with an orthogonal change of basis, running them in the eigenbasis of
     ``Y^T Y`` gives the same iterates as in the original basis, but the dense part of every
-    product ``A_u p`` costs ``f`` instead of ``f^2`` multiply-adds. The row's ``y_i`` are
-    gathered once into a contiguous scratch buffer ``Y_u``; every CG step then reads the
-    buffer twice, four rows at a time: the dot products ``Y_u p`` (:func:`_dot_rows`), then
-    ``A_u p += Y_u^T (w * Y_u p)`` (:func:`_axpy_rows`).
+    product ``A_u p`` costs ``f`` instead of ``f^2`` multiply-adds. The row's first
+    :data:`GATHER` ``y_i`` are gathered once into a contiguous scratch buffer ``Y_u``; every CG
+    step then reads the buffer twice, four rows at a time: the dot products ``Y_u p``
+    (:func:`_dot_rows`), then ``A_u p += Y_u^T (w * Y_u p)`` (:func:`_axpy_rows`); the entries
+    of a longer row past the buffer are read from ``Y`` in place.
     """
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
+    table = _count_table(mode, alpha, eta, inv_a0)
     for blk in prange(n_blocks):
         lo_u = blk * BLOCK
         hi_u = min(n, lo_u + BLOCK)
@@ -227,10 +374,11 @@ def cg_half_step(
         ap = np.empty(f, np.float32)
         s = np.empty(mx, np.float32)
         w = np.empty(mx, np.float32)
-        Yu = np.empty((mx, f), np.float32)
+        Yu = np.empty((min(mx, GATHER), f), np.float32)
         for u in range(lo_u, hi_u):
             lo = indptr[u]
             nu = indptr[u + 1] - lo
+            ng = min(nu, GATHER)  # gathered; the rest (nu - ng) is read from Y in place
             # r = Y^T C_u p(u) - A_u x_u, starting with -(diag(lam) + extra_u I) x_u
             eu = extra[u]
             for k in range(f):
@@ -239,14 +387,17 @@ def cg_half_step(
                 r[k] = -ap[k]
             dense = _dot(x, ap, f)  # x^T (Y^T Y + reg I) x
             # gather Y_u (the rows y_i of the row's entries) with s_ui = x_u . y_i
-            for jj in range(nu):
+            for jj in range(ng):
                 i = indices[lo + jj]
                 for k in range(f):
                     Yu[jj, k] = Y[i, k]
-            _dot_rows(Yu, x, nu, s, f)
+            _dot_rows(Yu, x, ng, s, f)
+            if nu > ng:
+                _dot_rows_at(Y, indices, lo + ng, x, nu - ng, s, ng, f)
+            _confidences_into(data, lo, nu, mode, alpha, eta, inv_a0, table, w)
             lu = 0.0
             for jj in range(nu):
-                c = conf[lo + jj]
+                c = w[jj]
                 pu = np.float32(1.0)
                 if c < 0:
                     c = -c
@@ -257,7 +408,9 @@ def cg_half_step(
                 w[jj] = c - np.float32(1.0)
                 # r += (c_ui p_ui - (c_ui - 1) s_ui) y_i
                 s[jj] = c * pu - w[jj] * sv
-            _axpy_rows(Yu, s, nu, r, f)
+            _axpy_rows(Yu, s, ng, r, f)
+            if nu > ng:
+                _axpy_rows_at(Y, indices, lo + ng, s, ng, nu - ng, r, f)
             loss[u] = dense + lu
             rsold = _dot(r, r, f)
             if rsold < 1e-20:
@@ -266,12 +419,16 @@ def cg_half_step(
                 p[k] = r[k]
             for _ in range(cg_steps):
                 # ap = A_u p = diag(lam) p + sum_i (c_ui - 1) (y_i . p) y_i
-                _dot_rows(Yu, p, nu, s, f)
+                _dot_rows(Yu, p, ng, s, f)
+                if nu > ng:
+                    _dot_rows_at(Y, indices, lo + ng, p, nu - ng, s, ng, f)
                 for jj in range(nu):
                     s[jj] *= w[jj]
                 for k in range(f):
                     ap[k] = (lam[k] + eu) * p[k]
-                _axpy_rows(Yu, s, nu, ap, f)
+                _axpy_rows(Yu, s, ng, ap, f)
+                if nu > ng:
+                    _axpy_rows_at(Y, indices, lo + ng, s, ng, nu - ng, ap, f)
                 rsold = _cg_advance(x, r, p, ap, rsold, f)
                 if rsold < 0:
                     break
@@ -280,11 +437,13 @@ def cg_half_step(
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def cholesky_half_step(indptr, indices, conf, X, Y, A0, extra, loss):  # pragma: no cover - numba
+def cholesky_half_step(
+    indptr, indices, data, mode, alpha, eta, inv_a0, X, Y, A0, extra, loss
+):  # pragma: no cover - numba
     """Exact update of every row of ``X`` in place: Cholesky solve of the normal equations.
 
-    Same arguments as :func:`cg_half_step` (without ``cg_steps``). ``A_u`` and its Cholesky
-    factor are accumulated in float64.
+    Same arguments as :func:`cg_half_step` (without ``cg_steps``; ``A0 = Y^T Y + reg*I`` in any
+    basis instead of ``lam``). ``A_u`` and its Cholesky factor are accumulated in float64.
     """
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -307,7 +466,7 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, extra, loss):  # pragma:
                 A[k, k] += extra[u]
             for jj in range(indptr[u], indptr[u + 1]):
                 i = indices[jj]
-                c = np.float64(conf[jj])
+                c = np.float64(_confidence(data[jj], mode, alpha, eta, inv_a0))
                 pu = 1.0
                 if c < 0:
                     c = -c
@@ -329,7 +488,9 @@ def cholesky_half_step(indptr, indices, conf, X, Y, A0, extra, loss):  # pragma:
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def row_loss(indptr, indices, conf, X, Y, lam, extra, loss):  # pragma: no cover - numba
+def row_loss(
+    indptr, indices, data, mode, alpha, eta, inv_a0, X, Y, lam, extra, loss
+):  # pragma: no cover - numba
     """Each row's loss share (see :func:`cg_half_step`, same basis) without updating anything."""
     n, f = X.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -339,7 +500,7 @@ def row_loss(indptr, indices, conf, X, Y, lam, extra, loss):  # pragma: no cover
             for k in range(f):
                 lu += (lam[k] + extra[u]) * X[u, k] * X[u, k]
             for jj in range(indptr[u], indptr[u + 1]):
-                c = conf[jj]
+                c = _confidence(data[jj], mode, alpha, eta, inv_a0)
                 pu = 1.0
                 if c < 0:
                     c = -c
@@ -364,13 +525,39 @@ def diagonalise(F: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(Q, dtype=np.float32), lam.astype(np.float32)
 
 
-def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 4096) -> None:
-    """``F <- F Q`` in place, ``chunk`` rows at a time (BLAS; the temporaries stay small)."""
+def rotate_(F: np.ndarray, Q: np.ndarray, chunk: int = 1024) -> None:
+    """``F <- F Q`` in place, ``chunk`` rows at a time (BLAS) through one scratch block of
+    ``chunk`` rows (256 KiB at 64 factors)."""
+    buf = np.empty((min(chunk, F.shape[0]), F.shape[1]), F.dtype)
     for a in range(0, F.shape[0], chunk):
-        F[a : a + chunk] = F[a : a + chunk] @ Q
+        part = F[a : a + chunk]
+        out = buf[: len(part)]
+        np.matmul(part, Q, out=out)
+        part[...] = out
 
 
 # ---------------------------------------------------------------------- NumPy references
+def reference_confidence(data, mode, alpha=1.0, eta=1.0, a0=1.0) -> np.ndarray:
+    """Signed confidences of stored values, NumPy float32 (what the kernels compute on the fly):
+    ``sign(w) (1 + alpha |w|) / alpha0`` with ``w`` the value (:data:`CONF_RAW`) or
+    ``log(value + eta)`` (:data:`CONF_LOG`); the values themselves with :data:`CONF_GIVEN`."""
+    data = np.asarray(data)
+    if mode == CONF_GIVEN:
+        return data.astype(np.float32)
+    if mode == CONF_RAW:
+        w = data.astype(np.float32)
+    elif mode == CONF_LOG:
+        w = np.log(data.astype(np.float64) + eta).astype(np.float32)
+    else:
+        raise ValueError(f"unknown confidence mode {mode!r}")
+    c = np.abs(w)
+    c *= np.float32(alpha)
+    c += np.float32(1.0)
+    if a0 != 1.0:
+        c /= np.float32(a0)
+    return np.where(w < 0, -c, c).astype(np.float32)
+
+
 def _row_system(indptr, indices, conf, Y, A0, u, extra=None):
     lo, hi = indptr[u], indptr[u + 1]
     idx, c = indices[lo:hi], conf[lo:hi].astype(np.float64)

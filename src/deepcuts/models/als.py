@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 import numba
@@ -57,6 +58,53 @@ log = logging.getLogger(__name__)
 _ROW_LOCAL = {"raw", "log", "mild_negative"}
 #: weighting specs that already are confidences (1 + alpha * ...): not valid for ALS
 _ALREADY_CONFIDENCE = {"confidence", "linear"}
+#: weightings the kernels compute from the play counts as they read them (no float copy of the
+#: matrix; see ``_als_kernels``): name -> kernel confidence mode
+_ON_THE_FLY = {"raw": K.CONF_RAW, "log": K.CONF_LOG}
+
+
+@dataclass(frozen=True)
+class _ConfMatrix:
+    """A CSR matrix whose stored values the kernels turn into signed confidences (``mode``,
+    ``alpha``, ``eta``, ``a0``: see :mod:`deepcuts.models._als_kernels`): play counts, read
+    as they are, or precomputed signed confidences (``K.CONF_GIVEN``)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+    mode: int = K.CONF_GIVEN
+    alpha: float = 1.0
+    eta: float = 1.0
+    a0: float = 1.0
+
+    @classmethod
+    def of(cls, m: sp.csr_matrix, **kw) -> _ConfMatrix:
+        """Wrap ``m``'s arrays (no copy of the values or column indices when they are float32
+        and int32)."""
+        return cls(
+            np.asarray(m.indptr, np.int64),
+            m.indices.astype(np.int32, copy=False),
+            m.data.astype(np.float32, copy=False),
+            tuple(m.shape),
+            **kw,
+        )
+
+    def kernel_args(self) -> tuple:
+        """The leading arguments of every ALS kernel."""
+        return (self.indptr, self.indices, self.data,
+                *K.conf_params(self.mode, self.alpha, self.eta, self.a0))  # fmt: skip
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row positive entries and total confidence (``K.confidence_stats``)."""
+        return K.confidence_stats(self.indptr, self.data,
+                                  *K.conf_params(self.mode, self.alpha, self.eta, self.a0))  # fmt: skip
+
+    def transpose(self) -> _ConfMatrix:
+        """The (n_cols, n_rows) matrix with the same confidences: a CSR copy of the structure
+        and stored values (8 bytes per entry), nothing else."""
+        t = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape).T.tocsr()
+        return _ConfMatrix.of(t, mode=self.mode, alpha=self.alpha, eta=self.eta, a0=self.a0)
 
 
 class BlasThreadsWarning(DeepcutsWarning):
@@ -359,6 +407,30 @@ class ALS(Recommender):
             shape=w.shape,
         )
 
+    def _confidences(self, counts: sp.csr_matrix) -> _ConfMatrix:
+        """The training confidences of a play-count matrix, for the kernels.
+
+        ``"raw"`` and ``"log"`` (the default) are computed by the kernels from the counts as
+        they read them: the count matrix itself is passed, with no float copy. Other
+        weightings (bm25, tfidf, mild_negative, callables...) need statistics of the whole
+        matrix and are precomputed as signed confidences (:meth:`_signed_confidence`).
+        """
+        spec = "raw" if self.weighting is None else self.weighting
+        if isinstance(spec, str):
+            name, params = parse_weighting(spec)
+            if name in _ON_THE_FLY and set(params) <= ({"eta"} if name == "log" else set()):
+                eta = float(params.get("eta", 1.0))
+                if name == "log" and eta <= 0:
+                    raise DeepcutsError(f"eta must be > 0, got {eta}")
+                return _ConfMatrix.of(
+                    sp.csr_matrix(counts),
+                    mode=_ON_THE_FLY[name],
+                    alpha=float(self.alpha),
+                    eta=eta,
+                    a0=float(self.unobserved_weight),
+                )
+        return _ConfMatrix.of(self._signed_confidence(self._weights(counts)))
+
     def _row_confidence(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """Confidences of history rows as if they belonged to the training data."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
@@ -385,11 +457,14 @@ class ALS(Recommender):
             return 0.0
         return self.regularization / self.unobserved_weight
 
-    def _row_reg(self, C: sp.csr_matrix) -> np.ndarray:
+    def _row_reg(self, C, npos: np.ndarray | None = None) -> np.ndarray:
         """Per-row penalty on top of :meth:`_base_reg`, float32 (n_rows,), divided by
         ``alpha0``: zeros; ``reg * max(n_pos, 1)`` with ``n_pos`` the row's positive entries
         (ALS-WR); or ``reg * (n_obs + alpha0 * n_cols) ** nu`` (tuned iALS, Rendle et al.
-        2022) with ``n_obs`` the row's observed entries and ``n_cols`` the other side's size."""
+        2022) with ``n_obs`` the row's observed entries and ``n_cols`` the other side's size.
+
+        ``C``: signed confidences (csr_matrix) or a :class:`_ConfMatrix`; ``npos``: its
+        per-row positive entries when already known (``confidence_stats``)."""
         n = C.shape[0]
         if self.reg_scaling == "none":
             return np.zeros(n, np.float32)
@@ -398,58 +473,77 @@ class ALS(Recommender):
             nobs = np.diff(C.indptr).astype(np.float64)
             reg = self.regularization * (nobs + a0 * C.shape[1]) ** float(self.reg_exponent)
             return (reg / a0).astype(np.float32)
-        rows = np.repeat(np.arange(n), np.diff(C.indptr))
-        npos = np.bincount(rows[C.data > 0], minlength=n)
+        if npos is None:
+            npos = _as_conf(C).stats()[0]
         return (self.regularization * np.maximum(npos, 1) / a0).astype(np.float32)
 
-    def _penalty(self, F: np.ndarray, C: sp.csr_matrix) -> float:
-        """``sum_r (base + extra_r) |f_r|^2`` of the side whose rows are ``C``'s rows."""
+    def _penalty(self, F: np.ndarray, extra: np.ndarray) -> float:
+        """``sum_r (base + extra_r) |f_r|^2`` of the side whose per-row penalties are ``extra``."""
         sq = np.einsum("ij,ij->i", F, F, dtype=np.float64)
-        return float(((self._base_reg() + self._row_reg(C).astype(np.float64)) * sq).sum())
+        return float(((self._base_reg() + extra.astype(np.float64)) * sq).sum())
 
     def _half_step(
         self,
-        C: sp.csr_matrix,
+        C,
         X: np.ndarray,
         Y: np.ndarray,
         loss: np.ndarray,
         *,
         exact: bool = False,
+        extra: np.ndarray | None = None,
     ) -> None:
         """Solve every row of ``X`` (in place) against the fixed ``Y``.
+
+        ``C``: signed confidences (csr_matrix) or a :class:`_ConfMatrix`; ``extra``: its
+        per-row penalties (:meth:`_row_reg`, computed here when not given).
 
         The CG solver first rotates *both* ``X`` and ``Y`` (in place) into the eigenbasis of
         ``Y^T Y`` (scores ``x_u . y_i`` do not change), where the kernel's dense products are
         diagonal; the exact solver leaves the basis alone.
         """
-        extra = self._row_reg(C)
+        C = _as_conf(C)
+        if extra is None:
+            extra = self._row_reg(C)
         if exact or self.solver == "cholesky":
             A0 = self._gram(Y)
             with _single_threaded_blas():
-                K.cholesky_half_step(C.indptr, C.indices, C.data, X, Y, A0, extra, loss)
+                K.cholesky_half_step(*C.kernel_args(), X, Y, A0, extra, loss)
             return
         Q, lam = K.diagonalise(Y, self._base_reg())
         K.rotate_(X, Q)
         K.rotate_(Y, Q)
         with _single_threaded_blas(), numba.parallel_chunksize(_CHUNK):
-            K.cg_half_step(C.indptr, C.indices, C.data, X, Y, lam, extra, int(self.cg_steps), loss)
+            K.cg_half_step(*C.kernel_args(), X, Y, lam, extra, int(self.cg_steps), loss)
 
     def _fit(self, interactions: Interactions) -> None:
         self._check_params()
-        Cui = self._signed_confidence(self._weights(interactions.matrix))
-        Ciu = Cui.T.tocsr()
+        # the kernels read confidences off the counts (no float copy of the matrix); the
+        # transpose holds the counts again in item order (8 bytes per pair)
+        Cui = self._confidences(interactions.matrix)
+        Ciu = Cui.transpose()
         n_users, n_items = Cui.shape
         f = int(self.factors)
         rng = np.random.default_rng(self.random_state)
         if self.init_scale is None:
-            X = rng.random((n_users, f), dtype=np.float32) * np.float32(0.01)
-            Y = rng.random((n_items, f), dtype=np.float32) * np.float32(0.01)
+            X = rng.random((n_users, f), dtype=np.float32)
+            Y = rng.random((n_items, f), dtype=np.float32)
+            scale = np.float32(0.01)
         else:  # N(0, (s / sqrt(f))^2), Rendle et al. 2022
-            sd = np.float32(self.init_scale / np.sqrt(f))
-            X = rng.standard_normal((n_users, f), dtype=np.float32) * sd
-            Y = rng.standard_normal((n_items, f), dtype=np.float32) * sd
+            X = rng.standard_normal((n_users, f), dtype=np.float32)
+            Y = rng.standard_normal((n_items, f), dtype=np.float32)
+            scale = np.float32(self.init_scale / np.sqrt(f))
+        X *= scale  # in place: no second copy of the factors
+        Y *= scale
+        # statistics of the confidences, once per fit: positive entries per user and per item
+        # (ALS-WR's penalties) and the total confidence
+        npos_u, conf_u = Cui.stats()
+        npos_i = Ciu.stats()[0] if self.reg_scaling == "activity" else None
+        extra_u = self._row_reg(Cui, npos_u)
+        extra_i = self._row_reg(Ciu, npos_i)
+        del npos_u, npos_i
         # total weight of all pairs, the loss normaliser (as implicit's calculate_loss)
-        norm = float(n_users) * n_items + float(np.abs(Cui.data).sum()) - Cui.nnz
+        norm = float(n_users) * n_items + float(conf_u.sum()) - len(Cui.data)
+        del conf_u
         valid = _validation_matrix(self.validation, interactions)
 
         loss_u = np.zeros(n_users, np.float64)
@@ -460,11 +554,11 @@ class ALS(Recommender):
         it_range = range(int(self.iterations))
         bar = tqdm(it_range, desc="ALS", disable=not self.show_progress, leave=False)
         for it in bar:
-            y_pen = self._penalty(Y, Ciu)
-            self._half_step(Cui, X, Y, loss_u)
+            y_pen = self._penalty(Y, extra_i)
+            self._half_step(Cui, X, Y, loss_u, extra=extra_u)
             if it > 0:  # the user step measured the loss of the previous iteration's model
                 losses.append((float(loss_u.sum()) + y_pen) / norm)
-            self._half_step(Ciu, Y, X, loss_i)
+            self._half_step(Ciu, Y, X, loss_i, extra=extra_i)
             if valid is not None:
                 scores.append(_ndcg_at_k(X, Y, interactions.matrix, valid, 10))
                 if scores[-1] > best[0]:
@@ -488,8 +582,8 @@ class ALS(Recommender):
             K.rotate_(X, Q)
             K.rotate_(Y, Q)
             with _single_threaded_blas():
-                K.row_loss(Cui.indptr, Cui.indices, Cui.data, X, Y, lam, self._row_reg(Cui), loss_u)
-            y_pen = self._penalty(Y, Ciu)
+                K.row_loss(*Cui.kernel_args(), X, Y, lam, extra_u, loss_u)
+            y_pen = self._penalty(Y, extra_i)
             losses.append((float(loss_u.sum()) + y_pen) / norm)
         self.user_factors_ = X
         self.item_factors_ = Y
@@ -806,6 +900,11 @@ class ALS(Recommender):
         )
         df.attrs["score"] = float(contrib.sum())
         return df
+
+
+def _as_conf(C) -> _ConfMatrix:
+    """``C`` as a :class:`_ConfMatrix`: a csr_matrix holds signed confidences."""
+    return C if isinstance(C, _ConfMatrix) else _ConfMatrix.of(sp.csr_matrix(C))
 
 
 def _merge_item_meta(old: Interactions, new: Interactions, item_map: IdMap) -> pd.DataFrame:
