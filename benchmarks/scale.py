@@ -20,8 +20,16 @@ als         deepcuts ``ALS`` and ``implicit``'s CPU ALS on the same matrix, 64 f
             libraries measured the same way (kernel high-water mark ``VmHWM`` reset through
             ``/proc/self/clear_refs`` after ``malloc_trim``; target: time ratio <= 0.5,
             memory ratio <= 1).
-topk        top-20 unplayed songs for every user (a seeded sample of ``--topk-users`` users when
-            there are more; ms/user scales linearly), from the deepcuts factors: implicit's
+persona     the default persona model (``deepcuts train --model persona``: ``PostHocPersonas``)
+            built on the saved ALS's item space (``from_model``, as the demo and the service
+            do; its users are clustered in blocks, with a progress bar): fit seconds, peak RSS
+            above the loaded ALS, personas per user. Then save/load: both models are saved
+            (``.npz`` + JSON manifest, the ALS with its faiss index), loaded back (seconds,
+            MiB) and must give identical top-20 lists for a seeded sample of 500 users.
+batch       every user's top-20 unplayed songs in batches of 1,024 from the saved model as it
+            is served (its index on), with a progress bar; total seconds and ms/user.
+topk        top-20 unplayed songs for a seeded sample of ``--topk-users`` users (0: all;
+            ms/user scales linearly), from the deepcuts factors: implicit's
             ``recommend`` (exact), deepcuts exact (``ann=False``) and deepcuts with the faiss
             index (``ann=True``, 300 candidates re-ranked exactly). ``ann_recall@20`` is the
             share of the exact top-20 that the approximate path returns (target: >= 0.95 at
@@ -36,6 +44,9 @@ several scales, ``--merge``). Timings on a shared machine are noisy: the ratios 
 the same run. Usage::
 
     python benchmarks/scale.py --scale 0.01             # < 5 minutes
+    python benchmarks/scale.py --scale 1 --skip als persona batch topk serve --work-dir W --json J
+    python benchmarks/scale.py --scale 1 --skip generate ingest --work-dir W --json J --merge \
+        --implicit-iterations 3                         # the 100% run in two parts
     python benchmarks/scale.py --scale 0.1 --json docs/scale.json --merge
     python benchmarks/scale.py --plot docs/scale.json   # docs/img/scale.png
 """
@@ -144,7 +155,8 @@ def step_ingest(task: dict) -> dict:
     d = Path(task["dir"])
     before = _rss()
     t0 = time.perf_counter()
-    x = read_msd_taste_profile(d / "train_triplets.txt", d / "song_artist.csv", level="track")
+    x = read_msd_taste_profile(d / "train_triplets.txt", d / "song_artist.csv", level="track",
+                               show_progress=True)  # fmt: skip
     dt = time.perf_counter() - t0
     n_lines = int(x.meta.get("n_lines", x.nnz))
     out = {
@@ -178,6 +190,7 @@ def step_als(task: dict) -> dict:
 
             make(1).fit(planted_blocks(200, 100, 4, random_state=0))  # warm-up: numba's cache
             model = make(iters)
+            model.set_params(show_progress=True)
             before = _reset_peak()
             t0, c0 = time.perf_counter(), time.process_time()
             model.fit(x)
@@ -188,8 +201,10 @@ def step_als(task: dict) -> dict:
             model.set_params(ann=True)
             model.item_index()
             ann_build_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
             model.save(d / "model")
-            extra = {"ann_build_s": ann_build_s}
+            extra = {"ann_build_s": ann_build_s, "save_als_s": time.perf_counter() - t0}
+            _sample_top20(model, d / "model_sample_top20.npy")
         else:
             import scipy.sparse as sp
             from implicit.cpu.als import AlternatingLeastSquares
@@ -209,14 +224,15 @@ def step_als(task: dict) -> dict:
                 return m
 
             make(1).fit(confidence(x.matrix[: min(x.n_users, 2000)]), show_progress=False)
+            iters = task.get("implicit_iterations") or iters  # s/iter is the figure
             model = make(iters)
             before = _reset_peak()
             t0, c0 = time.perf_counter(), time.process_time()
             c = confidence(x.matrix)
-            model.fit(c, show_progress=False)
+            model.fit(c, show_progress=True)
             fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
             peak = _hwm()
-            extra = {}
+            extra = {"als_implicit_iterations": iters}
     lib = task["library"]
     return {
         f"als_{lib}_s_per_iter": fit_s / iters,
@@ -224,6 +240,97 @@ def step_als(task: dict) -> dict:
         f"als_{lib}_peak_mib": (peak - before) / MIB,
         **extra,
     }
+
+
+SAMPLE_USERS = 500
+
+
+def _sample_top20(model, path: Path) -> None:
+    """Top-20 of a seeded sample of users under ``model``: written to ``path`` (the reference
+    the loaded model must reproduce) and timed."""
+    x = model.interactions_
+    users = np.sort(np.random.default_rng(1).choice(x.n_users, min(SAMPLE_USERS, x.n_users),
+                                                    replace=False))  # fmt: skip
+    idx = np.concatenate([model.rank_index(users[s : s + 100], x.matrix[users[s : s + 100]], 20)[0]
+                          for s in range(0, len(users), 100)])  # fmt: skip
+    np.save(path, np.column_stack([users, idx]).astype(np.int64))
+
+
+def _check_top20(model, path: Path) -> bool:
+    """Whether ``model`` gives the top-20 lists :func:`_sample_top20` wrote (same sample)."""
+    ref = np.load(path)
+    users, want = ref[:, 0], ref[:, 1:]
+    x = model.interactions_
+    got = np.concatenate([model.rank_index(users[s : s + 100], x.matrix[users[s : s + 100]], 20)[0]
+                          for s in range(0, len(users), 100)])  # fmt: skip
+    return bool(np.array_equal(got, want))
+
+
+def _model_mib(path: Path) -> float:
+    return sum(Path(f"{path}{e}").stat().st_size for e in (".npz", ".json")) / MIB
+
+
+def step_persona(task: dict) -> dict:
+    """The default persona model (``deepcuts train --model persona``: :class:`PostHocPersonas`)
+    on the saved ALS's item space, as the demo and the service build it (no second ALS fit);
+    then save and load both models and check the loaded ones rank as the saved ones did."""
+    from threadpoolctl import threadpool_limits
+
+    from deepcuts.models import PostHocPersonas, load_model
+    from deepcuts.models._registry import MODELS
+
+    assert MODELS["persona"] is PostHocPersonas  # the registry's default persona model
+    d = Path(task["dir"])
+    t0 = time.perf_counter()
+    als = load_model(d / "model")
+    out = {"load_als_s": time.perf_counter() - t0, "als_model_mib": _model_mib(d / "model"),
+           "als_has_index": bool(als.get_params().get("ann")) and als.item_index() is not None,
+           "saveload_als_identical": _check_top20(als, d / "model_sample_top20.npy")}  # fmt: skip
+    with threadpool_limits(1, "blas"):
+        before = _reset_peak()
+        t0 = time.perf_counter()
+        pm = PostHocPersonas.from_model(als, show_progress=True)
+        fit_s = time.perf_counter() - t0
+        peak = _hwm()
+    out.update({"persona_fit_s": fit_s, "persona_peak_mib": (peak - before) / MIB,
+                "personas_per_user": float(pm.user_n_personas_.mean()),
+                "persona_max": int(pm.user_n_personas_.max())})  # fmt: skip
+    del als
+    _sample_top20(pm, d / "persona_sample_top20.npy")
+    t0 = time.perf_counter()
+    pm.save(d / "persona")
+    out["save_persona_s"] = time.perf_counter() - t0
+    del pm
+    t0 = time.perf_counter()
+    pm = load_model(d / "persona")
+    out["load_persona_s"] = time.perf_counter() - t0
+    out["persona_model_mib"] = _model_mib(d / "persona")
+    out["saveload_persona_identical"] = _check_top20(pm, d / "persona_sample_top20.npy")
+    return out
+
+
+def step_batch(task: dict) -> dict:
+    """Every user's top-20 unplayed songs in batch from the saved model, as it is served (its
+    index on where it has one), with a progress bar; the lists go to ``top20.npy``."""
+    from tqdm.auto import tqdm
+
+    from deepcuts.models import load_model
+
+    d = Path(task["dir"])
+    model = load_model(d / "model")
+    x = model.interactions_
+    n, bs, k = x.n_users, 1024, 20
+    out = np.full((n, k), -1, np.int32)
+    model.rank_index(np.arange(8), x.matrix[:8], k)  # warm-up
+    t0 = time.perf_counter()
+    for s in tqdm(range(0, n, bs), desc="top-20 all users", unit="batch", mininterval=5):
+        u = np.arange(s, min(s + bs, n))
+        out[s : s + len(u)] = model.rank_index(u, x.matrix[s : s + len(u)], k)[0]
+    dt = time.perf_counter() - t0
+    np.save(d / "top20.npy", out)
+    return {"batch_all_users": n, "batch_all_s": dt, "batch_all_ms_per_user": dt / n * 1e3,
+            "batch_all_ann": bool(model.get_params().get("ann")),
+            "batch_all_full_lists": float((out >= 0).all(axis=1).mean())}  # fmt: skip
 
 
 def step_topk(task: dict) -> dict:
@@ -238,7 +345,7 @@ def step_topk(task: dict) -> dict:
     rng = np.random.default_rng(0)
     n_users = x.n_users
     users = np.arange(n_users)
-    if n_users > task["topk_users"]:
+    if 0 < task["topk_users"] < n_users:  # 0: every user
         users = np.sort(rng.choice(n_users, task["topk_users"], replace=False))
     ui = x.matrix[users]
     k = 20
@@ -397,6 +504,8 @@ STEPS = {
     "generate": step_generate,
     "ingest": step_ingest,
     "als": step_als,
+    "persona": step_persona,
+    "batch": step_batch,
     "topk": step_topk,
     "serve": step_serve,
 }
@@ -406,13 +515,21 @@ def run_step(name: str, task: dict) -> dict:
     """Run one step in a fresh Python process; return its figures (raises on failure)."""
     env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, json.dumps(task)],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+    with tempfile.TemporaryFile() as stdout:
+        proc = subprocess.Popen([sys.executable, __file__, "--worker", name, json.dumps(task)],
+                                stdout=stdout, stderr=subprocess.PIPE, env=env)  # fmt: skip
+        tail = b""
+        # the worker's progress bars and messages pass through as they come
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            tail = (tail + chunk)[-4000:]
+        proc.wait()
+        stdout.seek(0)
+        text = stdout.read().decode()
     if proc.returncode != 0:
-        raise RuntimeError(f"step {name} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"step {name} failed:\n{tail.decode(errors='replace')}")
+    return json.loads(text.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- report
@@ -433,6 +550,9 @@ def targets(r: dict) -> dict:
         ok = r["ann_recall@20"] >= 0.95 and r["ann_single_ms_per_user"] <= 1.0
         t["ANN recall@20 >= 0.95 at <= 1 ms/user"] = (
             (r["ann_recall@20"], r["ann_single_ms_per_user"]), ok)  # fmt: skip
+    if "saveload_als_identical" in r and "saveload_persona_identical" in r:
+        ok = bool(r["saveload_als_identical"] and r["saveload_persona_identical"])
+        t["saved models load and rank identically"] = (ok, ok)
     if "serve_depth_p99_ms" in r:
         t["service p99 <= 20 ms (depth knob)"] = (r["serve_depth_p99_ms"],
                                                   r["serve_depth_p99_ms"] <= 20)  # fmt: skip
@@ -446,10 +566,11 @@ def run(scale: float, args) -> dict:
     task = {"scale": scale, "seed": args.seed, "dir": str(work), "iterations": args.iterations,
             "topk_users": args.topk_users, "clients": args.clients,
             "requests": args.requests, "seconds": args.seconds,
-            "catalogue_scale": args.catalogue_scale}  # fmt: skip
+            "catalogue_scale": args.catalogue_scale,
+            "implicit_iterations": args.implicit_iterations}  # fmt: skip
     r: dict = {"scale": scale, "catalogue_scale": args.catalogue_scale or scale}
     t_all = time.perf_counter()
-    steps = [s for s in ("generate", "ingest", "als", "topk", "serve") if s not in args.skip]
+    steps = [s for s in STEPS if s not in args.skip]
     try:
         for s in steps:
             t0 = time.perf_counter()
@@ -495,12 +616,16 @@ def plot(path: Path, out: Path) -> None:
            label="top-20 all users, ANN")  # fmt: skip
     a.plot(s, [r.get("topk_implicit_ms_per_user", np.nan) * r["n_users"] / 1e3 for r in runs],
            "o--", label="top-20 all users, implicit")  # fmt: skip
+    a.plot(s, [r.get("batch_all_s", np.nan) for r in runs], "s-",
+           label="top-20 all users, measured (saved model)")  # fmt: skip
+    a.plot(s, [r.get("persona_fit_s", np.nan) for r in runs], "o-", label="persona fit")
     a.set(xscale="log", yscale="log", xlabel="% of the Taste Profile's shape", ylabel="seconds",
           title="time")  # fmt: skip
     a.legend(fontsize=8)
     for key, label, style in (("ingest_peak_rss_mib", "ingest peak RSS", "o-"),
                               ("als_deepcuts_peak_mib", "deepcuts ALS fit", "o-"),
                               ("als_implicit_peak_mib", "implicit ALS fit", "o--"),
+                              ("persona_peak_mib", "persona fit", "o-"),
                               ("serve_rss_mib", "serving RSS", "o-")):  # fmt: skip
         b.plot(s, [r.get(key, np.nan) for r in runs], style, label=label)
     b.axhline(4096, color="grey", lw=0.8, ls=":")
@@ -520,7 +645,11 @@ def main(argv=None) -> int:
                    help="songs at this share of the Taste Profile instead (users: --scale)")  # fmt: skip
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--topk-users", type=int, default=20000,
-                   help="users ranked in the top-k step (all when fewer)")  # fmt: skip
+                   help="users ranked in the top-k comparison (0 or fewer users: all; the "
+                        "batch step ranks every user)")  # fmt: skip
+    p.add_argument("--implicit-iterations", type=int, default=None,
+                   help="iterations timed for implicit's ALS (default --iterations; "
+                        "seconds per iteration is the figure)")  # fmt: skip
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--requests", type=int, default=3000,
                    help="requests per serving phase (python client)")  # fmt: skip

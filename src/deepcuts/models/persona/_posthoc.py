@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DeepcutsError
@@ -49,6 +50,10 @@ __all__ = ["PostHocPersonas", "null_threshold"]
 
 #: random pairs of training entries behind ``threshold="auto"``
 NULL_PAIRS = 50_000
+
+#: training users clustered and solved per block when fitting: bounds the temporary memory
+#: (the keys gather a (pairs of the block, factors) float32 array; 48M pairs at once are 12 GiB)
+FIT_BLOCK_USERS = 65_536
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +318,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self._reset_caches()
         rows = sp.csr_matrix(interactions.matrix, dtype=np.float32)
         self.threshold_ = self._resolve_threshold(rows)
-        U, keys, shares, n, labels = self._build(rows)
+        U, keys, shares, n, labels = self._build_blocks(rows)
         self.persona_factors_, self.persona_keys_ = U, keys
         self.persona_shares_, self.user_n_personas_ = shares, n
         self.train_personas_ = labels.astype(np.int8)
@@ -387,6 +392,33 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     def _check_fitted_factors(self) -> None:
         if not hasattr(self, "item_factors_"):
             self._check_fitted()
+
+    def _build_blocks(self, rows: sp.csr_matrix, block: int | None = None):
+        """:meth:`_build` on blocks of ``block`` users (default :data:`FIT_BLOCK_USERS`), with a
+        progress bar under ``show_progress``: the same personas, in bounded memory."""
+        block = int(block or FIT_BLOCK_USERS)
+        b = rows.shape[0]
+        if b <= block:
+            return self._build(rows)
+        f = self.item_factors_.shape[1]
+        P = int(self.max_personas)
+        U = np.zeros((b, P, f), np.float32)
+        keys = np.zeros((b, P, f), np.float32)
+        shares = np.zeros((b, P), np.float32)
+        n = np.zeros(b, np.int32)
+        labels = np.zeros(rows.nnz, np.int32)
+        starts = range(0, b, block)
+        for s in tqdm(starts, desc="personas", unit="block", disable=not self.show_progress):
+            e = min(s + block, b)
+            Ub, kb, sb, nb, lb = self._build(rows[s:e])
+            q = Ub.shape[1]
+            U[s:e, :q], keys[s:e, :q], shares[s:e, :q], n[s:e] = Ub, kb, sb, nb
+            labels[rows.indptr[s] : rows.indptr[e]] = lb
+        q = max(int(n.max(initial=1)), 1)
+        if q < P:
+            U, keys = np.ascontiguousarray(U[:, :q]), np.ascontiguousarray(keys[:, :q])
+            shares = np.ascontiguousarray(shares[:, :q])
+        return U, keys, shares, n, labels
 
     def _build(self, rows: sp.csr_matrix):
         """Persona vectors, keys, shares, counts and labels of history rows."""
