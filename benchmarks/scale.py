@@ -621,7 +621,7 @@ def plot(path: Path, out: Path) -> None:
     a.plot(s, [r.get("persona_fit_s", np.nan) for r in runs], "o-", label="persona fit")
     a.set(xscale="log", yscale="log", xlabel="% of the Taste Profile's shape", ylabel="seconds",
           title="time")  # fmt: skip
-    a.legend(fontsize=8)
+    a.legend(fontsize=7, loc="upper left")
     for key, label, style in (("ingest_peak_rss_mib", "ingest peak RSS", "o-"),
                               ("als_deepcuts_peak_mib", "deepcuts ALS fit", "o-"),
                               ("als_implicit_peak_mib", "implicit ALS fit", "o--"),
@@ -633,6 +633,11 @@ def plot(path: Path, out: Path) -> None:
     b.set(xscale="log", yscale="log", xlabel="% of the Taste Profile's shape", ylabel="MiB",
           title="memory")  # fmt: skip
     b.legend(fontsize=8)
+    for ax in (a, b):  # join the measured points across scales where a step was not run
+        for line in ax.get_lines():
+            x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+            if len(x) == len(s):
+                line.set_data(x[np.isfinite(y)], y[np.isfinite(y)])
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
