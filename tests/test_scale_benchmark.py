@@ -32,6 +32,8 @@ def test_scale_steps_at_a_tiny_scale(tmp_path, scale):
     assert als["als_deepcuts_s_per_iter"] > 0 and (tmp_path / "model.npz").exists()
     imp = scale.step_als({**task, "library": "implicit"})
     assert imp["als_implicit_s_per_iter"] > 0
+    for lib, r in (("deepcuts", als), ("implicit", imp)):  # both measured the same way
+        assert r[f"als_{lib}_cpu_s_per_iter"] > 0 and r[f"als_{lib}_peak_mib"] >= 0
     top = scale.step_topk(task)
     assert top["topk_users"] == 300
     assert top["implicit_recall@20"] == pytest.approx(1.0)  # both exact on the same factors
