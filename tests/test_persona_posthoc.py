@@ -108,6 +108,35 @@ def test_auto_threshold_is_scale_free():
         assert (m.user_n_personas_[multi] >= 2).mean() >= 0.6, (n_users, m.threshold_)
 
 
+def test_taste_fit_matches_numpy_reference(fitted):
+    users = np.arange(8)
+    rows = fitted.interactions_.matrix[users]
+    st = fitted._persona_state(users, rows)
+    got = fitted._taste_fit(st)
+    Y = fitted.item_factors_ / np.linalg.norm(fitted.item_factors_, axis=1, keepdims=True)
+    refs = []
+    for j, u in enumerate(users):  # oracle: one user at a time
+        n = fitted.user_n_personas_[u]
+        cos = fitted.persona_keys_[u, :n] @ Y.T
+        refs.append(np.linalg.norm(fitted.user_factors_[u]) * cos)
+        np.testing.assert_allclose(got[j], refs[-1].max(axis=0), rtol=1e-4, atol=1e-5)
+    # the default list is the taste_fit-free list plus beta times the term
+    b = PostHocPersonas.from_model(fitted, taste_fit=0.3)
+    a = PostHocPersonas.from_model(fitted, taste_fit=0.0)
+    np.testing.assert_allclose(b.score_index(users) - a.score_index(users), 0.3 * got,
+                               rtol=1e-3, atol=1e-4)  # fmt: skip
+    # a persona's list adds beta |x_u| cos(c_up, y_i) inside its taste
+    pb = b.score_index(users, persona=0)
+    pa = a.score_index(users, persona=0)
+    inside = np.isfinite(pa)
+    assert (np.isfinite(pb) == inside).all() and inside.any()
+    want = 0.3 * np.stack([r[0] for r in refs])
+    np.testing.assert_allclose((pb - np.where(inside, pa, 0))[inside], want[inside],
+                               rtol=1e-3, atol=1e-4)  # fmt: skip
+    with pytest.raises(DeepcutsError, match="taste_fit"):
+        PostHocPersonas(taste_fit=-1.0)._check_params()
+
+
 def test_defaults_are_the_benchmarks_choice():
     """Issue 12: benchmarks/persona_eval.py picks the default persona model's settings."""
     path = Path(__file__).resolve().parents[1] / "docs" / "persona_eval.json"
@@ -187,7 +216,7 @@ def test_persona_list_stays_in_its_taste(fitted, gen):
 def test_combined_list_and_blend_zero_is_the_base_model(gen):
     x = gen.interactions
     als = ALS(factors=16, iterations=4, random_state=0).fit(x)
-    m = PostHocPersonas.from_model(als, blend=0.0)
+    m = PostHocPersonas.from_model(als, blend=0.0, taste_fit=0.0)
     np.testing.assert_allclose(m.score_index(np.arange(5)), als.score_index(np.arange(5)),
                                rtol=1e-5, atol=1e-5)  # fmt: skip
     m2 = PostHocPersonas.from_model(als, blend=0.5)

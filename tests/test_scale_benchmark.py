@@ -46,6 +46,8 @@ def test_scale_steps_at_a_tiny_scale(tmp_path, scale):
     for u in (0, 500, 1018):
         row = top20[u][top20[u] >= 0]
         assert len(set(row)) == len(row) and not x[u, row].nnz
+    for lib, r in (("deepcuts", als), ("implicit", imp)):  # both measured the same way
+        assert r[f"als_{lib}_cpu_s_per_iter"] > 0 and r[f"als_{lib}_peak_mib"] >= 0
     top = scale.step_topk(task)
     assert top["topk_users"] == 300
     assert top["implicit_recall@20"] == pytest.approx(1.0)  # both exact on the same factors

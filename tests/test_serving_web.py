@@ -129,8 +129,12 @@ def test_why_this_explains_a_recommendation(page):
     page.wait_for_function(
         "el => el.textContent.startsWith('Because you played')", arg=because.element_handle()
     )
-    played = re.findall(r"Artist (\d+)", because.inner_text())
+    text = because.inner_text()
+    played = re.findall(r"Artist (\d+)", text.split("Evidence:")[0])
     assert played and all(int(a) // 10 == 1 for a in played)  # u25's own block
+    # "why this deep cut" (issue 11): the listeners and the taste evidence behind it
+    assert re.search(r"Evidence: \d+ listeners?", text), text
+    assert re.search(r"match yours \d+% \(taste evidence\)", text), text
 
 
 def test_uploading_a_history_folds_in_a_new_listener(page, tmp_path):

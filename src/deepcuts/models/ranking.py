@@ -45,6 +45,7 @@ from deepcuts.models._topk import topk_rows
 from deepcuts.models.als import _ndcg_at_k, _validation_matrix
 from deepcuts.models.base import Recommender
 from deepcuts.models.persona import PersonaALS
+from deepcuts.models.persona._scoring import mix_weights
 
 __all__ = ["BPR", "MixtureOfTastes"]
 
@@ -782,25 +783,8 @@ class MixtureOfTastes(_RankingModel):
         X, _, cnt = self._user_vectors(user_index, user_items)
         b, P = X.shape[:2]
         act = np.arange(P)[None, :] < cnt[:, None]
-        if mix is None:
-            w = self._shares(X, cnt, user_items)
-        else:
-            w = np.asarray(mix, np.float64)
-            if w.ndim == 1:
-                w = np.broadcast_to(w, (b, len(w)))
-            if w.shape[1] > P or not np.all(np.isfinite(w)) or (w < 0).any():
-                raise DeepcutsError(
-                    f"persona_mix must be {P} or fewer non-negative weights (one per persona), "
-                    f"got {mix!r}"
-                )
-            w = np.pad(w, ((0, 0), (0, P - w.shape[1])))
-        w = np.where(act, w, 0.0)
-        tot = w.sum(axis=1, keepdims=True)
-        if (tot <= 0).any():
-            raise DeepcutsError(
-                "persona_mix gives zero weight to every persona a user has; weight at least "
-                "one of their personas (see personas(user))"
-            )
+        shares = self._shares(X, cnt, user_items) if mix is None else None
+        w = mix_weights(mix, shares, act)
         m = min(self.n_items, n * P)
         cand = np.full((b, P, m), -1, np.int64)
         cval = np.full((b, P, m), -np.inf, np.float32)
@@ -815,7 +799,7 @@ class MixtureOfTastes(_RankingModel):
         out_idx = np.empty((b, n), np.int64)
         out_val = np.empty((b, n), np.float32)
         out_per = np.empty((b, n), np.int64)
-        PK.blend_lists(cand, cval, np.ascontiguousarray(w / tot), int(n), out_idx, out_val,
+        PK.blend_lists(cand, cval, w, int(n), out_idx, out_val,
                        out_per)  # fmt: skip
         return out_idx, out_val, out_per.astype(np.int16)
 

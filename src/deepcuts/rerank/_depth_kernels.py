@@ -54,9 +54,49 @@ def _is_deep_slot(t, p):
     return t > 0 and math.floor((t + 1) * p + 1e-9) > math.floor(t * p + 1e-9)
 
 
+@njit(inline="always")
+def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, deep_idx, deep_val):
+    """Shrunk scores ``s'`` of row ``r`` into ``o`` (``-inf`` = ineligible), the best
+    ``len(all_idx)`` columns into ``all_idx``/``all_val`` and the best ``len(deep_idx)`` columns at
+    or under the target percentile ``t_u`` into ``deep_idx``/``deep_val`` (sorted buffers).
+    Returns the row's top ``s'``. ``cand`` of shape (0, 0) means column j is item j."""
+    n_items = row.shape[0]
+    dense = cand.shape[0] == 0
+    # prior: mean eligible score of the row (float64 sum)
+    total = 0.0
+    count = 0
+    for j in range(n_items):
+        v = row[j]
+        if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
+            total += v
+            count += 1
+    prior = np.float32(total / count) if count > 0 else np.float32(0.0)
+    m = all_idx.shape[0]
+    pool = deep_idx.shape[0]
+    worst_all = -np.inf
+    worst_deep = -np.inf
+    top = -np.inf
+    for j in range(n_items):
+        v = row[j]
+        it = j if dense else cand[r, j]
+        if not (v > -np.inf and v < np.inf and eligible[it]):
+            o[j] = -np.inf
+            continue
+        s = prior + weight[it] * (v - prior)
+        o[j] = s
+        if s > top:
+            top = s
+        if s > worst_all:
+            _insert(all_idx, all_val, j, s)
+            worst_all = all_val[m - 1]
+        if pct[it] <= t_u and s > worst_deep:
+            _insert(deep_idx, deep_val, j, s)
+            worst_deep = deep_val[pool - 1]
+    return top
+
+
 def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
-    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -64,39 +104,12 @@ def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
             for j in range(n_items):
                 o[j] = row[j]
             continue
-        # prior: mean eligible score of the row (float64 sum)
-        total = 0.0
-        count = 0
-        for j in range(n_items):
-            v = row[j]
-            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
-                total += v
-                count += 1
-        prior = np.float32(total / count) if count > 0 else np.float32(0.0)
         all_idx = np.full(m, -1, np.int64)
         all_val = np.full(m, -np.inf, np.float32)
         deep_idx = np.full(m, -1, np.int64)
         deep_val = np.full(m, -np.inf, np.float32)
-        worst_all = -np.inf
-        worst_deep = -np.inf
-        top = -np.inf
-        t_u = target[r]
-        for j in range(n_items):
-            v = row[j]
-            it = j if dense else cand[r, j]
-            if not (v > -np.inf and v < np.inf and eligible[it]):
-                o[j] = -np.inf
-                continue
-            s = prior + weight[it] * (v - prior)
-            o[j] = s
-            if s > top:
-                top = s
-            if s > worst_all:
-                _insert(all_idx, all_val, j, s)
-                worst_all = all_val[m - 1]
-            if pct[it] <= t_u and s > worst_deep:
-                _insert(deep_idx, deep_val, j, s)
-                worst_deep = deep_val[m - 1]
+        top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
+                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
         picks = np.full(m, -1, np.int64)
         ia = 0
         idp = 0
@@ -311,38 +324,12 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
             for j in range(n_items):
                 o[j] = row[j]
             continue
-        total = 0.0
-        count = 0
-        for j in range(n_items):
-            v = row[j]
-            if v > -np.inf and v < np.inf and eligible[j if dense else cand[r, j]]:
-                total += v
-                count += 1
-        prior = np.float32(total / count) if count > 0 else np.float32(0.0)
         all_idx = np.full(m, -1, np.int64)
         all_val = np.full(m, -np.inf, np.float32)
         deep_idx = np.full(pool, -1, np.int64)
         deep_val = np.full(pool, -np.inf, np.float32)
-        worst_all = -np.inf
-        worst_deep = -np.inf
-        top = -np.inf
-        t_u = target[r]
-        for j in range(n_items):
-            v = row[j]
-            it = j if dense else cand[r, j]
-            if not (v > -np.inf and v < np.inf and eligible[it]):
-                o[j] = -np.inf
-                continue
-            s = prior + weight[it] * (v - prior)
-            o[j] = s
-            if s > top:
-                top = s
-            if s > worst_all:
-                _insert(all_idx, all_val, j, s)
-                worst_all = all_val[m - 1]
-            if pct[it] <= t_u and s > worst_deep:
-                _insert(deep_idx, deep_val, j, s)
-                worst_deep = deep_val[pool - 1]
+        top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
+                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
         n_deep = 0
         while n_deep < pool and deep_idx[n_deep] >= 0:
             n_deep += 1

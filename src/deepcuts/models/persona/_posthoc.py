@@ -26,6 +26,12 @@ per cluster. Here:
    ``sum_p softmax_p(log pi_up + c_up . y^_i / tau) x_up . y_i`` (``scoring="mixture"``, Kula
    2017) or the hard ``max_p x_up . y_i`` (``"max"``). A persona's own list ranks by its
    scores among the items whose closest centroid is its own (it stays in its taste).
+5. **Taste fit** (``taste_fit``, ``beta``): ``beta |x_u| max_p cos(c_up, y_i)`` is added to the
+   default list and ``beta |x_u| cos(c_up, y_i)`` to persona ``p``'s list. ALS item norms
+   ``|y_i|`` grow with popularity, so ``x_u . y_i`` ranks a popular item above a rare one that
+   fits a taste as well; the cosine to a taste's centroid depends on direction only, so rare
+   items central to one of the user's tastes reach the list (catalogue coverage). ``|x_u|``
+   puts the term on the scale of the user's scores.
 """
 
 from __future__ import annotations
@@ -141,11 +147,15 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     persona_vectors : {"fold_in", "centroid"}, default="fold_in"
     scoring : {"mixture", "max"}, default="mixture"
         How the personas' scores combine in the default list.
-    blend : float, default=0.2
+    blend : float, default=0.0
         ``lambda``: weight of the personas' score against the user's own vector (0 = the
         base model's list, 1 = personas only).
     temperature : float, default=0.1
         ``tau`` of the attention (lower: each item listens to its closest taste only).
+    taste_fit : float, default=0.2
+        ``beta``: weight of the popularity-free taste fit (module docstring, point 5; 0 =
+        none). Picked by ``benchmarks/persona_eval.py`` on validation splits of Last.fm 2K and
+        of generated data with planted tastes, by the worse of the two.
     random_state : int or None, default=None
         Seed of the base model.
     show_progress : bool, default=False
@@ -209,8 +219,9 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         min_artists: int = 3,
         persona_vectors: Literal["fold_in", "centroid"] = "fold_in",
         scoring: Literal["mixture", "max"] = "mixture",
-        blend: float = 0.2,
+        blend: float = 0.0,
         temperature: float = 0.1,
+        taste_fit: float = 0.2,
         random_state: int | None = None,
         show_progress: bool = False,
     ):
@@ -232,6 +243,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.scoring = scoring
         self.blend = blend
         self.temperature = temperature
+        self.taste_fit = taste_fit
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -255,7 +267,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
                 f'threshold must be a number >= 0 or "auto", got {self.threshold!r}'
             )
         checks = [("null_quantile", 0.0, 1.0), ("min_share", 0.0, 1.0), ("blend", 0.0, 1.0),
-                  ("temperature", 1e-6, np.inf)]  # fmt: skip
+                  ("temperature", 1e-6, np.inf), ("taste_fit", 0.0, np.inf)]  # fmt: skip
         if self.threshold != "auto":
             checks.append(("threshold", 0.0, np.inf))
         for name, lo, hi in checks:
@@ -519,17 +531,34 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         S = np.asarray(state.U[:, p] @ self.item_factors_.T, np.float32)
         if lam < 1.0:
             S = (1.0 - lam) * (state.X @ self.item_factors_.T) + lam * S
+        beta = float(getattr(self, "taste_fit", 0.0))
+        if beta > 0.0:
+            cos = state.keys[:, p] @ self._unit_items().T
+            S = S + beta * np.linalg.norm(state.X, axis=1, keepdims=True) * cos
+        S = np.asarray(S, np.float32)
         # a persona's list stays in its taste: items closer to another persona's centroid drop
         S[self._regions(state) != p] = -np.inf
         S[state.n <= p] = -np.inf
         return S
 
     def _combined(self, state: PersonaState, scoring: str) -> np.ndarray:
-        own = state.X @ self.item_factors_.T
+        own = np.asarray(state.X @ self.item_factors_.T, np.float32)
         lam = float(self.blend)
-        if lam == 0.0:
-            return own
-        return (1.0 - lam) * own + lam * super()._combined(state, scoring)
+        S = own if lam == 0.0 else (1.0 - lam) * own + lam * super()._combined(state, scoring)
+        beta = float(getattr(self, "taste_fit", 0.0))
+        if beta > 0.0:
+            S = S + beta * self._taste_fit(state)
+        return np.asarray(S, np.float32)
+
+    def _taste_fit(self, state: PersonaState) -> np.ndarray:
+        """(b, n_items) ``|x_u| max_p cos(c_up, y_i)`` over each user's personas."""
+        Ynt = np.ascontiguousarray(self._unit_items().T)
+        fit = np.full((state.U.shape[0], Ynt.shape[1]), -np.inf, np.float32)
+        for p in range(state.U.shape[1]):  # loop over personas (a handful), not users
+            cp = np.asarray(state.keys[:, p] @ Ynt, np.float32)
+            cp[state.n <= p] = -np.inf
+            np.maximum(fit, cp, out=fit)
+        return fit * np.linalg.norm(state.X, axis=1, keepdims=True).astype(np.float32)
 
     def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
         """Persona credited with each listed item: its taste region (closest centroid)."""

@@ -219,26 +219,7 @@ class PersonaScoring:
         st = self._persona_state(user_index, user_items)
         b, P = st.U.shape[:2]
         act = np.arange(P)[None, :] < st.n[:, None]
-        if mix is None:
-            w = np.where(act, st.shares, 0.0).astype(np.float64)
-        else:
-            w = np.asarray(mix, np.float64)
-            if w.ndim == 1:
-                w = np.broadcast_to(w, (b, len(w)))
-            if w.shape[1] > P or not np.all(np.isfinite(w)) or (w < 0).any():
-                raise DeepcutsError(
-                    f"persona_mix must be {P} or fewer non-negative weights (one per persona), "
-                    f"got {mix!r}"
-                )
-            w = np.pad(w, ((0, 0), (0, P - w.shape[1])))
-        w = np.where(act, w, 0.0)
-        tot = w.sum(axis=1, keepdims=True)
-        if (tot <= 0).any():
-            raise DeepcutsError(
-                "persona_mix gives zero weight to every persona a user has; weight at least "
-                "one of their personas (see personas(user))"
-            )
-        w = np.ascontiguousarray(w / tot)
+        w = mix_weights(mix, st.shares, act)
         m = min(self.n_items, n * P)
         cand = np.full((b, P, m), -1, np.int64)
         cval = np.full((b, P, m), -np.inf, np.float32)
@@ -266,3 +247,33 @@ class PersonaScoring:
         out_per = np.empty((b, n), np.int64)
         K.blend_lists(cand, cval, w, int(n), out_idx, out_val, out_per)
         return out_idx, out_val, out_per.astype(np.int16)
+
+
+def mix_weights(mix, shares, active) -> np.ndarray:
+    """Per-user persona weights of a blend, normalised to sum 1, shape (b, P) float64.
+
+    ``mix`` None: each user's ``shares``; else one weight per persona (1-D, the same for every
+    user, or (b, <= P)), zero for personas a user does not have. Raises a clear error for
+    negative, non-finite or too many weights, or a blend that weighs none of a user's personas.
+    """
+    b, P = active.shape
+    if mix is None:
+        w = np.asarray(shares, np.float64)
+    else:
+        w = np.asarray(mix, np.float64)
+        if w.ndim == 1:
+            w = np.broadcast_to(w, (b, len(w)))
+        if w.shape[1] > P or not np.all(np.isfinite(w)) or (w < 0).any():
+            raise DeepcutsError(
+                f"persona_mix must be {P} or fewer non-negative weights (one per persona), "
+                f"got {mix!r}"
+            )
+        w = np.pad(w, ((0, 0), (0, P - w.shape[1])))
+    w = np.where(active, w, 0.0)
+    tot = w.sum(axis=1, keepdims=True)
+    if (tot <= 0).any():
+        raise DeepcutsError(
+            "persona_mix gives zero weight to every persona a user has; weight at least "
+            "one of their personas (see personas(user))"
+        )
+    return np.ascontiguousarray(w / tot)

@@ -201,7 +201,11 @@ async function explain(item, box) {
     const shared = ev.shared.map((s) => s.name);
     const evidence = ` Evidence: ${ev.listeners} listener${ev.listeners === 1 ? "" : "s"}` +
       (ev.co_listeners ? `, ${ev.co_listeners} of them also play${shared.length ? " " + shared.join(", ") : " your artists"}.` : ".");
-    box.textContent = because + evidence;
+    // the depth knob's taste evidence: how much its listeners' histories resemble yours
+    const taste = typeof ev.similarity === "number" && ev.similarity > 0
+      ? ` Its listeners' histories match yours ${Math.round(100 * ev.similarity)}% (taste evidence).`
+      : "";
+    box.textContent = because + evidence + taste;
   } catch (err) {
     box.textContent = err.message;
   }
