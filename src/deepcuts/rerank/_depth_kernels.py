@@ -95,6 +95,53 @@ def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, d
     return top
 
 
+@njit(inline="always")
+def _taken(picks, t, j):
+    for q in range(t):
+        if picks[q] == j:
+            return True
+    return False
+
+
+@njit(inline="always")
+def _fill_slots(all_idx, deep, p, top, o):
+    """Arrange one row's list of ``m = len(all_idx)`` slots in place.
+
+    Slot ``t`` takes the next not yet picked column of ``deep`` when it is a deep slot
+    (:func:`_is_deep_slot`) and of ``all_idx`` otherwise, falling back to the other list when
+    its own is used up (``-1`` ends a list); the picked columns get ``top + (m - t)`` so they
+    rank first, in slot order.
+    """
+    m = all_idx.shape[0]
+    n_deep = deep.shape[0]
+    picks = np.full(m, -1, np.int64)
+    ia = 0
+    idp = 0
+    for t in range(m):
+        want_deep = _is_deep_slot(t, p)
+        c = -1
+        for attempt in range(2):
+            use_deep = want_deep if attempt == 0 else not want_deep
+            if use_deep:
+                while idp < n_deep and deep[idp] >= 0 and _taken(picks, t, deep[idp]):
+                    idp += 1
+                if idp < n_deep and deep[idp] >= 0:
+                    c = deep[idp]
+                    idp += 1
+            else:
+                while ia < m and all_idx[ia] >= 0 and _taken(picks, t, all_idx[ia]):
+                    ia += 1
+                if ia < m and all_idx[ia] >= 0:
+                    c = all_idx[ia]
+                    ia += 1
+            if c >= 0:
+                break
+        if c < 0:
+            break
+        picks[t] = c
+        o[c] = np.float32(top + (m - t))
+
+
 def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
     for r in prange(b):
@@ -110,41 +157,7 @@ def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
         deep_val = np.full(m, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
                           all_idx, all_val, deep_idx, deep_val)  # fmt: skip
-        picks = np.full(m, -1, np.int64)
-        ia = 0
-        idp = 0
-        p = share[r]
-        for t in range(m):
-            want_deep = _is_deep_slot(t, p)
-            c = -1
-            for attempt in range(2):
-                use_deep = want_deep if attempt == 0 else not want_deep
-                if use_deep:
-                    while idp < m and deep_idx[idp] >= 0 and _taken(picks, t, deep_idx[idp]):
-                        idp += 1
-                    if idp < m and deep_idx[idp] >= 0:
-                        c = deep_idx[idp]
-                        idp += 1
-                else:
-                    while ia < m and all_idx[ia] >= 0 and _taken(picks, t, all_idx[ia]):
-                        ia += 1
-                    if ia < m and all_idx[ia] >= 0:
-                        c = all_idx[ia]
-                        ia += 1
-                if c >= 0:
-                    break
-            if c < 0:
-                break
-            picks[t] = c
-            o[c] = np.float32(top + (m - t))
-
-
-@njit(inline="always")
-def _taken(picks, t, j):
-    for q in range(t):
-        if picks[q] == j:
-            return True
-    return False
+        _fill_slots(all_idx, deep_idx, share[r], top, o)
 
 
 # parallel over users for batches, serial for a request's few users (thread start-up costs
@@ -351,36 +364,9 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
                 bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
                 be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
                 blend[q] = np.float32((1.0 - taste) * bs + taste * be)
-        used = np.zeros(n_deep, np.bool_)
-        picks = np.full(m, -1, np.int64)
-        ia = 0
-        p = share[r]
-        for t in range(m):
-            want_deep = _is_deep_slot(t, p)
-            c = -1
-            for attempt in range(2):
-                use_deep = want_deep if attempt == 0 else not want_deep
-                if use_deep:
-                    best = -1
-                    for q in range(n_deep):  # best unused pool item by blend, ties by pool order
-                        if not used[q] and not _taken(picks, t, deep_idx[q]):
-                            if best < 0 or blend[q] > blend[best]:
-                                best = q
-                    if best >= 0:
-                        used[best] = True
-                        c = deep_idx[best]
-                else:
-                    while ia < m and all_idx[ia] >= 0 and _taken(picks, t, all_idx[ia]):
-                        ia += 1
-                    if ia < m and all_idx[ia] >= 0:
-                        c = all_idx[ia]
-                        ia += 1
-                if c >= 0:
-                    break
-            if c < 0:
-                break
-            picks[t] = c
-            o[c] = np.float32(top + (m - t))
+        # the pool by blend, ties by pool order (a stable sort)
+        order = np.argsort(-blend, kind="mergesort")
+        _fill_slots(all_idx, deep_idx[:n_deep][order], share[r], top, o)
 
 
 _tail_first_parallel = njit(parallel=True, cache=True)(_tail_first)
