@@ -335,6 +335,19 @@ def test_tail_share_follows_depth(block, d):
     assert b > 5
 
 
+def test_every_depth_step_changes_the_deep_slot_count_where_the_list_allows():
+    # tail-first / tail: share d of the positions after the first, which stays the best match
+    for n in (10, 20):
+        counts = [int(K.deep_slots(k / 10, n).sum()) for k in range(11)]
+        assert counts == [min(int(np.floor(k * n / 10 + 1e-9)), n - 1) for k in range(11)]
+        assert not K.deep_slots(1.0, n)[0]  # position 1 is never a deep slot
+        # 10 non-zero steps over n - 1 positions: all distinct when n - 1 >= 10 ...
+        distinct = len(set(counts[1:]))
+        assert distinct == min(10, n - 1)
+    # ... for n = 10, 0.9 and 1.0 share the count (all 9 positions after the first)
+    assert K.deep_slots(0.9, 10).sum() == K.deep_slots(1.0, 10).sum() == 9
+
+
 def test_tail_share_zero_is_neutral_and_shallow_settings_change_few_positions(block):
     base = topk_rows(block.scores, 10)[0]
     np.testing.assert_array_equal(
