@@ -42,9 +42,9 @@ from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError, DeepcutsWarning
 from deepcuts.models import _als_kernels as K
 from deepcuts.models._ann import ItemIndex, ann_available, resolve_ann
-from deepcuts.models._topk import topk_rows
+from deepcuts.models._topk import scored_candidates, topk_rows
 from deepcuts.models._training import EpochLoop, check_early_stopping
-from deepcuts.models.base import Recommender, _is_batch, candidate_block, per_user_frames
+from deepcuts.models.base import Recommender, _is_batch, per_user_frames
 
 __all__ = ["ALS", "BlasThreadsWarning", "IMPLICIT_EQUIVALENT"]
 
@@ -660,9 +660,8 @@ class ALS(Recommender):
             wide[:, : cand.shape[1]] = cand
             wide[heavy, : more.shape[1]] = more
             cand = wide
-        # exact x_u . y_i for each candidate (the same numbers as _score)
-        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
-        return candidate_block(cand, vals)
+        # exact x_u . y_i for each candidate, sorted into a candidate block in one compiled pass
+        return scored_candidates(U, Y, cand)
 
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
         if self.item_index() is None:
