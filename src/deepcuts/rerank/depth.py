@@ -464,20 +464,8 @@ def taste_listeners(interactions, k: int = TASTE_LISTENERS) -> sp.csr_matrix:
     [2, 1]
     """
 
-    def make():
-        csc = sp.csc_matrix(interactions.matrix)
-        csc.sort_indices()
-        n_items = csc.shape[1]
-        item = np.repeat(np.arange(n_items), np.diff(csc.indptr))
-        key = np.random.default_rng(TASTE_SEED).random(len(item))
-        order = np.lexsort((key, item))
-        rank = np.arange(len(item)) - csc.indptr[item[order]]
-        keep = order[rank < k]
-        keep.sort()
-        rows, users = item[keep], csc.indices[keep]
-        return _kernel_csr(sp.csr_matrix(
-            (np.ones(len(keep), np.float32), (rows, users)), shape=(n_items, csc.shape[0])
-        ))  # fmt: skip
+    def make():  # the item's listeners in user order, a seeded sample of k when more
+        return _kernel_csr(K.sample_rows(_item_users(interactions), k, TASTE_SEED))
 
     return _cached(interactions, ("taste_listeners", int(k)), make)
 
