@@ -246,3 +246,78 @@ def test_new_history_is_clustered_and_folded_in(fitted):
     np.testing.assert_allclose(U[0, : n[0]], fitted.persona_factors_[0, : n[0]], atol=1e-4)
     rec = fitted.recommend_history({x.item_map.ids[i]: 3 for i in row.indices}, n=5)
     assert len(rec) == 5
+
+
+# ---------------------------------------------------------------------- calibration (issue 12)
+def test_calibration_kernel_matches_numpy_reference():
+    from deepcuts.models import _persona_kernels as K
+
+    rng = np.random.default_rng(0)
+    b, C, P, n = 9, 40, 4, 12
+    rel = -np.sort(-rng.standard_normal((b, C)).astype(np.float32), axis=1)
+    rel[1, 30:] = -np.inf
+    rel[2, 5:] = -np.inf  # fewer candidates than slots: padded with -1
+    member = rng.integers(0, P, (b, C)).astype(np.int32)
+    shares = rng.dirichlet(np.ones(P), b).astype(np.float32)
+    shares[0, 2:] = 0.0
+    for lam in (0.0, 0.3, 0.9):
+        out = np.empty((b, n), np.int32)
+        K.calibrate_lists(rel, member, shares, np.float32(lam), np.float32(0.01), n, out)
+        ref = K.reference_calibrate(rel, member, shares, lam, 0.01, n)
+        np.testing.assert_array_equal(out, ref)
+        assert (out[2, 5:] == -1).all()
+    # lam 0: the relevance order itself
+    out0 = np.empty((b, n), np.int32)
+    K.calibrate_lists(rel, member, shares, np.float32(0.0), np.float32(0.01), n, out0)
+    np.testing.assert_array_equal(out0[0], np.arange(n))
+
+
+def test_calibration_moves_the_list_mix_toward_the_shares(fitted):
+    x = fitted.interactions_
+    users = np.flatnonzero(fitted.user_n_personas_ >= 2)[:40]
+    one = np.flatnonzero(fitted.user_n_personas_ == 1)[:20]
+    cal = PostHocPersonas.from_model(fitted, calibration=0.9)
+    n = 10
+
+    def gap(model):
+        idx, _, per = model.rank_index(users, x.matrix[users], n)
+        P = fitted.persona_shares_.shape[1]
+        mix = np.stack([(per == p).mean(axis=1) for p in range(P)], axis=1)
+        return np.abs(mix - fitted.persona_shares_[users]).sum(axis=1).mean()
+
+    assert gap(cal) < gap(fitted) - 0.05
+    # a one-persona listener's list is unchanged, and a calibrated list reports model scores
+    a = fitted.rank_index(one, x.matrix[one], n)
+    c = cal.rank_index(one, x.matrix[one], n)
+    np.testing.assert_array_equal(a[0], c[0])
+    idx, val, _ = cal.rank_index(users, x.matrix[users], n)
+    S = cal.score_index(users)
+    np.testing.assert_allclose(val, np.take_along_axis(S, idx, axis=1), rtol=1e-5)
+    # a persona's own list is not calibrated
+    np.testing.assert_array_equal(
+        cal.rank_index(users, x.matrix[users], n, persona=0)[0],
+        fitted.rank_index(users, x.matrix[users], n, persona=0)[0],
+    )
+    with pytest.raises(DeepcutsError, match="calibration"):
+        PostHocPersonas(calibration=1.5)._check_params()
+
+
+def test_calibration_on_a_candidate_block_equals_the_dense_block(fitted):
+    from deepcuts.models.base import RankContext
+    from deepcuts.models.persona._posthoc import PersonaCalibration
+
+    x = fitted.interactions_
+    users = np.flatnonzero(fitted.user_n_personas_ >= 2)[:16].astype(np.int32)
+    rows = x.matrix[users]
+    S = np.asarray(fitted.score_index(users), np.float32)
+    n = 10
+    step = PersonaCalibration(0.7)
+    dense = step.rerank(S, RankContext(fitted, users, rows, n))
+    # a candidate block: every row's 150 best items, ascending ids
+    cand = np.sort(np.argsort(-S, axis=1)[:, :150], axis=1).astype(np.int32)
+    block = step.rerank(
+        np.take_along_axis(S, cand, axis=1), RankContext(fitted, users, rows, n, cand)
+    )
+    top_dense = np.argsort(-dense, axis=1, kind="stable")[:, :n]
+    top_block = np.take_along_axis(cand, np.argsort(-block, axis=1, kind="stable")[:, :n], axis=1)
+    np.testing.assert_array_equal(top_dense, top_block)
