@@ -75,7 +75,9 @@ RULE_SCALES = ((2000, 64), (400, 32))
 #: the default list's settings searched on both validation sets (calibration at blend 0)
 BLENDS = (0.0, 0.2)
 TASTE_FITS = (0.0, 0.1, 0.2, 0.3)
-CALIBRATIONS = (0.0, 0.5)
+CALIBRATIONS = (0.1, 0.2, 0.3)
+#: popularity bands of the calibration (1 = personas only; unused at calibration 0)
+CALIBRATION_BANDS = (2, 3)
 #: settings kept from the earlier Last.fm 2K selection (fold-in vectors, mixture scoring)
 FIXED = dict(threshold="auto", persona_vectors="fold_in", scoring="mixture")
 log = logging.getLogger("persona_eval")
@@ -186,33 +188,39 @@ def select_defaults(quick: bool, q: float) -> tuple[dict, list, dict]:
     sets["lastfm2k"] = user_holdout_split(train, test_fraction=0.2, random_state=1)
     xg, _ = load("generated", quick, seed=1)
     sets["generated"] = user_holdout_split(xg, test_fraction=0.2, random_state=1)
-    grid = [(lam, beta, 0.0) for lam in BLENDS for beta in TASTE_FITS]
-    grid += [(0.0, beta, cal) for beta in TASTE_FITS for cal in CALIBRATIONS if cal > 0]
+    g0 = CALIBRATION_BANDS[0]
+    grid = [(lam, beta, 0.0, g0) for lam in BLENDS for beta in TASTE_FITS]
+    grid += [(0.0, beta, cal, g) for g in CALIBRATION_BANDS for beta in TASTE_FITS
+             for cal in CALIBRATIONS]  # fmt: skip
     rows, anchors = [], {}
     for name, (fit, valid) in sets.items():
         als = ALS(**ANCHOR).fit(fit)
         anchors[name] = metrics(als, fit, valid)
         say(f"  validation {name} anchor ALS: {anchors[name]}")
-        for lam, beta, cal in grid:
+        for lam, beta, cal, g in grid:
             cfg = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta,
-                   "calibration": cal}  # fmt: skip
+                   "calibration": cal, "calibration_bands": g}  # fmt: skip
             r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
             a = anchors[name]
             r["recall ratio"] = round(r["recall@20"] / a["recall@20"], 4)
             r["coverage gain"] = round(r["coverage@10"] / a["coverage@10"] - 1, 4)
             rows.append({"data": name, **cfg, **r})
-            say(f"  validation {name} blend={lam} taste_fit={beta} calibration={cal}: {r}")
+            say(f"  validation {name} blend={lam} taste_fit={beta} calibration={cal} "
+                f"bands={g}: {r}")  # fmt: skip
 
-    def worst(lam, beta, cal, key):
+    def worst(lam, beta, cal, g, key):
         return min(r[key] for r in rows
-                   if r["blend"] == lam and r["taste_fit"] == beta and r["calibration"] == cal)  # fmt: skip
+                   if (r["blend"], r["taste_fit"], r["calibration"], r["calibration_bands"])
+                   == (lam, beta, cal, g))  # fmt: skip
 
     ok = [g for g in grid if worst(*g, "recall ratio") >= 1.0]
     if ok:
-        lam, beta, cal = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0], -g[2]))
+        best = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0], -g[2], -g[3]))
     else:  # pragma: no cover - blend 0 and taste_fit 0 is the anchor itself
-        lam, beta, cal = max(grid, key=lambda g: worst(*g, "recall ratio"))
-    chosen = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta, "calibration": cal}
+        best = max(grid, key=lambda g: worst(*g, "recall ratio"))
+    lam, beta, cal, g = best
+    chosen = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta, "calibration": cal,
+              "calibration_bands": g}  # fmt: skip
     return chosen, rows, anchors
 
 
@@ -395,9 +403,11 @@ def run_dataset(name, quick, chosen, out) -> dict:
     for label, kw in (("PostHocPersonas, max", {"scoring": "max"}),
                       ("PostHocPersonas, taste_fit 0", {"taste_fit": 0.0}),
                       ("PostHocPersonas, blend 0.2", {"blend": 0.2}),
-                      ("PostHocPersonas, calibration 0.5", {"calibration": 0.5}),
-                      ("PostHocPersonas, taste_fit 0.3, calibration 0.5",
-                       {"taste_fit": 0.3, "calibration": 0.5})):  # fmt: skip
+                      ("PostHocPersonas, no calibration", {"calibration": 0.0}),
+                      ("PostHocPersonas, calibration 0.3, 3 bands",
+                       {"calibration": 0.3, "calibration_bands": 3}),
+                      ("PostHocPersonas, calibration 0.5, personas only",
+                       {"calibration": 0.5, "calibration_bands": 1})):  # fmt: skip
         models[label] = PostHocPersonas.from_model(als, **{**chosen, **kw})
     fits = {}
     iters = {}

@@ -32,13 +32,19 @@ per cluster. Here:
    fits a taste as well; the cosine to a taste's centroid depends on direction only, so rare
    items central to one of the user's tastes reach the list (catalogue coverage). ``|x_u|``
    puts the term on the scale of the user's scores.
-6. **Calibration** (``calibration``, ``lambda_c``; Steck, RecSys 2018, with the user's tastes in
-   place of genres): the default list is built greedily from the top
-   ``max(CALIBRATION_POOL, 5 n)`` items of the scores above, each position taking the item that
-   maximises ``(1 - lambda_c) s_ui / s_u1 - lambda_c KL(pi_u || q~)``, where ``q`` is the
-   persona mix of the list with the item added (an item belongs to its nearest centroid, the
-   persona credited with it) and ``q~ = 0.99 q + 0.01 pi_u``. A minor taste gets about its
-   share of the slots, filled by its best items; a one-persona listener's list is unchanged.
+6. **Calibration** (``calibration``, ``lambda_c``; Steck, RecSys 2018, with the user's tastes,
+   and the depth at which each taste is played, in place of genres): the default list is
+   built greedily from the top ``max(CALIBRATION_POOL, 5 n)`` items of the scores above, each
+   position taking the item that maximises ``(1 - lambda_c) s_ui / s_u1 - lambda_c KL(p_u ||
+   q~)``. The categories are (persona, popularity band) pairs: an item belongs to its nearest
+   centroid (the persona credited with it) and to one of ``calibration_bands`` bands of the
+   catalogue (head to tail: the most played items holding the first ``1/G`` of the training
+   entries, and so on; Abdollahpouri et al. 2021 calibrate lists to a listener's popularity
+   profile the same way). The target ``p_u(p, g)`` is the persona's share of plays times the
+   share of its training items in band ``g``; ``q`` is the list's mix with the item added and
+   ``q~ = 0.99 q + 0.01 p_u``. A minor taste gets about its share of the slots, and a taste
+   played deep gets deep items. ``calibration_bands=1`` calibrates the personas only (a
+   one-persona listener's list is then unchanged).
 """
 
 from __future__ import annotations
@@ -171,9 +177,13 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         ``beta``: weight of the popularity-free taste fit (module docstring, point 5; 0 =
         none). Picked by ``benchmarks/persona_eval.py`` on validation splits of Last.fm 2K and
         of generated data with planted tastes, by the worse of the two.
-    calibration : float in [0, 1), default=0.0
-        ``lambda_c``: weight of the calibration of the default list's persona mix to the
-        user's shares (module docstring, point 6; 0 = none). Searched by the same benchmark.
+    calibration : float in [0, 1), default=0.3
+        ``lambda_c``: weight of the calibration of the default list's mix of personas and
+        popularity bands to the user's history (module docstring, point 6; 0 = none).
+        Picked with ``taste_fit`` by ``benchmarks/persona_eval.py`` (same rule).
+    calibration_bands : int, default=2
+        Popularity bands of the calibration (2: head and tail, each holding half of the
+        training entries; 3: head, mid, tail); 1 = personas only. Picked by the same benchmark.
     random_state : int or None, default=None
         Seed of the base model.
     show_progress : bool, default=False
@@ -240,7 +250,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         blend: float = 0.0,
         temperature: float = 0.1,
         taste_fit: float = 0.2,
-        calibration: float = 0.0,
+        calibration: float = 0.3,
+        calibration_bands: int = 2,
         random_state: int | None = None,
         show_progress: bool = False,
     ):
@@ -264,6 +275,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.temperature = temperature
         self.taste_fit = taste_fit
         self.calibration = calibration
+        self.calibration_bands = calibration_bands
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -278,7 +290,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
                 raise DeepcutsError(
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
-        for name, lo in (("max_personas", 1), ("max_items", 2), ("min_artists", 1)):
+        for name, lo in (("max_personas", 1), ("max_items", 2), ("min_artists", 1),
+                         ("calibration_bands", 1)):  # fmt: skip
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
                 raise DeepcutsError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -368,6 +381,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     def _reset_caches(self) -> None:
         self._als_cache = None
         self._yn_cache = None
+        self._band_cache = None
 
     def _after_load(self) -> None:
         for k in ("user_factors_", "item_factors_", "persona_factors_", "persona_keys_",
@@ -592,6 +606,47 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             rerankers = (*tuple(rerankers), PersonaCalibration(lam))
         return super().rank_index(user_index, user_items, n, rerankers=rerankers, **score_kw)
 
+    def _item_bands(self) -> np.ndarray:
+        """(n_items,) int32 popularity band of every item, 0 = head (module docstring, 6)."""
+        G = int(getattr(self, "calibration_bands", 1))
+        cached = getattr(self, "_band_cache", None)
+        if cached is not None and cached[0] == G:
+            return cached[1]
+        pop = np.asarray(self.interactions_.matrix.getnnz(axis=0), np.float64)
+        band = item_bands(pop, G)
+        self._band_cache = (G, band)
+        return band
+
+    def _calibration_target(self, state: PersonaState, user_index, user_items) -> np.ndarray:
+        """(b, P * G) float32 target mix of (persona, band): the persona's share of plays times
+        the share of its training items in each band."""
+        G = int(getattr(self, "calibration_bands", 1))
+        b, P = state.shares.shape
+        shares = np.asarray(state.shares, np.float64)
+        if G == 1:
+            return np.ascontiguousarray(shares, np.float32)
+        user_index = np.asarray(user_index, np.int64)
+        band = self._item_bands()
+        M = self.interactions_.matrix
+        lo, hi = M.indptr[np.maximum(user_index, 0)], M.indptr[np.maximum(user_index, 0) + 1]
+        known = user_index >= 0
+        cnt = np.where(known, hi - lo, 0)
+        pos = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt) + np.arange(cnt.sum())
+        rows = np.repeat(np.arange(b), cnt)
+        labels = self.train_personas_[pos].astype(np.int64)
+        items = M.indices[pos]
+        if (~known).any():
+            sel = np.flatnonzero(~known)
+            hist = self._check_rows(sp.csr_matrix(user_items)[sel])
+            lab, _ = self.cluster(hist)
+            rows = np.concatenate([rows, np.repeat(sel, np.diff(hist.indptr))])
+            labels = np.concatenate([labels, lab.astype(np.int64)])
+            items = np.concatenate([items, hist.indices])
+        T = np.bincount((rows * P + labels) * G + band[items], minlength=b * P * G)
+        T = T.reshape(b, P, G).astype(np.float64)
+        T /= np.maximum(T.sum(axis=2, keepdims=True), 1e-12)
+        return np.ascontiguousarray((T * shares[:, :, None]).reshape(b, P * G), np.float32)
+
     def _members(self, state: PersonaState, items: np.ndarray) -> np.ndarray:
         """(b, k) int32 persona whose centroid is closest to each item (``items`` (b, k))."""
         V = self._unit_items()[np.maximum(items, 0)]
@@ -616,6 +671,23 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             return self.train_personas_[lo:hi].astype(np.int64), int(self.user_n_personas_[u])
         labels, n = self.cluster(row)
         return labels.astype(np.int64), int(n[0])
+
+
+def item_bands(popularity: np.ndarray, bands: int) -> np.ndarray:
+    """Popularity band of every item: items sorted by ``popularity`` (descending, ties by index)
+    are cut where the cumulative share of the total crosses ``1/bands``, ``2/bands``, ...
+
+    Examples
+    --------
+    >>> item_bands(np.array([1.0, 6.0, 2.0, 1.0]), 2).tolist()
+    [1, 0, 1, 1]
+    """
+    pop = np.asarray(popularity, np.float64)
+    order = np.argsort(-pop, kind="stable")
+    before = np.concatenate([[0.0], np.cumsum(pop[order])[:-1]]) / max(pop.sum(), 1e-12)
+    band = np.empty(len(pop), np.int32)
+    band[order] = np.minimum((before * bands).astype(np.int64), bands - 1)
+    return band
 
 
 class PersonaCalibration:
@@ -645,10 +717,14 @@ class PersonaCalibration:
             )
         )
         state = model._persona_state(ctx.user_index, ctx.user_items)
+        G = int(getattr(model, "calibration_bands", 1))
         member = model._members(state, items)
+        if G > 1:
+            member = member * G + model._item_bands()[np.maximum(items, 0)]
+        target = model._calibration_target(state, ctx.user_index, ctx.user_items)
         chosen = np.empty((b, min(n, pool)), np.int32)
-        K.calibrate_lists(np.ascontiguousarray(rel, np.float32), np.ascontiguousarray(member),
-                          np.ascontiguousarray(state.shares, np.float32),
+        K.calibrate_lists(np.ascontiguousarray(rel, np.float32),
+                          np.ascontiguousarray(member, np.int32), target,
                           np.float32(self.weight), np.float32(CALIBRATION_ALPHA),
                           int(chosen.shape[1]), chosen)  # fmt: skip
         finite = np.isfinite(scores)
