@@ -521,7 +521,7 @@ def main() -> None:
     q, rows = select_null_quantile(args.quick)
     out["selection"]["null_quantile"] = q
     out["selection"]["generator_rows"] = rows
-    say("selection: blend and taste_fit on validation splits of both training parts")
+    say("selection: blend, taste_fit and calibration on validation splits of both training parts")
     chosen, rows, anchor = select_defaults(args.quick, q)
     out["selection"].update({"chosen": chosen, "validation_rows": rows,
                              "validation_anchors": anchor})  # fmt: skip
