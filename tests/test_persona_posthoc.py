@@ -265,6 +265,9 @@ def test_calibration_kernel_matches_numpy_reference():
         K.calibrate_lists(rel, member, shares, np.float32(lam), np.float32(0.01), n, out)
         ref = K.reference_calibrate(rel, member, shares, lam, 0.01, n)
         np.testing.assert_array_equal(out, ref)
+        serial = np.empty((b, n), np.int32)
+        K.calibrate_lists_serial(rel, member, shares, np.float32(lam), np.float32(0.01), n, serial)
+        np.testing.assert_array_equal(serial, ref)
         assert (out[2, 5:] == -1).all()
     # lam 0: the relevance order itself
     out0 = np.empty((b, n), np.int32)

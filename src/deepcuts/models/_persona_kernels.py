@@ -378,69 +378,83 @@ def calibrate_lists(rel, member, shares, lam, alpha, n, out):  # pragma: no cove
     """Calibrated lists over personas (Steck, RecSys 2018, with tastes in place of genres).
 
     Position ``t`` takes the unused candidate ``j`` maximising
-    ``(1 - lam) s_j / |s_1| - lam KL(p || q~)``, where ``p`` is the user's persona shares,
-    ``q`` the persona mix of the list with ``j`` added (each candidate belongs to one persona,
-    ``member``), ``q~ = (1 - alpha) q + alpha p`` (Steck's smoothing) and ``s_1`` the best
-    candidate's score. Since the KL term depends only on ``j``'s persona, the best candidate of
-    each persona is its first unused one: each step weighs one candidate per persona.
+    ``(1 - lam) s_j / |s_1| - lam KL(p || q~)``, where ``p`` is the user's target mix over the
+    categories (persona shares, or persona x popularity band), ``q`` the mix of the list with
+    ``j`` added (each candidate belongs to one category, ``member``), ``q~ = (1 - alpha) q +
+    alpha p`` (Steck's smoothing) and ``s_1`` the best candidate's score. Since the KL term
+    depends only on ``j``'s category, the best candidate of each category is its first unused
+    one: each step weighs one candidate per category. Parallel over rows;
+    :func:`calibrate_lists_serial` is the same for a few rows (no thread start-up).
 
     Parameters
     ----------
     rel : float32 array of shape (b, C)
         Candidates' scores, descending per row (``-inf`` = no candidate).
     member : int32 array of shape (b, C)
-        Persona of each candidate (``0 <= member < P``).
+        Category of each candidate (``0 <= member < P``).
     shares : float32 array of shape (b, P)
-        The user's persona shares (0 past the user's count).
+        The user's target mix (0 for categories not in the history).
     lam, alpha : float
     n : int
     out : int32 array of shape (b, n)
         Out: positions in ``rel`` of the list, best first (-1 padded).
     """
-    b, C = rel.shape
-    P = shares.shape[1]
-    for r in prange(b):
-        ptr = np.full(P, -1, np.int64)
-        cnt = np.zeros(P, np.float64)
-        scale = 1.0
-        if C > 0 and np.isfinite(rel[r, 0]) and rel[r, 0] != 0.0:
-            scale = abs(rel[r, 0])
-        for p in range(P):  # first candidate of each persona
-            for j in range(C):
-                if member[r, j] == p and np.isfinite(rel[r, j]):
-                    ptr[p] = j
-                    break
-        for t in range(n):
-            best = -1
-            bv = -np.inf
-            for p in range(P):
-                j = ptr[p]
-                if j < 0:
-                    continue
-                kl = 0.0
-                for q in range(P):
-                    pq = shares[r, q]
-                    if pq > 0.0:
-                        c = cnt[q] + (1.0 if q == p else 0.0)
-                        qq = (1.0 - alpha) * c / (t + 1) + alpha * pq
-                        kl += pq * np.log(pq / qq)
-                v = (1.0 - lam) * rel[r, j] / scale - lam * kl
-                if v > bv or (v == bv and best >= 0 and j < ptr[best]):
-                    bv = v
-                    best = p
-            if best < 0:
-                for k in range(t, n):
-                    out[r, k] = -1
+    for r in prange(rel.shape[0]):
+        _calibrate_row(rel[r], member[r], shares[r], lam, alpha, n, out[r])
+
+
+@njit(cache=True)
+def calibrate_lists_serial(rel, member, shares, lam, alpha, n, out):  # pragma: no cover - numba
+    """:func:`calibrate_lists` on one thread (a request's few rows)."""
+    for r in range(rel.shape[0]):
+        _calibrate_row(rel[r], member[r], shares[r], lam, alpha, n, out[r])
+
+
+@njit(cache=True, inline="always")
+def _calibrate_row(rel, member, shares, lam, alpha, n, out):  # pragma: no cover - numba
+    C = rel.shape[0]
+    P = shares.shape[0]
+    ptr = np.full(P, -1, np.int64)
+    cnt = np.zeros(P, np.float64)
+    scale = 1.0
+    if C > 0 and np.isfinite(rel[0]) and rel[0] != 0.0:
+        scale = abs(rel[0])
+    for p in range(P):  # first candidate of each category
+        for j in range(C):
+            if member[j] == p and np.isfinite(rel[j]):
+                ptr[p] = j
                 break
-            j = ptr[best]
-            out[r, t] = j
-            cnt[best] += 1.0
-            nxt = -1
-            for jj in range(j + 1, C):
-                if member[r, jj] == best and np.isfinite(rel[r, jj]):
-                    nxt = jj
-                    break
-            ptr[best] = nxt
+    for t in range(n):
+        best = -1
+        bv = -np.inf
+        for p in range(P):
+            j = ptr[p]
+            if j < 0:
+                continue
+            kl = 0.0
+            for q in range(P):
+                pq = shares[q]
+                if pq > 0.0:
+                    c = cnt[q] + (1.0 if q == p else 0.0)
+                    qq = (1.0 - alpha) * c / (t + 1) + alpha * pq
+                    kl += pq * np.log(pq / qq)
+            v = (1.0 - lam) * rel[j] / scale - lam * kl
+            if v > bv or (v == bv and best >= 0 and j < ptr[best]):
+                bv = v
+                best = p
+        if best < 0:
+            for k in range(t, n):
+                out[k] = -1
+            return
+        j = ptr[best]
+        out[t] = j
+        cnt[best] += 1.0
+        nxt = -1
+        for jj in range(j + 1, C):
+            if member[jj] == best and np.isfinite(rel[jj]):
+                nxt = jj
+                break
+        ptr[best] = nxt
 
 
 def distinct_push(U: np.ndarray, active: np.ndarray, weight: float, scale: float, G=None):

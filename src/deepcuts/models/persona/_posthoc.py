@@ -75,6 +75,9 @@ NULL_PAIRS = 50_000
 #: fewest candidates the calibrated list is built from (at least 5 n)
 CALIBRATION_POOL = 100
 
+#: fewer rows than this are calibrated on one thread (a parallel launch costs ~10 ms here)
+SERIAL_ROWS = 64
+
 #: Steck's smoothing of the list's persona mix toward the user's shares
 CALIBRATION_ALPHA = 0.01
 
@@ -723,10 +726,10 @@ class PersonaCalibration:
             member = member * G + model._item_bands()[np.maximum(items, 0)]
         target = model._calibration_target(state, ctx.user_index, ctx.user_items)
         chosen = np.empty((b, min(n, pool)), np.int32)
-        K.calibrate_lists(np.ascontiguousarray(rel, np.float32),
-                          np.ascontiguousarray(member, np.int32), target,
-                          np.float32(self.weight), np.float32(CALIBRATION_ALPHA),
-                          int(chosen.shape[1]), chosen)  # fmt: skip
+        kernel = K.calibrate_lists if b >= SERIAL_ROWS else K.calibrate_lists_serial
+        kernel(np.ascontiguousarray(rel, np.float32), np.ascontiguousarray(member, np.int32),
+               target, np.float32(self.weight), np.float32(CALIBRATION_ALPHA),
+               int(chosen.shape[1]), chosen)  # fmt: skip
         finite = np.isfinite(scores)
         top = np.max(np.where(finite, scores, -np.inf), axis=1, keepdims=True)
         out = np.where(finite, scores - np.where(np.isfinite(top), top, 0.0) - 1.0, -np.inf)
