@@ -600,8 +600,9 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
 
     def rank_index(self, user_index, user_items, n, *, rerankers=(), **score_kw):
         """As :meth:`PersonaScoring.rank_index`; with ``calibration > 0`` the default list is
-        calibrated to the user's persona shares after the other re-rankers (module docstring,
-        point 6). A persona's own list and the blended lists are not."""
+        calibrated to the user's mix of personas and popularity bands, after the other
+        re-rankers (module docstring, point 6). A persona's own list and the blended lists are
+        not."""
         lam = float(getattr(self, "calibration", 0.0))
         own_list = (score_kw.get("persona") is None and score_kw.get("persona_mix") is None
                     and not score_kw.get("blend", False))  # fmt: skip
