@@ -14,9 +14,10 @@ Anchor: ``ALS(factors=64, reg_scaling="activity", regularization=0.3)``, trained
    its ``null_quantile`` is chosen on *second* generated data sets (seed 1) at two scales,
    2,000 users with 64 factors and 400 users with 32 factors: the quantile whose worse case,
    over both sets, of planted-taste recovery and one-taste-one-persona is highest. Blend and
-   taste fit on validation splits (20% of each user's items, seed 1) of the Last.fm 2K
-   training part AND of the seed-1 generated set, by the worse of the two: the highest
-   worse-case coverage@10 gain among the settings whose recall@20 >= the anchor's on both
+   taste fit and calibration (blend 0) on validation splits (20% of each user's items,
+   seed 1) of the Last.fm 2K training part AND of the seed-1 generated set, by the worse of
+   the two: the highest worse-case coverage@10 gain among the settings whose recall@20 >=
+   the anchor's on both
    (fold-in vectors and mixture scoring kept from an earlier Last.fm selection). The run records whether these are the defaults of ``PostHocPersonas()``
    (the registry's ``persona``, used by the CLI, the service and the web page).
 2. **Standard metrics** on the test split: recall@20, NDCG@10, coverage@10 of every model's
@@ -71,9 +72,12 @@ METRICS = ("recall", "ndcg", "coverage")
 NULL_QUANTILES = (0.06, 0.08, 0.1, 0.12, 0.15)
 #: the generated validation sets of the count rule: (users, factors), seed 1
 RULE_SCALES = ((2000, 64), (400, 32))
-#: the default list's settings searched on both validation sets
+#: the default list's settings searched on both validation sets (calibration at blend 0)
 BLENDS = (0.0, 0.2)
 TASTE_FITS = (0.0, 0.1, 0.2, 0.3)
+CALIBRATIONS = (0.1, 0.2, 0.3)
+#: popularity bands of the calibration (1 = personas only; unused at calibration 0)
+CALIBRATION_BANDS = (2, 3)
 #: settings kept from the earlier Last.fm 2K selection (fold-in vectors, mixture scoring)
 FIXED = dict(threshold="auto", persona_vectors="fold_in", scoring="mixture")
 log = logging.getLogger("persona_eval")
@@ -175,39 +179,48 @@ def select_null_quantile(quick: bool) -> tuple[float, list]:
 
 
 def select_defaults(quick: bool, q: float) -> tuple[dict, list, dict]:
-    """Blend and taste fit on validation splits (20% of each user's items, seed 1) of the
+    """Blend, taste fit and calibration on validation splits (20% of each user's items, seed 1) of the
     Last.fm 2K training part AND of the seed-1 generated set, by the worse of the two: among
     the settings whose recall@20 >= the anchor's on both, the highest worse-case coverage@10
-    gain (ties: the smaller taste fit, then the smaller blend)."""
+    gain (ties: the smaller taste fit, then the smaller blend, then the smaller calibration)."""
     sets = {}
     train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
     sets["lastfm2k"] = user_holdout_split(train, test_fraction=0.2, random_state=1)
     xg, _ = load("generated", quick, seed=1)
     sets["generated"] = user_holdout_split(xg, test_fraction=0.2, random_state=1)
-    grid = [(lam, beta) for lam in BLENDS for beta in TASTE_FITS]
+    g0 = CALIBRATION_BANDS[0]
+    grid = [(lam, beta, 0.0, g0) for lam in BLENDS for beta in TASTE_FITS]
+    grid += [(0.0, beta, cal, g) for g in CALIBRATION_BANDS for beta in TASTE_FITS
+             for cal in CALIBRATIONS]  # fmt: skip
     rows, anchors = [], {}
     for name, (fit, valid) in sets.items():
         als = ALS(**ANCHOR).fit(fit)
         anchors[name] = metrics(als, fit, valid)
         say(f"  validation {name} anchor ALS: {anchors[name]}")
-        for lam, beta in grid:
-            cfg = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta}
+        for lam, beta, cal, g in grid:
+            cfg = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta,
+                   "calibration": cal, "calibration_bands": g}  # fmt: skip
             r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
             a = anchors[name]
             r["recall ratio"] = round(r["recall@20"] / a["recall@20"], 4)
             r["coverage gain"] = round(r["coverage@10"] / a["coverage@10"] - 1, 4)
             rows.append({"data": name, **cfg, **r})
-            say(f"  validation {name} blend={lam} taste_fit={beta}: {r}")
+            say(f"  validation {name} blend={lam} taste_fit={beta} calibration={cal} "
+                f"bands={g}: {r}")  # fmt: skip
 
-    def worst(lam, beta, key):
-        return min(r[key] for r in rows if r["blend"] == lam and r["taste_fit"] == beta)
+    def worst(lam, beta, cal, g, key):
+        return min(r[key] for r in rows
+                   if (r["blend"], r["taste_fit"], r["calibration"], r["calibration_bands"])
+                   == (lam, beta, cal, g))  # fmt: skip
 
     ok = [g for g in grid if worst(*g, "recall ratio") >= 1.0]
     if ok:
-        lam, beta = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0]))
+        best = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0], -g[2], -g[3]))
     else:  # pragma: no cover - blend 0 and taste_fit 0 is the anchor itself
-        lam, beta = max(grid, key=lambda g: worst(*g, "recall ratio"))
-    chosen = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta}
+        best = max(grid, key=lambda g: worst(*g, "recall ratio"))
+    lam, beta, cal, g = best
+    chosen = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta, "calibration": cal,
+              "calibration_bands": g}  # fmt: skip
     return chosen, rows, anchors
 
 
@@ -389,7 +402,12 @@ def run_dataset(name, quick, chosen, out) -> dict:
     models = {"PostHocPersonas (default)": ph}
     for label, kw in (("PostHocPersonas, max", {"scoring": "max"}),
                       ("PostHocPersonas, taste_fit 0", {"taste_fit": 0.0}),
-                      ("PostHocPersonas, blend 0.2", {"blend": 0.2})):  # fmt: skip
+                      ("PostHocPersonas, blend 0.2", {"blend": 0.2}),
+                      ("PostHocPersonas, no calibration", {"calibration": 0.0}),
+                      ("PostHocPersonas, calibration 0.3, 3 bands",
+                       {"calibration": 0.3, "calibration_bands": 3}),
+                      ("PostHocPersonas, calibration 0.5, personas only",
+                       {"calibration": 0.5, "calibration_bands": 1})):  # fmt: skip
         models[label] = PostHocPersonas.from_model(als, **{**chosen, **kw})
     fits = {}
     iters = {}
@@ -503,7 +521,7 @@ def main() -> None:
     q, rows = select_null_quantile(args.quick)
     out["selection"]["null_quantile"] = q
     out["selection"]["generator_rows"] = rows
-    say("selection: blend and taste_fit on validation splits of both training parts")
+    say("selection: blend, taste_fit and calibration on validation splits of both training parts")
     chosen, rows, anchor = select_defaults(args.quick, q)
     out["selection"].update({"chosen": chosen, "validation_rows": rows,
                              "validation_anchors": anchor})  # fmt: skip

@@ -246,3 +246,133 @@ def test_new_history_is_clustered_and_folded_in(fitted):
     np.testing.assert_allclose(U[0, : n[0]], fitted.persona_factors_[0, : n[0]], atol=1e-4)
     rec = fitted.recommend_history({x.item_map.ids[i]: 3 for i in row.indices}, n=5)
     assert len(rec) == 5
+
+
+# ---------------------------------------------------------------------- calibration (issue 12)
+def test_calibration_kernel_matches_numpy_reference():
+    from deepcuts.models import _persona_kernels as K
+
+    rng = np.random.default_rng(0)
+    b, C, P, n = 9, 40, 4, 12
+    rel = -np.sort(-rng.standard_normal((b, C)).astype(np.float32), axis=1)
+    rel[1, 30:] = -np.inf
+    rel[2, 5:] = -np.inf  # fewer candidates than slots: padded with -1
+    member = rng.integers(0, P, (b, C)).astype(np.int32)
+    shares = rng.dirichlet(np.ones(P), b).astype(np.float32)
+    shares[0, 2:] = 0.0
+    for lam in (0.0, 0.3, 0.9):
+        out = np.empty((b, n), np.int32)
+        K.calibrate_lists(rel, member, shares, np.float32(lam), np.float32(0.01), n, out)
+        ref = K.reference_calibrate(rel, member, shares, lam, 0.01, n)
+        np.testing.assert_array_equal(out, ref)
+        serial = np.empty((b, n), np.int32)
+        K.calibrate_lists_serial(rel, member, shares, np.float32(lam), np.float32(0.01), n, serial)
+        np.testing.assert_array_equal(serial, ref)
+        assert (out[2, 5:] == -1).all()
+    # lam 0: the relevance order itself
+    out0 = np.empty((b, n), np.int32)
+    K.calibrate_lists(rel, member, shares, np.float32(0.0), np.float32(0.01), n, out0)
+    np.testing.assert_array_equal(out0[0], np.arange(n))
+
+
+def test_calibration_moves_the_list_mix_toward_the_shares(fitted):
+    x = fitted.interactions_
+    users = np.flatnonzero(fitted.user_n_personas_ >= 2)[:40]
+    one = np.flatnonzero(fitted.user_n_personas_ == 1)[:20]
+    cal = PostHocPersonas.from_model(fitted, calibration=0.9, calibration_bands=1)
+    plain = PostHocPersonas.from_model(fitted, calibration=0.0)
+    n = 10
+
+    def gap(model):
+        idx, _, per = model.rank_index(users, x.matrix[users], n)
+        P = fitted.persona_shares_.shape[1]
+        mix = np.stack([(per == p).mean(axis=1) for p in range(P)], axis=1)
+        return np.abs(mix - fitted.persona_shares_[users]).sum(axis=1).mean()
+
+    assert gap(cal) < gap(plain) - 0.05
+    # a one-persona listener's list is unchanged, and a calibrated list reports model scores
+    a = plain.rank_index(one, x.matrix[one], n)
+    c = cal.rank_index(one, x.matrix[one], n)
+    np.testing.assert_array_equal(a[0], c[0])
+    idx, val, _ = cal.rank_index(users, x.matrix[users], n)
+    S = cal.score_index(users)
+    np.testing.assert_allclose(val, np.take_along_axis(S, idx, axis=1), rtol=1e-5)
+    # a persona's own list is not calibrated
+    np.testing.assert_array_equal(
+        cal.rank_index(users, x.matrix[users], n, persona=0)[0],
+        plain.rank_index(users, x.matrix[users], n, persona=0)[0],
+    )
+    with pytest.raises(DeepcutsError, match="calibration"):
+        PostHocPersonas(calibration=1.5)._check_params()
+
+
+def test_calibration_on_a_candidate_block_equals_the_dense_block(fitted):
+    from deepcuts.models.base import RankContext
+    from deepcuts.models.persona._posthoc import PersonaCalibration
+
+    x = fitted.interactions_
+    users = np.flatnonzero(fitted.user_n_personas_ >= 2)[:16].astype(np.int32)
+    rows = x.matrix[users]
+    S = np.asarray(fitted.score_index(users), np.float32)
+    n = 10
+    step = PersonaCalibration(0.7)  # the model's bands: 3
+    dense = step.rerank(S, RankContext(fitted, users, rows, n))
+    # a candidate block: every row's 150 best items, ascending ids
+    cand = np.sort(np.argsort(-S, axis=1)[:, :150], axis=1).astype(np.int32)
+    block = step.rerank(
+        np.take_along_axis(S, cand, axis=1), RankContext(fitted, users, rows, n, cand)
+    )
+    top_dense = np.argsort(-dense, axis=1, kind="stable")[:, :n]
+    top_block = np.take_along_axis(cand, np.argsort(-block, axis=1, kind="stable")[:, :n], axis=1)
+    np.testing.assert_array_equal(top_dense, top_block)
+
+
+def test_item_bands_cut_the_plays_into_equal_shares():
+    from deepcuts.models.persona._posthoc import item_bands
+
+    pop = np.random.default_rng(0).pareto(1.2, 500) + 1
+    band = item_bands(pop, 3)
+    assert band.min() == 0 and band.max() == 2
+    # head items are more popular than mid items, mid than tail
+    assert pop[band == 0].min() >= pop[band == 1].max() >= pop[band == 2].max()
+    share = np.array([pop[band == g].sum() for g in range(3)]) / pop.sum()
+    assert np.all(np.abs(share - 1 / 3) < pop.max() / pop.sum() + 1e-9)
+    np.testing.assert_array_equal(item_bands(pop, 1), 0)
+
+
+def test_calibration_target_matches_a_loop_and_a_folded_in_history(fitted):
+    m = PostHocPersonas.from_model(fitted, calibration=0.3, calibration_bands=3)
+    x = m.interactions_.matrix
+    users = np.arange(12)
+    st = m._persona_state(users, x[users])
+    T = m._calibration_target(st, users, x[users])
+    band = m._item_bands()
+    P = st.shares.shape[1]
+    for r, u in enumerate(users):
+        lo, hi = x.indptr[u], x.indptr[u + 1]
+        ref = np.zeros((P, 3))
+        np.add.at(ref, (m.train_personas_[lo:hi], band[x.indices[lo:hi]]), 1.0)
+        ref /= np.maximum(ref.sum(axis=1, keepdims=True), 1e-12)
+        ref *= np.asarray(st.shares[r])[:, None]
+        np.testing.assert_allclose(T[r], ref.ravel(), rtol=1e-5, atol=1e-7)
+        assert T[r].sum() == pytest.approx(1.0, abs=1e-5)
+    # the same histories folded in as new listeners (user index -1) get the same targets
+    new = -np.ones(len(users), np.int64)
+    st_new = m._persona_state(new, x[users])
+    np.testing.assert_allclose(m._calibration_target(st_new, new, x[users]), T, atol=1e-6)
+
+
+def test_band_calibration_moves_the_list_depth_toward_the_history(fitted):
+    x = fitted.interactions_.matrix
+    users = np.arange(80)
+    cal = PostHocPersonas.from_model(fitted, calibration=0.5, calibration_bands=3)
+    plain = PostHocPersonas.from_model(fitted, calibration=0.0)
+    band = cal._item_bands()
+    hist = np.array([np.bincount(band[x[u].indices], minlength=3) / x[u].nnz for u in users])
+
+    def gap(model):
+        idx = model.rank_index(users, x[users], 10)[0]
+        mix = np.stack([(band[idx] == g).mean(axis=1) for g in range(3)], axis=1)
+        return np.abs(mix - hist).sum(axis=1).mean()
+
+    assert gap(cal) < gap(plain) - 0.05

@@ -21,6 +21,8 @@ Kernels:
   anti-collapse penalty and the no-empty-persona rule.
 * :func:`blend_lists` - fills a list from several personas' ranked candidates in proportion to
   a mix.
+* :func:`calibrate_lists` - the calibrated combined list (Steck 2018, over personas): greedy
+  relevance against the KL divergence of the list's persona mix from the listener's shares.
 
 Stored entries carry *signed confidences* (``+c`` for ``p = 1``, ``-c`` for an observed dislike),
 the convention of :mod:`deepcuts.models._als_kernels`. Each kernel has a plain NumPy reference
@@ -371,6 +373,90 @@ def blend_lists(cand, cand_val, mix, n, out_idx, out_val, out_per):  # pragma: n
             out_per[r, k] = -1
 
 
+@njit(parallel=True, cache=True)
+def calibrate_lists(rel, member, shares, lam, alpha, n, out):  # pragma: no cover - numba
+    """Calibrated lists over personas (Steck, RecSys 2018, with tastes in place of genres).
+
+    Position ``t`` takes the unused candidate ``j`` maximising
+    ``(1 - lam) s_j / |s_1| - lam KL(p || q~)``, where ``p`` is the user's target mix over the
+    categories (persona shares, or persona x popularity band), ``q`` the mix of the list with
+    ``j`` added (each candidate belongs to one category, ``member``), ``q~ = (1 - alpha) q +
+    alpha p`` (Steck's smoothing) and ``s_1`` the best candidate's score. Since the KL term
+    depends only on ``j``'s category, the best candidate of each category is its first unused
+    one: each step weighs one candidate per category. Parallel over rows;
+    :func:`calibrate_lists_serial` is the same for a few rows (no thread start-up).
+
+    Parameters
+    ----------
+    rel : float32 array of shape (b, C)
+        Candidates' scores, descending per row (``-inf`` = no candidate).
+    member : int32 array of shape (b, C)
+        Category of each candidate (``0 <= member < P``).
+    shares : float32 array of shape (b, P)
+        The user's target mix (0 for categories not in the history).
+    lam, alpha : float
+    n : int
+    out : int32 array of shape (b, n)
+        Out: positions in ``rel`` of the list, best first (-1 padded).
+    """
+    for r in prange(rel.shape[0]):
+        _calibrate_row(rel[r], member[r], shares[r], lam, alpha, n, out[r])
+
+
+@njit(cache=True)
+def calibrate_lists_serial(rel, member, shares, lam, alpha, n, out):  # pragma: no cover - numba
+    """:func:`calibrate_lists` on one thread (a request's few rows)."""
+    for r in range(rel.shape[0]):
+        _calibrate_row(rel[r], member[r], shares[r], lam, alpha, n, out[r])
+
+
+@njit(cache=True, inline="always")
+def _calibrate_row(rel, member, shares, lam, alpha, n, out):  # pragma: no cover - numba
+    C = rel.shape[0]
+    P = shares.shape[0]
+    ptr = np.full(P, -1, np.int64)
+    cnt = np.zeros(P, np.float64)
+    scale = 1.0
+    if C > 0 and np.isfinite(rel[0]) and rel[0] != 0.0:
+        scale = abs(rel[0])
+    for p in range(P):  # first candidate of each category
+        for j in range(C):
+            if member[j] == p and np.isfinite(rel[j]):
+                ptr[p] = j
+                break
+    for t in range(n):
+        best = -1
+        bv = -np.inf
+        for p in range(P):
+            j = ptr[p]
+            if j < 0:
+                continue
+            kl = 0.0
+            for q in range(P):
+                pq = shares[q]
+                if pq > 0.0:
+                    c = cnt[q] + (1.0 if q == p else 0.0)
+                    qq = (1.0 - alpha) * c / (t + 1) + alpha * pq
+                    kl += pq * np.log(pq / qq)
+            v = (1.0 - lam) * rel[j] / scale - lam * kl
+            if v > bv or (v == bv and best >= 0 and j < ptr[best]):
+                bv = v
+                best = p
+        if best < 0:
+            for k in range(t, n):
+                out[k] = -1
+            return
+        j = ptr[best]
+        out[t] = j
+        cnt[best] += 1.0
+        nxt = -1
+        for jj in range(j + 1, C):
+            if member[jj] == best and np.isfinite(rel[jj]):
+                nxt = jj
+                break
+        ptr[best] = nxt
+
+
 def distinct_push(U: np.ndarray, active: np.ndarray, weight: float, scale: float, G=None):
     """Linearised persona-distinctness term and the penalty's value (vectorised NumPy).
 
@@ -497,4 +583,31 @@ def reference_blend(cand, mix, n):
             ptr[p] += 1
             taken[p] += 1
         out[r, : len(chosen)] = chosen
+    return out
+
+
+def reference_calibrate(rel, member, shares, lam, alpha, n):
+    """Positions of :func:`calibrate_lists`, every candidate weighed at every step (oracle)."""
+    b, C = rel.shape
+    P = shares.shape[1]
+    out = np.full((b, n), -1, np.int64)
+    for r in range(b):
+        s = np.asarray(rel[r], np.float64)
+        scale = abs(s[0]) if np.isfinite(s[0]) and s[0] != 0 else 1.0
+        p = np.asarray(shares[r], np.float64)
+        used = ~np.isfinite(s)
+        cnt = np.zeros(P)
+        for t in range(n):
+            if used.all():
+                break
+            M = np.eye(P)[member[r]]  # (C, P) one-hot
+            q = (1 - alpha) * (cnt[None, :] + M) / (t + 1) + alpha * p[None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kl = np.where(p > 0, p * np.log(p / q), 0.0).sum(axis=1)
+            v = (1 - lam) * np.where(used, 0.0, s) / scale - lam * kl
+            v[used] = -np.inf
+            j = int(np.argmax(v))
+            out[r, t] = j
+            used[j] = True
+            cnt[member[r, j]] += 1
     return out

@@ -32,6 +32,19 @@ per cluster. Here:
    fits a taste as well; the cosine to a taste's centroid depends on direction only, so rare
    items central to one of the user's tastes reach the list (catalogue coverage). ``|x_u|``
    puts the term on the scale of the user's scores.
+6. **Calibration** (``calibration``, ``lambda_c``; Steck, RecSys 2018, with the user's tastes,
+   and the depth at which each taste is played, in place of genres): the default list is
+   built greedily from the top ``max(CALIBRATION_POOL, 5 n)`` items of the scores above, each
+   position taking the item that maximises ``(1 - lambda_c) s_ui / s_u1 - lambda_c KL(p_u ||
+   q~)``. The categories are (persona, popularity band) pairs: an item belongs to its nearest
+   centroid (the persona credited with it) and to one of ``calibration_bands`` bands of the
+   catalogue (head to tail: the most played items holding the first ``1/G`` of the training
+   entries, and so on; Abdollahpouri et al. 2021 calibrate lists to a listener's popularity
+   profile the same way). The target ``p_u(p, g)`` is the persona's share of plays times the
+   share of its training items in band ``g``; ``q`` is the list's mix with the item added and
+   ``q~ = 0.99 q + 0.01 p_u``. A minor taste gets about its share of the slots, and a taste
+   played deep gets deep items. ``calibration_bands=1`` calibrates the personas only (a
+   one-persona listener's list is then unchanged).
 """
 
 from __future__ import annotations
@@ -46,16 +59,27 @@ from tqdm.auto import tqdm
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_cluster_kernels as CK
+from deepcuts.models import _persona_kernels as K
+from deepcuts.models._topk import topk_rows
 from deepcuts.models.als import ALS
 from deepcuts.models.base import Recommender
 from deepcuts.models.persona._diagnostics import PersonaDiagnostics
 from deepcuts.models.persona._labels import PersonaLabels
 from deepcuts.models.persona._scoring import PersonaScoring, PersonaState, unit_rows
 
-__all__ = ["PostHocPersonas", "null_threshold"]
+__all__ = ["PersonaCalibration", "PostHocPersonas", "null_threshold"]
 
 #: random pairs of training entries behind ``threshold="auto"``
 NULL_PAIRS = 50_000
+
+#: fewest candidates the calibrated list is built from (at least 5 n)
+CALIBRATION_POOL = 100
+
+#: fewer rows than this are calibrated on one thread (a parallel launch costs ~10 ms here)
+SERIAL_ROWS = 64
+
+#: Steck's smoothing of the list's persona mix toward the user's shares
+CALIBRATION_ALPHA = 0.01
 
 #: training users clustered and solved per block when fitting: bounds the temporary memory
 #: (the keys gather a (pairs of the block, factors) float32 array; 48M pairs at once are 12 GiB)
@@ -156,6 +180,13 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         ``beta``: weight of the popularity-free taste fit (module docstring, point 5; 0 =
         none). Picked by ``benchmarks/persona_eval.py`` on validation splits of Last.fm 2K and
         of generated data with planted tastes, by the worse of the two.
+    calibration : float in [0, 1), default=0.3
+        ``lambda_c``: weight of the calibration of the default list's mix of personas and
+        popularity bands to the user's history (module docstring, point 6; 0 = none).
+        Picked with ``taste_fit`` by ``benchmarks/persona_eval.py`` (same rule).
+    calibration_bands : int, default=2
+        Popularity bands of the calibration (2: head and tail, each holding half of the
+        training entries; 3: head, mid, tail); 1 = personas only. Picked by the same benchmark.
     random_state : int or None, default=None
         Seed of the base model.
     show_progress : bool, default=False
@@ -222,6 +253,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         blend: float = 0.0,
         temperature: float = 0.1,
         taste_fit: float = 0.2,
+        calibration: float = 0.3,
+        calibration_bands: int = 2,
         random_state: int | None = None,
         show_progress: bool = False,
     ):
@@ -244,6 +277,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.blend = blend
         self.temperature = temperature
         self.taste_fit = taste_fit
+        self.calibration = calibration
+        self.calibration_bands = calibration_bands
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -258,7 +293,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
                 raise DeepcutsError(
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
-        for name, lo in (("max_personas", 1), ("max_items", 2), ("min_artists", 1)):
+        for name, lo in (("max_personas", 1), ("max_items", 2), ("min_artists", 1),
+                         ("calibration_bands", 1)):  # fmt: skip
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
                 raise DeepcutsError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -267,7 +303,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
                 f'threshold must be a number >= 0 or "auto", got {self.threshold!r}'
             )
         checks = [("null_quantile", 0.0, 1.0), ("min_share", 0.0, 1.0), ("blend", 0.0, 1.0),
-                  ("temperature", 1e-6, np.inf), ("taste_fit", 0.0, np.inf)]  # fmt: skip
+                  ("temperature", 1e-6, np.inf), ("taste_fit", 0.0, np.inf),
+                  ("calibration", 0.0, 0.999)]  # fmt: skip
         if self.threshold != "auto":
             checks.append(("threshold", 0.0, np.inf))
         for name, lo, hi in checks:
@@ -347,6 +384,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     def _reset_caches(self) -> None:
         self._als_cache = None
         self._yn_cache = None
+        self._band_cache = None
 
     def _after_load(self) -> None:
         for k in ("user_factors_", "item_factors_", "persona_factors_", "persona_keys_",
@@ -560,16 +598,73 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             np.maximum(fit, cp, out=fit)
         return fit * np.linalg.norm(state.X, axis=1, keepdims=True).astype(np.float32)
 
+    def rank_index(self, user_index, user_items, n, *, rerankers=(), **score_kw):
+        """As :meth:`PersonaScoring.rank_index`; with ``calibration > 0`` the default list is
+        calibrated to the user's mix of personas and popularity bands, after the other
+        re-rankers (module docstring, point 6). A persona's own list and the blended lists are
+        not."""
+        lam = float(getattr(self, "calibration", 0.0))
+        own_list = (score_kw.get("persona") is None and score_kw.get("persona_mix") is None
+                    and not score_kw.get("blend", False))  # fmt: skip
+        if lam > 0.0 and own_list:
+            rerankers = (*tuple(rerankers), PersonaCalibration(lam))
+        return super().rank_index(user_index, user_items, n, rerankers=rerankers, **score_kw)
+
+    def _item_bands(self) -> np.ndarray:
+        """(n_items,) int32 popularity band of every item, 0 = head (module docstring, 6)."""
+        G = int(getattr(self, "calibration_bands", 1))
+        cached = getattr(self, "_band_cache", None)
+        if cached is not None and cached[0] == G:
+            return cached[1]
+        pop = np.asarray(self.interactions_.matrix.getnnz(axis=0), np.float64)
+        band = item_bands(pop, G)
+        self._band_cache = (G, band)
+        return band
+
+    def _calibration_target(self, state: PersonaState, user_index, user_items) -> np.ndarray:
+        """(b, P * G) float32 target mix of (persona, band): the persona's share of plays times
+        the share of its training items in each band."""
+        G = int(getattr(self, "calibration_bands", 1))
+        b, P = state.shares.shape
+        shares = np.asarray(state.shares, np.float64)
+        if G == 1:
+            return np.ascontiguousarray(shares, np.float32)
+        user_index = np.asarray(user_index, np.int64)
+        band = self._item_bands()
+        M = self.interactions_.matrix
+        lo, hi = M.indptr[np.maximum(user_index, 0)], M.indptr[np.maximum(user_index, 0) + 1]
+        known = user_index >= 0
+        cnt = np.where(known, hi - lo, 0)
+        pos = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt) + np.arange(cnt.sum())
+        rows = np.repeat(np.arange(b), cnt)
+        labels = self.train_personas_[pos].astype(np.int64)
+        items = M.indices[pos]
+        if (~known).any():
+            sel = np.flatnonzero(~known)
+            hist = self._check_rows(sp.csr_matrix(user_items)[sel])
+            lab, _ = self.cluster(hist)
+            rows = np.concatenate([rows, np.repeat(sel, np.diff(hist.indptr))])
+            labels = np.concatenate([labels, lab.astype(np.int64)])
+            items = np.concatenate([items, hist.indices])
+        T = np.bincount((rows * P + labels) * G + band[items], minlength=b * P * G)
+        T = T.reshape(b, P, G).astype(np.float64)
+        T /= np.maximum(T.sum(axis=2, keepdims=True), 1e-12)
+        return np.ascontiguousarray((T * shares[:, :, None]).reshape(b, P * G), np.float32)
+
+    def _members(self, state: PersonaState, items: np.ndarray) -> np.ndarray:
+        """(b, k) int32 persona whose centroid is closest to each item (``items`` (b, k))."""
+        V = self._unit_items()[np.maximum(items, 0)]
+        A = np.einsum("bpf,bkf->bpk", state.keys, V)
+        A[np.arange(state.keys.shape[1])[None, :] >= state.n[:, None]] = -np.inf
+        return np.argmax(A, axis=1).astype(np.int32)
+
     def _personas_for(self, user_index, user_items, item_index, *, persona=None, **kw):
         """Persona credited with each listed item: its taste region (closest centroid)."""
         b, k = item_index.shape
         if persona is not None:
             return np.full((b, k), int(persona), np.int16)
         st = self._persona_state(user_index, user_items)
-        V = self._unit_items()[np.maximum(item_index, 0)]
-        A = np.einsum("bpf,bkf->bpk", st.keys, V)
-        A[np.arange(st.U.shape[1])[None, :] >= st.n[:, None]] = -np.inf
-        return np.argmax(A, axis=1).astype(np.int16)
+        return self._members(st, item_index).astype(np.int16)
 
     # ------------------------------------------------------------------ description
     def _assignments(self, u: int, row: sp.csr_matrix) -> tuple[np.ndarray, int]:
@@ -580,3 +675,67 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             return self.train_personas_[lo:hi].astype(np.int64), int(self.user_n_personas_[u])
         labels, n = self.cluster(row)
         return labels.astype(np.int64), int(n[0])
+
+
+def item_bands(popularity: np.ndarray, bands: int) -> np.ndarray:
+    """Popularity band of every item: items sorted by ``popularity`` (descending, ties by index)
+    are cut where the cumulative share of the total crosses ``1/bands``, ``2/bands``, ...
+
+    Examples
+    --------
+    >>> item_bands(np.array([1.0, 6.0, 2.0, 1.0]), 2).tolist()
+    [1, 0, 1, 1]
+    """
+    pop = np.asarray(popularity, np.float64)
+    order = np.argsort(-pop, kind="stable")
+    before = np.concatenate([[0.0], np.cumsum(pop[order])[:-1]]) / max(pop.sum(), 1e-12)
+    band = np.empty(len(pop), np.int32)
+    band[order] = np.minimum((before * bands).astype(np.int64), bands - 1)
+    return band
+
+
+class PersonaCalibration:
+    """The calibration step of :class:`PostHocPersonas`'s default list, as a re-ranker of a
+    (b, C) score block (dense or candidates; module docstring, point 6).
+
+    It only re-orders (the list reports the model's scores): the calibrated list's items get
+    levels above every other item, in their calibrated order.
+    """
+
+    reorders_only = True
+
+    def __init__(self, weight: float):
+        self.weight = float(weight)
+
+    def rerank(self, scores: np.ndarray, ctx) -> np.ndarray:
+        model, n = ctx.model, int(ctx.n)
+        scores = np.asarray(scores, np.float32)
+        b, W = scores.shape
+        pool = min(W, max(CALIBRATION_POOL, 5 * n))
+        pos, rel = topk_rows(scores, pool)
+        items = (
+            pos
+            if ctx.candidates is None
+            else np.where(
+                pos >= 0, np.take_along_axis(ctx.candidates, np.maximum(pos, 0), axis=1), -1
+            )
+        )
+        state = model._persona_state(ctx.user_index, ctx.user_items)
+        G = int(getattr(model, "calibration_bands", 1))
+        member = model._members(state, items)
+        if G > 1:
+            member = member * G + model._item_bands()[np.maximum(items, 0)]
+        target = model._calibration_target(state, ctx.user_index, ctx.user_items)
+        chosen = np.empty((b, min(n, pool)), np.int32)
+        kernel = K.calibrate_lists if b >= SERIAL_ROWS else K.calibrate_lists_serial
+        kernel(np.ascontiguousarray(rel, np.float32), np.ascontiguousarray(member, np.int32),
+               target, np.float32(self.weight), np.float32(CALIBRATION_ALPHA),
+               int(chosen.shape[1]), chosen)  # fmt: skip
+        finite = np.isfinite(scores)
+        top = np.max(np.where(finite, scores, -np.inf), axis=1, keepdims=True)
+        out = np.where(finite, scores - np.where(np.isfinite(top), top, 0.0) - 1.0, -np.inf)
+        out = out.astype(np.float32)
+        rows, slots = np.nonzero(chosen >= 0)
+        cols = pos[rows, chosen[rows, slots]]
+        out[rows, cols] = (chosen.shape[1] - slots).astype(np.float32)
+        return out
