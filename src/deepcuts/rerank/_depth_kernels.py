@@ -326,10 +326,40 @@ _overlap_jit = njit(inline="always")(_overlap)
 _evidence_one_jit = njit(inline="always")(_evidence_one)
 
 
+def _pool_blend(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr,
+                it_ptr, it_idx):  # fmt: skip
+    """Blend ``b_ui`` of the row's deep pool (its valid prefix, in pool order), in [0, 1]."""
+    dense = cand.shape[0] == 0
+    pool = deep_idx.shape[0]
+    n_deep = 0
+    while n_deep < pool and deep_idx[n_deep] >= 0:
+        n_deep += 1
+    blend = np.empty(n_deep, np.float32)
+    if n_deep > 0:
+        ev = np.zeros(n_deep, np.float32)
+        h_len = h_ptr[r + 1] - h_ptr[r]
+        if taste > 0.0 and h_len > 0:
+            common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
+            for q in range(n_deep):  # the pool holds columns: evidence is by item id
+                jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
+        s_hi = deep_val[0]
+        s_lo = deep_val[n_deep - 1]
+        e_hi = ev.max()
+        e_lo = ev.min()
+        for q in range(n_deep):
+            bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
+            be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
+            blend[q] = np.float32((1.0 - taste) * bs + taste * be)
+    return blend
+
+
+_pool_blend_jit = njit(inline="always")(_pool_blend)
+
+
 def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
                 h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
-    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -343,30 +373,11 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
         deep_val = np.full(pool, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
                           all_idx, all_val, deep_idx, deep_val)  # fmt: skip
-        n_deep = 0
-        while n_deep < pool and deep_idx[n_deep] >= 0:
-            n_deep += 1
-        # blend of base score and taste evidence over the deep pool
-        blend = np.empty(n_deep, np.float32)
-        if n_deep > 0:
-            ev = np.zeros(n_deep, np.float32)
-            h_len = h_ptr[r + 1] - h_ptr[r]
-            if taste > 0.0 and h_len > 0:
-                common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
-                for q in range(n_deep):  # the pool holds columns: evidence is by item id
-                    jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
-                    ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
-            s_hi = deep_val[0]
-            s_lo = deep_val[n_deep - 1]
-            e_hi = ev.max()
-            e_lo = ev.min()
-            for q in range(n_deep):
-                bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
-                be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
-                blend[q] = np.float32((1.0 - taste) * bs + taste * be)
+        blend = _pool_blend_jit(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr,
+                                lis_idx, tr_ptr, it_ptr, it_idx)  # fmt: skip
         # the pool by blend, ties by pool order (a stable sort)
         order = np.argsort(-blend, kind="mergesort")
-        _fill_slots(all_idx, deep_idx[:n_deep][order], share[r], top, o)
+        _fill_slots(all_idx, deep_idx[: blend.shape[0]][order], share[r], top, o)
 
 
 _tail_first_parallel = njit(parallel=True, cache=True)(_tail_first)
@@ -532,4 +543,183 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
         for t, c in enumerate(picks):
             s[c] = np.float32(float(top) + (m - t))
         out[r] = s
+    return out
+
+
+# ---------------------------------------------------------------------------- marginal (xQuAD)
+#
+# deep="marginal": the evidence, deep pool and blend of tail-first, but each slot past the first
+# is decided by the marginal gain of long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019) with
+# two aspects, head and tail, and ``P(tail | u) = p_u`` the tail share of the listener's history:
+#
+#   v(i | S) = (1 - lam) rel_i + lam P(c_i | u) (1 - |S ∩ c_i| / |S|)
+#
+# ``rel`` = the base score ``s`` min-max scaled over the row's ``K`` best eligible items (xQuAD's
+# candidate set; items below it have ``rel < 0`` and are not weighed). Within an aspect every
+# item gets the same bonus, so a slot compares two items: the best remaining head item (by
+# ``s'``) and the best remaining deep-pool item (by the blend ``b_ui``, each weighed with its own
+# ``rel``). The shrunk score orders items within an aspect; the trade-off between aspects uses the
+# model's scores, as xQuAD does (shrinking a tail item's score toward the mean and then weighing it
+# against the head would count its thin evidence twice). Slot 0 keeps the best match; slot ``t`` is
+# a *forced* deep slot when :func:`_is_deep_slot` with share ``quota`` says so (the tail-first
+# pattern: quota 1 gives the tail-first list of depth 1).
+
+
+@njit(inline="always")
+def _greedy_slots(all_idx, head_idx, head_rel, deep, deep_rel, p_u, lam, quota, top, o):
+    """Arrange one row's ``m = len(all_idx)`` slots in place by marginal gain (see above)."""
+    m = all_idx.shape[0]
+    n_head = head_idx.shape[0]
+    n_deep = deep.shape[0]
+    picks = np.full(m, -1, np.int64)
+    ih = 0
+    idp = 0
+    n_tail = 0
+    for t in range(m):
+        while ih < n_head and head_idx[ih] >= 0 and _taken(picks, t, head_idx[ih]):
+            ih += 1
+        while idp < n_deep and _taken(picks, t, deep[idp]):
+            idp += 1
+        has_h = ih < n_head and head_idx[ih] >= 0
+        has_d = idp < n_deep
+        if t == 0:
+            c = all_idx[0]
+            if c < 0:
+                break
+            picks[0] = c
+            o[c] = np.float32(top + m)
+            if not (has_h and c == head_idx[ih]):
+                n_tail += 1
+            continue
+        if not has_h and not has_d:
+            break
+        if not has_d:
+            take_deep = False
+        elif not has_h or _is_deep_slot(t, quota):
+            take_deep = True
+        else:
+            f_tail = n_tail / t
+            v_h = (1.0 - lam) * head_rel[ih] + lam * (1.0 - p_u) * f_tail
+            v_d = (1.0 - lam) * deep_rel[idp] + lam * p_u * (1.0 - f_tail)
+            take_deep = v_d > v_h and deep_rel[idp] >= 0.0
+        if take_deep:
+            c = deep[idp]
+            idp += 1
+            n_tail += 1
+        else:
+            c = head_idx[ih]
+            ih += 1
+        picks[t] = c
+        o[c] = np.float32(top + (m - t))
+
+
+def _marginal(scores, cand, eligible, pct, weight, target, share, lam, quota, ptail, m, pool,
+              k_rel, taste, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
+    b, n_items = scores.shape
+    dense = cand.shape[0] == 0
+    for r in prange(b):
+        row = scores[r]
+        o = out[r]
+        if share[r] <= 0.0:
+            for j in range(n_items):
+                o[j] = row[j]
+            continue
+        all_idx = np.full(m, -1, np.int64)
+        all_val = np.full(m, -np.inf, np.float32)
+        deep_idx = np.full(pool, -1, np.int64)
+        deep_val = np.full(pool, -np.inf, np.float32)
+        t_u = target[r]
+        top = _shrink_row(row, cand, r, eligible, pct, weight, t_u, o,
+                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
+        # the best m head items by s', and the k_rel best eligible base scores (rel's range)
+        head_idx = np.full(m, -1, np.int64)
+        head_val = np.full(m, -np.inf, np.float32)
+        rel_idx = np.full(k_rel, -1, np.int64)
+        rel_val = np.full(k_rel, -np.inf, np.float32)
+        worst = -np.inf
+        worst_rel = -np.inf
+        for j in range(n_items):
+            v = o[j]
+            if v == -np.inf:
+                continue
+            if v > worst and pct[j if dense else cand[r, j]] > t_u:
+                _insert(head_idx, head_val, j, v)
+                worst = head_val[m - 1]
+            if row[j] > worst_rel:
+                _insert(rel_idx, rel_val, j, row[j])
+                worst_rel = rel_val[k_rel - 1]
+        hi = rel_val[0]
+        lo = hi
+        for k in range(k_rel):
+            if rel_idx[k] >= 0:
+                lo = rel_val[k]
+        span = hi - lo if hi > lo else np.float32(1.0)
+        head_rel = np.zeros(m, np.float32)
+        for k in range(m):
+            if head_idx[k] >= 0:
+                head_rel[k] = (row[head_idx[k]] - lo) / span
+        blend = _pool_blend_jit(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr,
+                                lis_idx, tr_ptr, it_ptr, it_idx)  # fmt: skip
+        order = np.argsort(-blend, kind="mergesort")
+        deep = deep_idx[: blend.shape[0]][order]
+        deep_rel = np.empty(deep.shape[0], np.float32)
+        for q in range(deep.shape[0]):
+            deep_rel[q] = (row[deep[q]] - lo) / span
+        _greedy_slots(all_idx, head_idx, head_rel, deep, deep_rel, ptail[r], lam[r], quota[r],
+                      top, o)  # fmt: skip
+
+
+_marginal_parallel = njit(parallel=True, cache=True)(_marginal)
+_marginal_serial = njit(cache=True)(_marginal)
+
+
+def marginal_rows(scores, eligible, pct, weight, target, share, lam, quota, ptail, m, pool,
+                  k_rel, taste, history, listeners, train, item_users=None,
+                  candidates=None):  # fmt: skip
+    """Depth re-ranking by xQuAD's marginal gain over the tail-first evidence (see above).
+
+    Parameters as :func:`tail_first_rows`, and
+    share : float64 (b,)
+        ``<= 0`` leaves the row unchanged (depth 0).
+    lam : float64 (b,)
+        xQuAD's trade-off ``lam`` in [0, 1] of each row.
+    quota : float64 (b,)
+        Share of forced deep slots (the prefix quota of :func:`deep_slots`) of each row.
+    ptail : float64 (b,)
+        ``P(tail | u)``: the long-tail share of each listener's history, in [0, 1].
+    k_rel : int
+        ``rel`` is min-max scaled over the row's ``k_rel`` best eligible base scores.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    cand = _candidates(candidates, scores)
+    out = np.empty_like(scores)
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        return out
+    m = int(max(1, min(int(m), scores.shape[1])))
+    pool = int(max(m, min(int(pool), scores.shape[1])))
+    k_rel = int(max(m, min(int(k_rel), scores.shape[1])))
+    h_ptr, h_idx = _csr_arrays(history)
+    lis_ptr, lis_idx = _csr_arrays(listeners)
+    tr_ptr, _ = _csr_arrays(train)
+    it_ptr, it_idx = _csr_arrays(sp.csr_matrix(train.T) if item_users is None else item_users)
+    kern = _marginal_parallel if scores.shape[0] >= SERIAL_BELOW else _marginal_serial
+    f64 = np.float64
+    kern(
+        scores,
+        cand,
+        np.ascontiguousarray(eligible, dtype=np.bool_),
+        np.ascontiguousarray(pct, dtype=np.float32),
+        np.ascontiguousarray(weight, dtype=np.float32),
+        np.ascontiguousarray(target, dtype=f64),
+        np.ascontiguousarray(share, dtype=f64),
+        np.ascontiguousarray(lam, dtype=f64),
+        np.ascontiguousarray(quota, dtype=f64),
+        np.ascontiguousarray(ptail, dtype=f64),
+        m,
+        pool,
+        k_rel,
+        float(taste),
+        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
+        out,
+    )  # fmt: skip
     return out
