@@ -9,7 +9,9 @@ test users. Every method re-ranks that same block into top-20 lists:
 * ``depth`` - :class:`deepcuts.rerank.DepthKnob` as shipped (``deep="tail-first"``, taste
   evidence ``taste=0.3``) over ``depth`` in [0, 1] (plus ``mine`` and ``mine+0.2``);
   ``depth, calibrated`` - the same knob with ``deep="calibrated"``; ``depth, tail share`` - with
-  ``deep="tail"`` (the long-tail share by base score alone);
+  ``deep="tail"`` (the long-tail share by base score alone); ``depth, marginal`` - with
+  ``deep="marginal"`` (long-tail xQuAD's marginal gain per slot, ``lambda = d``, over the
+  tail-first evidence, with a tail-first quota ``d`` of deep slots);
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
   20% most listened items, ``P(tail | u)`` the long-tail share of the user's history, over the
@@ -69,6 +71,7 @@ ARRANGEMENTS = {
     "depth": ({}, TAIL_DEPTHS),
     "depth, calibrated": ({"deep": "calibrated"}, DEPTHS),
     "depth, tail share": ({"deep": "tail"}, TAIL_DEPTHS),
+    "depth, marginal": ({"deep": "marginal"}, TAIL_DEPTHS),
 }
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
@@ -258,29 +261,34 @@ def pick_shrinkage(train) -> tuple[float, list[dict]]:
     return best, rows
 
 
-def depth_matching(train, **knob) -> float | None:
-    """On a validation split: the depth where deepcuts ALS + DepthKnob(**knob) has the NDCG@10
-    of implicit ALS (bisection on the monotone part of the curve). The test split only
-    reports the lists at that depth."""
+def depth_matching(train, knobs: dict) -> dict:
+    """On a validation split: for each label's DepthKnob keywords, the depth where deepcuts ALS
+    + DepthKnob(**keywords) has the NDCG@10 of implicit ALS (bisection on the monotone part of
+    the curve; None when depth 0 is already below it). The test split only reports the lists
+    at that depth."""
     fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
     users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
     ours = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
     imp = Block(fit, val, implicit_scores(fit, users), users)
     anchor = imp.measure(imp.lists())["ndcg"]
+    out = {}
+    for label, knob in knobs.items():
 
-    def ndcg(d):
-        return ours.measure(ours.lists(DepthKnob(d, **knob)))["ndcg"]
+        def ndcg(d, knob=knob):
+            return ours.measure(ours.lists(DepthKnob(d, **knob)))["ndcg"]
 
-    lo, hi = 0.0, 1.0
-    if ndcg(lo) < anchor:
-        return None
-    for _ in range(6):
-        mid = 0.5 * (lo + hi)
-        if ndcg(mid) >= anchor:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+        lo, hi = 0.0, 1.0
+        if ndcg(lo) < anchor:
+            out[label] = None
+            continue
+        for _ in range(6):
+            mid = 0.5 * (lo + hi)
+            if ndcg(mid) >= anchor:
+                lo = mid
+            else:
+                hi = mid
+        out[label] = lo
+    return out
 
 
 def run_dataset(name: str, x, quick: bool) -> dict:
@@ -315,10 +323,11 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
-    matched = {}
-    for label in ("depth", "depth, calibrated"):
+    labels = ("depth", "depth, calibrated", "depth, marginal")
+    knobs = {label: {"shrinkage": shrink, **ARRANGEMENTS[label][0]} for label in labels}
+    matched = dict.fromkeys(labels) if quick else depth_matching(train, knobs)
+    for label in labels:
         kw = ARRANGEMENTS[label][0]
-        matched[label] = None if quick else depth_matching(train, shrinkage=shrink, **kw)
         if matched[label] is not None:
             rows += sweep(ours, f"{label} at implicit's NDCG",
                           lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw),
@@ -350,6 +359,9 @@ def cost(block, imp_model, repeats: int = 3) -> dict:
         "depth 0.5": lambda: DepthKnob(0.5).rerank(block.scores, block.ctx),
         "depth mine+0.2": lambda: DepthKnob("mine+0.2").rerank(block.scores, block.ctx),
         "depth 0.5, calibrated": lambda: DepthKnob(0.5, deep="calibrated").rerank(
+            block.scores, block.ctx
+        ),
+        "depth 0.5, marginal": lambda: DepthKnob(0.5, deep="marginal").rerank(
             block.scores, block.ctx
         ),
         "implicit recommend top-20 (anchor)": lambda: imp_model.recommend(
@@ -432,7 +444,11 @@ def targets(results: list[dict]) -> list[dict]:
                                 f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
                                 nx >= 1.15 and cx >= 2.0))  # fmt: skip
         c = r["cost"]
-        for knob, key in (("depth", "depth 0.5"), ("depth, calibrated", "depth 0.5, calibrated")):
+        for knob, key in (
+            ("depth", "depth 0.5"),
+            ("depth, calibrated", "depth 0.5, calibrated"),
+            ("depth, marginal", "depth 0.5, marginal"),
+        ):
             out.append(_row(name, knob, "cost <= 0.2 ms/user batched",
                             f"{c[key]:.3f} ms (implicit recommend "
                             f"{c['implicit recommend top-20 (anchor)']:.3f}: "
@@ -468,6 +484,7 @@ def summary(checks: list[dict], knob: str = "depth") -> pd.DataFrame:
 STYLE = {
     "depth": ("tab:red", "o", "-"),
     "depth, calibrated": ("salmon", "o", ":"),
+    "depth, marginal": ("darkred", "x", "--"),
     "rarity (old)": ("tab:blue", "s", "-"),
     "xQuAD": ("tab:green", "^", "-"),
     "calibrated": ("tab:purple", "v", "-"),
@@ -549,7 +566,8 @@ def markdown(results, checks, elapsed) -> str:
         _fmt(summary(checks)),
         "",
         "**Every target, each arrangement** (`depth` = as shipped, `depth, calibrated` = "
-        '`deep="calibrated"`, `depth, tail share` = `deep="tail"`)',
+        '`deep="calibrated"`, `depth, tail share` = `deep="tail"`, `depth, marginal` = '
+        '`deep="marginal"`)',
         "",
         _fmt(pd.DataFrame(checks)),
         "",

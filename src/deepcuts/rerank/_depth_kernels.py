@@ -723,3 +723,79 @@ def marginal_rows(scores, eligible, pct, weight, target, share, lam, quota, ptai
         out,
     )  # fmt: skip
     return out
+
+
+def marginal_rows_reference(scores, eligible, pct, weight, target, share, lam, quota, ptail, m,
+                            pool, k_rel, taste, history, listeners, train,
+                            candidates=None):  # fmt: skip
+    """NumPy oracle of :func:`marginal_rows` (plain loops over rows; tests only)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    out = scores.copy()
+    b, n_items = scores.shape
+    m = int(max(1, min(int(m), n_items)))
+    pool = int(max(m, min(int(pool), n_items)))
+    k_rel = int(max(m, min(int(k_rel), n_items)))
+    pct = np.asarray(pct, np.float32)
+    weight = np.asarray(weight, np.float32)
+    eligible = np.asarray(eligible, bool)
+    for r in range(b):
+        if share[r] <= 0:
+            continue
+        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
+        row = scores[r]
+        ok = eligible[ids] & np.isfinite(row)
+        prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
+        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
+        order = np.lexsort((np.arange(n_items), -s))
+        order = order[np.isfinite(s[order])]
+        is_deep = pct[ids] <= target[r]
+        deep = order[is_deep[order]][:pool]
+        head = order[~is_deep[order]][:m]
+        # rel: base scores min-max scaled over the k_rel best eligible base scores
+        by_raw = np.lexsort((np.arange(n_items), -np.where(ok, row, -np.inf)))[: ok.sum()]
+        top_raw = row[by_raw[:k_rel]]
+        hi, lo = (top_raw[0], top_raw[-1]) if len(top_raw) else (0.0, 0.0)
+        span = np.float32(hi - lo) if hi > lo else np.float32(1.0)
+        blend = np.zeros(len(deep), np.float32)
+        if len(deep):
+            ev = np.zeros(len(deep), np.float32)
+            if taste > 0:
+                ev = taste_evidence_reference(ids[deep][None, :], history[r], listeners, train)[0]
+            sv = s[deep]
+            bs = (sv - sv[-1]) / (sv[0] - sv[-1]) if sv[0] > sv[-1] else np.ones(len(deep))
+            span_e = ev.max() - ev.min()
+            be = (ev - ev.min()) / span_e if span_e > 0 else np.zeros(len(deep))
+            blend = ((1.0 - taste) * bs + taste * be).astype(np.float32)
+        deep = deep[np.argsort(-blend, kind="stable")]
+        picks: list[int] = []
+        n_tail = 0
+        forced = deep_slots(quota[r], m)
+        for t in range(m):
+            if t == 0:
+                if not len(order):
+                    break
+                picks.append(int(order[0]))
+                n_tail += int(is_deep[order[0]])
+                continue
+            h = next((int(j) for j in head if j not in picks), None)
+            d = next((int(j) for j in deep if j not in picks), None)
+            if h is None and d is None:
+                break
+            if d is None:
+                take_deep = False
+            elif h is None or forced[t]:
+                take_deep = True
+            else:
+                f_tail = n_tail / t
+                rel_h = np.float32((row[h] - lo) / span)
+                rel_d = np.float32((row[d] - lo) / span)
+                v_h = (1.0 - lam[r]) * rel_h + lam[r] * (1.0 - ptail[r]) * f_tail
+                v_d = (1.0 - lam[r]) * rel_d + lam[r] * ptail[r] * (1.0 - f_tail)
+                take_deep = v_d > v_h and rel_d >= 0
+            picks.append(d if take_deep else h)
+            n_tail += int(take_deep)
+        top = s[order[0]] if len(order) else np.float32(0)
+        for t, c in enumerate(picks):
+            s[c] = np.float32(float(top) + (m - t))
+        out[r] = s
+    return out
