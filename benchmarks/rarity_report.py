@@ -65,7 +65,7 @@ POOL = 100
 METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "gini", "thin",
            "genre_fit")  # fmt: skip
 DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 #: the depth knob's arrangements side by side: label -> (DepthKnob keywords, depths)
 ARRANGEMENTS = {
     "depth": ({}, TAIL_DEPTHS),

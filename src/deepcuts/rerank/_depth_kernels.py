@@ -55,10 +55,13 @@ def _is_deep_slot(t, p):
 
 
 @njit(inline="always")
-def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, deep_idx, deep_val):
+def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, deep_idx, deep_val,
+                head_idx, head_val, rel_idx, rel_val):  # fmt: skip
     """Shrunk scores ``s'`` of row ``r`` into ``o`` (``-inf`` = ineligible), the best
     ``len(all_idx)`` columns into ``all_idx``/``all_val`` and the best ``len(deep_idx)`` columns at
-    or under the target percentile ``t_u`` into ``deep_idx``/``deep_val`` (sorted buffers).
+    or under the target percentile ``t_u`` into ``deep_idx``/``deep_val`` (sorted buffers); when
+    given (non-empty), the best ``len(head_idx)`` columns above ``t_u`` by ``s'`` and the best
+    ``len(rel_idx)`` eligible columns by the base score (deep="marginal"), in the same pass.
     Returns the row's top ``s'``. ``cand`` of shape (0, 0) means column j is item j."""
     n_items = row.shape[0]
     dense = cand.shape[0] == 0
@@ -73,8 +76,12 @@ def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, d
     prior = np.float32(total / count) if count > 0 else np.float32(0.0)
     m = all_idx.shape[0]
     pool = deep_idx.shape[0]
+    n_head = head_idx.shape[0]
+    n_rel = rel_idx.shape[0]
     worst_all = -np.inf
     worst_deep = -np.inf
+    worst_head = -np.inf if n_head > 0 else np.inf
+    worst_rel = -np.inf if n_rel > 0 else np.inf
     top = -np.inf
     for j in range(n_items):
         v = row[j]
@@ -89,9 +96,16 @@ def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, d
         if s > worst_all:
             _insert(all_idx, all_val, j, s)
             worst_all = all_val[m - 1]
-        if pct[it] <= t_u and s > worst_deep:
-            _insert(deep_idx, deep_val, j, s)
-            worst_deep = deep_val[pool - 1]
+        if pct[it] <= t_u:
+            if s > worst_deep:
+                _insert(deep_idx, deep_val, j, s)
+                worst_deep = deep_val[pool - 1]
+        elif s > worst_head:
+            _insert(head_idx, head_val, j, s)
+            worst_head = head_val[n_head - 1]
+        if v > worst_rel:
+            _insert(rel_idx, rel_val, j, v)
+            worst_rel = rel_val[n_rel - 1]
     return top
 
 
@@ -144,6 +158,8 @@ def _fill_slots(all_idx, deep, p, top, o):
 
 def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
+    no_idx = np.empty(0, np.int64)  # no head / rel buffers (deep="marginal" only)
+    no_val = np.empty(0, np.float32)
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -156,7 +172,8 @@ def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
         deep_idx = np.full(m, -1, np.int64)
         deep_val = np.full(m, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
-                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
+                          all_idx, all_val, deep_idx, deep_val, no_idx, no_val,
+                          no_idx, no_val)  # fmt: skip
         _fill_slots(all_idx, deep_idx, share[r], top, o)
 
 
@@ -360,6 +377,8 @@ _pool_blend_jit = njit(inline="always")(_pool_blend)
 def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
                 h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
+    no_idx = np.empty(0, np.int64)
+    no_val = np.empty(0, np.float32)
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -372,7 +391,8 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
         deep_idx = np.full(pool, -1, np.int64)
         deep_val = np.full(pool, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
-                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
+                          all_idx, all_val, deep_idx, deep_val, no_idx, no_val,
+                          no_idx, no_val)  # fmt: skip
         blend = _pool_blend_jit(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr,
                                 lis_idx, tr_ptr, it_ptr, it_idx)  # fmt: skip
         # the pool by blend, ties by pool order (a stable sort)
@@ -616,7 +636,6 @@ def _greedy_slots(all_idx, head_idx, head_rel, deep, deep_rel, p_u, lam, quota, 
 def _marginal(scores, cand, eligible, pct, weight, target, share, lam, quota, ptail, m, pool,
               k_rel, taste, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
-    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -629,25 +648,13 @@ def _marginal(scores, cand, eligible, pct, weight, target, share, lam, quota, pt
         deep_idx = np.full(pool, -1, np.int64)
         deep_val = np.full(pool, -np.inf, np.float32)
         t_u = target[r]
-        top = _shrink_row(row, cand, r, eligible, pct, weight, t_u, o,
-                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
-        # the best m head items by s', and the k_rel best eligible base scores (rel's range)
+        # and the best m head items by s', the k_rel best eligible base scores (rel's range)
         head_idx = np.full(m, -1, np.int64)
         head_val = np.full(m, -np.inf, np.float32)
         rel_idx = np.full(k_rel, -1, np.int64)
         rel_val = np.full(k_rel, -np.inf, np.float32)
-        worst = -np.inf
-        worst_rel = -np.inf
-        for j in range(n_items):
-            v = o[j]
-            if v == -np.inf:
-                continue
-            if v > worst and pct[j if dense else cand[r, j]] > t_u:
-                _insert(head_idx, head_val, j, v)
-                worst = head_val[m - 1]
-            if row[j] > worst_rel:
-                _insert(rel_idx, rel_val, j, row[j])
-                worst_rel = rel_val[k_rel - 1]
+        top = _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val,
+                          deep_idx, deep_val, head_idx, head_val, rel_idx, rel_val)  # fmt: skip
         hi = rel_val[0]
         lo = hi
         for k in range(k_rel):

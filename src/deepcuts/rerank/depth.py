@@ -265,14 +265,18 @@ class DepthKnob:
         Fewest training listeners an item needs (>= 1); lower it to let thinner items in.
     shrinkage : float, default=1.0
         ``k`` of the support weight ``n_i / (n_i + k)`` (>= 0; 0 = no shrinkage).
-    deep : {"tail-first", "calibrated", "tail"}, default="tail-first"
+    deep : {"tail-first", "calibrated", "tail", "marginal"}, default="tail-first"
         ``"tail-first"``: a share ``d`` of the list from the catalogue's long tail
         (:func:`tail_level`), picked by base score blended with taste evidence.
         ``"calibrated"``: a share ``(1 + d) / 2`` of the list at or below percentile ``100 (1 -
-        d)``. ``"tail"``: as ``"tail-first"`` by base score only. With ``"mine"``, the long-tail
-        arrangements take the long-tail share of the listener's history (plus the step).
+        d)``. ``"tail"``: as ``"tail-first"`` by base score only. ``"marginal"``: the
+        tail-first share ``d`` as a floor, and every other slot decided by long-tail xQuAD's
+        marginal gain with ``lambda = d`` and the listener's share of plays outside the head
+        (:func:`history_outside_head`): more deep cuts for listeners who play the tail, where
+        they cost the least score. With ``"mine"``, the long-tail arrangements take the
+        long-tail share of the listener's history (plus the step).
     taste : float in [0, 1], default=0.3
-        ``deep="tail-first"``: weight of the taste evidence against the base score (both
+        ``deep="tail-first"`` and ``"marginal"``: weight of the taste evidence against the base score (both
         min-max scaled over the row's deep pool) when filling the deep slots.
 
     Examples
@@ -341,7 +345,7 @@ class DepthKnob:
     def __repr__(self) -> str:
         d = f"{self.depth!r}" if self.mode == "mine" else f"{self.value:g}"
         extra = f", deep={self.deep!r}" if self.deep != DEEP_MODES[0] else ""
-        if self.deep == "tail-first" and self.taste != DEFAULT_TASTE:
+        if self.deep in ("tail-first", "marginal") and self.taste != DEFAULT_TASTE:
             extra += f", taste={self.taste:g}"
         return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{extra})"
 
@@ -404,7 +408,7 @@ class DepthKnob:
             # xQuAD's lambda = d and a tail-first quota d of forced deep slots (depth 1: the
             # tail-first list); P(tail | u) = the listener's plays outside the head
             b = scores.shape[0]
-            ptail = (history_outside_head(ctx.user_items, cat) if ctx_history(ctx)
+            ptail = (history_outside_head(ctx.user_items, cat) if _has_history(ctx)
                      else np.zeros(b))  # fmt: skip
             return K.marginal_rows(
                 scores, cat.eligible, cat.percentile, self.weights(x), target, share, d, d,
@@ -589,7 +593,7 @@ def history_tail_share(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     return n_deep / np.maximum(n_ok, 1)
 
 
-def ctx_history(ctx) -> bool:
+def _has_history(ctx) -> bool:
     """Whether the ranking context carries the listeners' histories (``ctx.user_items``)."""
     return getattr(ctx, "user_items", None) is not None
 
