@@ -9,9 +9,7 @@ test users. Every method re-ranks that same block into top-20 lists:
 * ``depth`` - :class:`deepcuts.rerank.DepthKnob` as shipped (``deep="tail-first"``, taste
   evidence ``taste=0.3``) over ``depth`` in [0, 1] (plus ``mine`` and ``mine+0.2``);
   ``depth, calibrated`` - the same knob with ``deep="calibrated"``; ``depth, tail share`` - with
-  ``deep="tail"`` (the long-tail share by base score alone); ``depth, marginal`` - with
-  ``deep="marginal"`` (long-tail xQuAD's marginal gain per slot, ``lambda = d``, over the
-  tail-first evidence, with a tail-first quota ``d`` of deep slots);
+  ``deep="tail"`` (the long-tail share by base score alone);
 * ``rarity (old)`` - :class:`deepcuts.rerank.RarityKnob`, ``score * f_i ** (rarity - 1)``;
 * ``xQuAD`` - long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019), smooth variant, head =
   20% most listened items, ``P(tail | u)`` the long-tail share of the user's history, over the
@@ -71,7 +69,6 @@ ARRANGEMENTS = {
     "depth": ({}, TAIL_DEPTHS),
     "depth, calibrated": ({"deep": "calibrated"}, DEPTHS),
     "depth, tail share": ({"deep": "tail"}, TAIL_DEPTHS),
-    "depth, marginal": ({"deep": "marginal"}, TAIL_DEPTHS),
 }
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
@@ -323,7 +320,7 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
-    labels = ("depth", "depth, calibrated", "depth, marginal")
+    labels = ("depth", "depth, calibrated")
     knobs = {label: {"shrinkage": shrink, **ARRANGEMENTS[label][0]} for label in labels}
     matched = dict.fromkeys(labels) if quick else depth_matching(train, knobs)
     for label in labels:
@@ -359,9 +356,6 @@ def cost(block, imp_model, repeats: int = 3) -> dict:
         "depth 0.5": lambda: DepthKnob(0.5).rerank(block.scores, block.ctx),
         "depth mine+0.2": lambda: DepthKnob("mine+0.2").rerank(block.scores, block.ctx),
         "depth 0.5, calibrated": lambda: DepthKnob(0.5, deep="calibrated").rerank(
-            block.scores, block.ctx
-        ),
-        "depth 0.5, marginal": lambda: DepthKnob(0.5, deep="marginal").rerank(
             block.scores, block.ctx
         ),
         "implicit recommend top-20 (anchor)": lambda: imp_model.recommend(
@@ -444,11 +438,7 @@ def targets(results: list[dict]) -> list[dict]:
                                 f"{base['ndcg']:.4f}; novelty {nx:.2f}x, coverage {cx:.2f}x",
                                 nx >= 1.15 and cx >= 2.0))  # fmt: skip
         c = r["cost"]
-        for knob, key in (
-            ("depth", "depth 0.5"),
-            ("depth, calibrated", "depth 0.5, calibrated"),
-            ("depth, marginal", "depth 0.5, marginal"),
-        ):
+        for knob, key in (("depth", "depth 0.5"), ("depth, calibrated", "depth 0.5, calibrated")):
             out.append(_row(name, knob, "cost <= 0.2 ms/user batched",
                             f"{c[key]:.3f} ms (implicit recommend "
                             f"{c['implicit recommend top-20 (anchor)']:.3f}: "
@@ -484,7 +474,6 @@ def summary(checks: list[dict], knob: str = "depth") -> pd.DataFrame:
 STYLE = {
     "depth": ("tab:red", "o", "-"),
     "depth, calibrated": ("salmon", "o", ":"),
-    "depth, marginal": ("darkred", "x", "--"),
     "rarity (old)": ("tab:blue", "s", "-"),
     "xQuAD": ("tab:green", "^", "-"),
     "calibrated": ("tab:purple", "v", "-"),
@@ -566,8 +555,7 @@ def markdown(results, checks, elapsed) -> str:
         _fmt(summary(checks)),
         "",
         "**Every target, each arrangement** (`depth` = as shipped, `depth, calibrated` = "
-        '`deep="calibrated"`, `depth, tail share` = `deep="tail"`, `depth, marginal` = '
-        '`deep="marginal"`)',
+        '`deep="calibrated"`, `depth, tail share` = `deep="tail"`)',
         "",
         _fmt(pd.DataFrame(checks)),
         "",

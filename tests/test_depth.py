@@ -19,7 +19,6 @@ from deepcuts.rerank import DepthKnob, build_rerankers, depth_catalogue, depth_t
 from deepcuts.rerank import _depth_kernels as K
 from deepcuts.rerank.depth import (
     DEEP_MODES,
-    history_outside_head,
     history_percentile,
     history_tail_share,
     parse_depth,
@@ -406,61 +405,6 @@ def test_tail_first_kernel_equals_reference(b, taste):
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-6)
     np.testing.assert_array_equal(topk_rows(got, m)[0], topk_rows(want, m)[0])
-
-
-@pytest.mark.parametrize("b", [3, 20])  # serial and parallel kernels
-@pytest.mark.parametrize("taste", [0.0, 0.3])
-def test_marginal_kernel_equals_reference(b, taste):
-    rng = np.random.default_rng(10 + b)
-    n_items, m = 150, 10
-    train, listeners, history = _sparse_problem(rng, b, n_items, 90)
-    scores = rng.normal(size=(b, n_items)).astype(np.float32)
-    scores[rng.random((b, n_items)) < 0.2] = -np.inf
-    scores[1, :5] = 1.0  # ties: lower index first
-    eligible = rng.random(n_items) < 0.8
-    pct = rng.uniform(0, 100, n_items).astype(np.float32)
-    weight = rng.uniform(0.2, 1, n_items).astype(np.float32)
-    target = rng.uniform(20, 95, b)
-    share = rng.choice([0.0, 0.1, 0.4, 1.0], b)
-    lam = rng.uniform(0, 1, b)
-    quota = rng.choice([0.0, 0.15, 0.5, 1.0], b)
-    ptail = rng.uniform(0, 1, b)
-    args = (scores, eligible, pct, weight, target, share, lam, quota, ptail, m, 30, 40, taste,
-            history, listeners, train)  # fmt: skip
-    got = K.marginal_rows(*args)
-    want = K.marginal_rows_reference(*args)
-    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
-    np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-6)
-    np.testing.assert_array_equal(topk_rows(got, m)[0], topk_rows(want, m)[0])
-    # lambda 0, no quota, no shrinkage, no taste: the best eligible matches (no aspect bonus)
-    ones = np.ones(n_items, np.float32)
-    zero = K.marginal_rows(scores, eligible, pct, ones, target, np.ones(b), np.zeros(b),
-                           np.zeros(b), ptail, m, 30, 40, 0.0, history, listeners, train)  # fmt: skip
-    plain = K.depth_rows(scores, eligible, pct, ones, target, np.full(b, 1e-9), m)
-    np.testing.assert_array_equal(topk_rows(zero, m)[0], topk_rows(plain, m)[0])
-
-
-def test_marginal_spends_deep_slots_on_tail_listeners_and_ends_at_tail_first(block):
-    cat = block.cat
-    level = tail_level(cat)
-    deep_share = {}
-    for d in (0.1, 0.4):
-        top = topk_rows(DepthKnob(d, deep="marginal").rerank(block.scores, block.ctx), 10)[0]
-        is_deep = (cat.percentile[top] <= level) & cat.eligible[top]
-        deep_share[d] = is_deep.mean(axis=1)
-        # the tail-first quota d is a floor: every list holds at least its deep slots
-        assert (is_deep[:, 1:].sum(axis=1) >= K.deep_slots(d, 10).sum()).all()
-    assert deep_share[0.4].mean() > deep_share[0.1].mean()
-    # the deep cuts beyond the quota go to the listeners whose history is in the tail
-    p = history_outside_head(block.ctx.user_items, cat)
-    hi, lo = p > np.median(p), p <= np.median(p)
-    assert deep_share[0.4][hi].mean() > deep_share[0.4][lo].mean()
-    a = DepthKnob(1.0, deep="marginal").rerank(block.scores, block.ctx)
-    b = DepthKnob(1.0).rerank(block.scores, block.ctx)
-    np.testing.assert_array_equal(topk_rows(a, 10)[0], topk_rows(b, 10)[0])
-    np.testing.assert_array_equal(
-        DepthKnob(0.0, deep="marginal").rerank(block.scores, block.ctx), block.scores
-    )
 
 
 def test_tail_first_is_the_default_and_without_taste_equals_the_tail_share(block):

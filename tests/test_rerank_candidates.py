@@ -48,8 +48,6 @@ RERANKERS = {
     "depth-deepest": lambda m: [DepthKnob(1.0, floor=2)],
     "depth-mine": lambda m: [DepthKnob("mine+0.2")],
     "depth-tail": lambda m: [DepthKnob(0.7, deep="tail")],
-    "depth-marginal": lambda m: [DepthKnob(0.3, deep="marginal")],
-    "depth-marginal-mine": lambda m: [DepthKnob("mine", deep="marginal", floor=2)],
     "mmr-factors": lambda m: [MMR(0.5)],
     "mmr-columns": lambda m: [MMR(0.4, pool=30, item_vectors=_sparse_vectors(m))],
     "artist-cap": lambda m: [ArtistCap(1)],
@@ -148,15 +146,6 @@ def test_depth_kernel_on_candidates_matches_reference(model):
     ref = DK.tail_first_rows_reference(scores, *args, candidates=cand)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
-    # marginal (xQuAD's gain per slot): the same lookups, plus rel over the best 2N columns
-    lam, quota, ptail = rng.uniform(0, 1, b), rng.choice([0.0, 0.2, 1.0], b), rng.random(b)
-    margs = (eligible, pct, weight, target, share, lam, quota, ptail, N, 3 * N, 2 * N, 0.5,
-             hist, taste_listeners(x), sp.csr_matrix(x.matrix))  # fmt: skip
-    got = DK.marginal_rows(scores, *margs, candidates=cand)
-    ref = DK.marginal_rows_reference(scores, *margs, candidates=cand)
-    np.testing.assert_allclose(got, ref, rtol=1e-6)
-    assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
-    np.testing.assert_array_equal(got[0], scores[0])
 
 
 def test_candidate_block_sorts_and_pads():

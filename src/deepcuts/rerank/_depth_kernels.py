@@ -55,13 +55,10 @@ def _is_deep_slot(t, p):
 
 
 @njit(inline="always")
-def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, deep_idx, deep_val,
-                head_idx, head_val, rel_idx, rel_val):  # fmt: skip
+def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, deep_idx, deep_val):
     """Shrunk scores ``s'`` of row ``r`` into ``o`` (``-inf`` = ineligible), the best
     ``len(all_idx)`` columns into ``all_idx``/``all_val`` and the best ``len(deep_idx)`` columns at
-    or under the target percentile ``t_u`` into ``deep_idx``/``deep_val`` (sorted buffers); when
-    given (non-empty), the best ``len(head_idx)`` columns above ``t_u`` by ``s'`` and the best
-    ``len(rel_idx)`` eligible columns by the base score (deep="marginal"), in the same pass.
+    or under the target percentile ``t_u`` into ``deep_idx``/``deep_val`` (sorted buffers).
     Returns the row's top ``s'``. ``cand`` of shape (0, 0) means column j is item j."""
     n_items = row.shape[0]
     dense = cand.shape[0] == 0
@@ -76,12 +73,8 @@ def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, d
     prior = np.float32(total / count) if count > 0 else np.float32(0.0)
     m = all_idx.shape[0]
     pool = deep_idx.shape[0]
-    n_head = head_idx.shape[0]
-    n_rel = rel_idx.shape[0]
     worst_all = -np.inf
     worst_deep = -np.inf
-    worst_head = -np.inf if n_head > 0 else np.inf
-    worst_rel = -np.inf if n_rel > 0 else np.inf
     top = -np.inf
     for j in range(n_items):
         v = row[j]
@@ -96,16 +89,9 @@ def _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val, d
         if s > worst_all:
             _insert(all_idx, all_val, j, s)
             worst_all = all_val[m - 1]
-        if pct[it] <= t_u:
-            if s > worst_deep:
-                _insert(deep_idx, deep_val, j, s)
-                worst_deep = deep_val[pool - 1]
-        elif s > worst_head:
-            _insert(head_idx, head_val, j, s)
-            worst_head = head_val[n_head - 1]
-        if v > worst_rel:
-            _insert(rel_idx, rel_val, j, v)
-            worst_rel = rel_val[n_rel - 1]
+        if pct[it] <= t_u and s > worst_deep:
+            _insert(deep_idx, deep_val, j, s)
+            worst_deep = deep_val[pool - 1]
     return top
 
 
@@ -158,8 +144,6 @@ def _fill_slots(all_idx, deep, p, top, o):
 
 def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
     b, n_items = scores.shape
-    no_idx = np.empty(0, np.int64)  # no head / rel buffers (deep="marginal" only)
-    no_val = np.empty(0, np.float32)
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -172,8 +156,7 @@ def _depth(scores, cand, eligible, pct, weight, target, share, m, out):
         deep_idx = np.full(m, -1, np.int64)
         deep_val = np.full(m, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
-                          all_idx, all_val, deep_idx, deep_val, no_idx, no_val,
-                          no_idx, no_val)  # fmt: skip
+                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
         _fill_slots(all_idx, deep_idx, share[r], top, o)
 
 
@@ -343,42 +326,10 @@ _overlap_jit = njit(inline="always")(_overlap)
 _evidence_one_jit = njit(inline="always")(_evidence_one)
 
 
-def _pool_blend(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr,
-                it_ptr, it_idx):  # fmt: skip
-    """Blend ``b_ui`` of the row's deep pool (its valid prefix, in pool order), in [0, 1]."""
-    dense = cand.shape[0] == 0
-    pool = deep_idx.shape[0]
-    n_deep = 0
-    while n_deep < pool and deep_idx[n_deep] >= 0:
-        n_deep += 1
-    blend = np.empty(n_deep, np.float32)
-    if n_deep > 0:
-        ev = np.zeros(n_deep, np.float32)
-        h_len = h_ptr[r + 1] - h_ptr[r]
-        if taste > 0.0 and h_len > 0:
-            common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
-            for q in range(n_deep):  # the pool holds columns: evidence is by item id
-                jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
-                ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
-        s_hi = deep_val[0]
-        s_lo = deep_val[n_deep - 1]
-        e_hi = ev.max()
-        e_lo = ev.min()
-        for q in range(n_deep):
-            bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
-            be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
-            blend[q] = np.float32((1.0 - taste) * bs + taste * be)
-    return blend
-
-
-_pool_blend_jit = njit(inline="always")(_pool_blend)
-
-
 def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
                 h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
     b, n_items = scores.shape
-    no_idx = np.empty(0, np.int64)
-    no_val = np.empty(0, np.float32)
+    dense = cand.shape[0] == 0
     for r in prange(b):
         row = scores[r]
         o = out[r]
@@ -391,13 +342,31 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
         deep_idx = np.full(pool, -1, np.int64)
         deep_val = np.full(pool, -np.inf, np.float32)
         top = _shrink_row(row, cand, r, eligible, pct, weight, target[r], o,
-                          all_idx, all_val, deep_idx, deep_val, no_idx, no_val,
-                          no_idx, no_val)  # fmt: skip
-        blend = _pool_blend_jit(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr,
-                                lis_idx, tr_ptr, it_ptr, it_idx)  # fmt: skip
+                          all_idx, all_val, deep_idx, deep_val)  # fmt: skip
+        n_deep = 0
+        while n_deep < pool and deep_idx[n_deep] >= 0:
+            n_deep += 1
+        # blend of base score and taste evidence over the deep pool
+        blend = np.empty(n_deep, np.float32)
+        if n_deep > 0:
+            ev = np.zeros(n_deep, np.float32)
+            h_len = h_ptr[r + 1] - h_ptr[r]
+            if taste > 0.0 and h_len > 0:
+                common = _overlap_jit(r, h_ptr, h_idx, it_ptr, it_idx, tr_ptr.shape[0] - 1)
+                for q in range(n_deep):  # the pool holds columns: evidence is by item id
+                    jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                    ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
+            s_hi = deep_val[0]
+            s_lo = deep_val[n_deep - 1]
+            e_hi = ev.max()
+            e_lo = ev.min()
+            for q in range(n_deep):
+                bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
+                be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
+                blend[q] = np.float32((1.0 - taste) * bs + taste * be)
         # the pool by blend, ties by pool order (a stable sort)
         order = np.argsort(-blend, kind="mergesort")
-        _fill_slots(all_idx, deep_idx[: blend.shape[0]][order], share[r], top, o)
+        _fill_slots(all_idx, deep_idx[:n_deep][order], share[r], top, o)
 
 
 _tail_first_parallel = njit(parallel=True, cache=True)(_tail_first)
@@ -559,248 +528,6 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
             if c is None:
                 break
             picks.append(c)
-        top = s[order[0]] if len(order) else np.float32(0)
-        for t, c in enumerate(picks):
-            s[c] = np.float32(float(top) + (m - t))
-        out[r] = s
-    return out
-
-
-# ---------------------------------------------------------------------------- marginal (xQuAD)
-#
-# deep="marginal": the evidence, deep pool and blend of tail-first, but each slot past the first
-# is decided by the marginal gain of long-tail xQuAD (Abdollahpouri, Burke, Mobasher 2019) with
-# two aspects, head and tail, and ``P(tail | u) = p_u`` the tail share of the listener's history:
-#
-#   v(i | S) = (1 - lam) rel_i + lam P(c_i | u) (1 - |S ∩ c_i| / |S|)
-#
-# ``rel`` = the base score ``s`` min-max scaled over the row's ``K`` best eligible items (xQuAD's
-# candidate set; items below it have ``rel < 0`` and are not weighed). Within an aspect every
-# item gets the same bonus, so a slot compares two items: the best remaining head item (by
-# ``s'``) and the best remaining deep-pool item (by the blend ``b_ui``, each weighed with its own
-# ``rel``). The shrunk score orders items within an aspect; the trade-off between aspects uses the
-# model's scores, as xQuAD does (shrinking a tail item's score toward the mean and then weighing it
-# against the head would count its thin evidence twice). Slot 0 keeps the best match; slot ``t`` is
-# a *forced* deep slot when :func:`_is_deep_slot` with share ``quota`` says so (the tail-first
-# pattern: quota 1 gives the tail-first list of depth 1).
-
-
-@njit(inline="always")
-def _greedy_slots(all_idx, head_idx, head_rel, deep, deep_rel, p_u, lam, quota, top, o):
-    """Arrange one row's ``m = len(all_idx)`` slots in place by marginal gain (see above)."""
-    m = all_idx.shape[0]
-    n_head = head_idx.shape[0]
-    n_deep = deep.shape[0]
-    picks = np.full(m, -1, np.int64)
-    ih = 0
-    idp = 0
-    n_tail = 0
-    for t in range(m):
-        while ih < n_head and head_idx[ih] >= 0 and _taken(picks, t, head_idx[ih]):
-            ih += 1
-        while idp < n_deep and _taken(picks, t, deep[idp]):
-            idp += 1
-        has_h = ih < n_head and head_idx[ih] >= 0
-        has_d = idp < n_deep
-        if t == 0:
-            c = all_idx[0]
-            if c < 0:
-                break
-            picks[0] = c
-            o[c] = np.float32(top + m)
-            if not (has_h and c == head_idx[ih]):
-                n_tail += 1
-            continue
-        if not has_h and not has_d:
-            break
-        if not has_d:
-            take_deep = False
-        elif not has_h or _is_deep_slot(t, quota):
-            take_deep = True
-        else:
-            f_tail = n_tail / t
-            v_h = (1.0 - lam) * head_rel[ih] + lam * (1.0 - p_u) * f_tail
-            v_d = (1.0 - lam) * deep_rel[idp] + lam * p_u * (1.0 - f_tail)
-            take_deep = v_d > v_h and deep_rel[idp] >= 0.0
-        if take_deep:
-            c = deep[idp]
-            idp += 1
-            n_tail += 1
-        else:
-            c = head_idx[ih]
-            ih += 1
-        picks[t] = c
-        o[c] = np.float32(top + (m - t))
-
-
-def _marginal(scores, cand, eligible, pct, weight, target, share, lam, quota, ptail, m, pool,
-              k_rel, taste, h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
-    b, n_items = scores.shape
-    for r in prange(b):
-        row = scores[r]
-        o = out[r]
-        if share[r] <= 0.0:
-            for j in range(n_items):
-                o[j] = row[j]
-            continue
-        all_idx = np.full(m, -1, np.int64)
-        all_val = np.full(m, -np.inf, np.float32)
-        deep_idx = np.full(pool, -1, np.int64)
-        deep_val = np.full(pool, -np.inf, np.float32)
-        t_u = target[r]
-        # and the best m head items by s', the k_rel best eligible base scores (rel's range)
-        head_idx = np.full(m, -1, np.int64)
-        head_val = np.full(m, -np.inf, np.float32)
-        rel_idx = np.full(k_rel, -1, np.int64)
-        rel_val = np.full(k_rel, -np.inf, np.float32)
-        top = _shrink_row(row, cand, r, eligible, pct, weight, t_u, o, all_idx, all_val,
-                          deep_idx, deep_val, head_idx, head_val, rel_idx, rel_val)  # fmt: skip
-        hi = rel_val[0]
-        lo = hi
-        for k in range(k_rel):
-            if rel_idx[k] >= 0:
-                lo = rel_val[k]
-        span = hi - lo if hi > lo else np.float32(1.0)
-        head_rel = np.zeros(m, np.float32)
-        for k in range(m):
-            if head_idx[k] >= 0:
-                head_rel[k] = (row[head_idx[k]] - lo) / span
-        blend = _pool_blend_jit(r, cand, deep_idx, deep_val, taste, h_ptr, h_idx, lis_ptr,
-                                lis_idx, tr_ptr, it_ptr, it_idx)  # fmt: skip
-        order = np.argsort(-blend, kind="mergesort")
-        deep = deep_idx[: blend.shape[0]][order]
-        deep_rel = np.empty(deep.shape[0], np.float32)
-        for q in range(deep.shape[0]):
-            deep_rel[q] = (row[deep[q]] - lo) / span
-        _greedy_slots(all_idx, head_idx, head_rel, deep, deep_rel, ptail[r], lam[r], quota[r],
-                      top, o)  # fmt: skip
-
-
-_marginal_parallel = njit(parallel=True, cache=True)(_marginal)
-_marginal_serial = njit(cache=True)(_marginal)
-
-
-def marginal_rows(scores, eligible, pct, weight, target, share, lam, quota, ptail, m, pool,
-                  k_rel, taste, history, listeners, train, item_users=None,
-                  candidates=None):  # fmt: skip
-    """Depth re-ranking by xQuAD's marginal gain over the tail-first evidence (see above).
-
-    Parameters as :func:`tail_first_rows`, and
-    share : float64 (b,)
-        ``<= 0`` leaves the row unchanged (depth 0).
-    lam : float64 (b,)
-        xQuAD's trade-off ``lam`` in [0, 1] of each row.
-    quota : float64 (b,)
-        Share of forced deep slots (the prefix quota of :func:`deep_slots`) of each row.
-    ptail : float64 (b,)
-        ``P(tail | u)``: the long-tail share of each listener's history, in [0, 1].
-    k_rel : int
-        ``rel`` is min-max scaled over the row's ``k_rel`` best eligible base scores.
-    """
-    scores = np.ascontiguousarray(scores, dtype=np.float32)
-    cand = _candidates(candidates, scores)
-    out = np.empty_like(scores)
-    if scores.shape[0] == 0 or scores.shape[1] == 0:
-        return out
-    m = int(max(1, min(int(m), scores.shape[1])))
-    pool = int(max(m, min(int(pool), scores.shape[1])))
-    k_rel = int(max(m, min(int(k_rel), scores.shape[1])))
-    h_ptr, h_idx = _csr_arrays(history)
-    lis_ptr, lis_idx = _csr_arrays(listeners)
-    tr_ptr, _ = _csr_arrays(train)
-    it_ptr, it_idx = _csr_arrays(sp.csr_matrix(train.T) if item_users is None else item_users)
-    kern = _marginal_parallel if scores.shape[0] >= SERIAL_BELOW else _marginal_serial
-    f64 = np.float64
-    kern(
-        scores,
-        cand,
-        np.ascontiguousarray(eligible, dtype=np.bool_),
-        np.ascontiguousarray(pct, dtype=np.float32),
-        np.ascontiguousarray(weight, dtype=np.float32),
-        np.ascontiguousarray(target, dtype=f64),
-        np.ascontiguousarray(share, dtype=f64),
-        np.ascontiguousarray(lam, dtype=f64),
-        np.ascontiguousarray(quota, dtype=f64),
-        np.ascontiguousarray(ptail, dtype=f64),
-        m,
-        pool,
-        k_rel,
-        float(taste),
-        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
-        out,
-    )  # fmt: skip
-    return out
-
-
-def marginal_rows_reference(scores, eligible, pct, weight, target, share, lam, quota, ptail, m,
-                            pool, k_rel, taste, history, listeners, train,
-                            candidates=None):  # fmt: skip
-    """NumPy oracle of :func:`marginal_rows` (plain loops over rows; tests only)."""
-    scores = np.asarray(scores, dtype=np.float32)
-    out = scores.copy()
-    b, n_items = scores.shape
-    m = int(max(1, min(int(m), n_items)))
-    pool = int(max(m, min(int(pool), n_items)))
-    k_rel = int(max(m, min(int(k_rel), n_items)))
-    pct = np.asarray(pct, np.float32)
-    weight = np.asarray(weight, np.float32)
-    eligible = np.asarray(eligible, bool)
-    for r in range(b):
-        if share[r] <= 0:
-            continue
-        ids = np.arange(n_items) if candidates is None else np.maximum(candidates[r], 0)
-        row = scores[r]
-        ok = eligible[ids] & np.isfinite(row)
-        prior = np.float32(row[ok].astype(np.float64).mean()) if ok.any() else np.float32(0)
-        s = np.where(ok, prior + weight[ids] * (row - prior), -np.inf).astype(np.float32)
-        order = np.lexsort((np.arange(n_items), -s))
-        order = order[np.isfinite(s[order])]
-        is_deep = pct[ids] <= target[r]
-        deep = order[is_deep[order]][:pool]
-        head = order[~is_deep[order]][:m]
-        # rel: base scores min-max scaled over the k_rel best eligible base scores
-        by_raw = np.lexsort((np.arange(n_items), -np.where(ok, row, -np.inf)))[: ok.sum()]
-        top_raw = row[by_raw[:k_rel]]
-        hi, lo = (top_raw[0], top_raw[-1]) if len(top_raw) else (0.0, 0.0)
-        span = np.float32(hi - lo) if hi > lo else np.float32(1.0)
-        blend = np.zeros(len(deep), np.float32)
-        if len(deep):
-            ev = np.zeros(len(deep), np.float32)
-            if taste > 0:
-                ev = taste_evidence_reference(ids[deep][None, :], history[r], listeners, train)[0]
-            sv = s[deep]
-            bs = (sv - sv[-1]) / (sv[0] - sv[-1]) if sv[0] > sv[-1] else np.ones(len(deep))
-            span_e = ev.max() - ev.min()
-            be = (ev - ev.min()) / span_e if span_e > 0 else np.zeros(len(deep))
-            blend = ((1.0 - taste) * bs + taste * be).astype(np.float32)
-        deep = deep[np.argsort(-blend, kind="stable")]
-        picks: list[int] = []
-        n_tail = 0
-        forced = deep_slots(quota[r], m)
-        for t in range(m):
-            if t == 0:
-                if not len(order):
-                    break
-                picks.append(int(order[0]))
-                n_tail += int(is_deep[order[0]])
-                continue
-            h = next((int(j) for j in head if j not in picks), None)
-            d = next((int(j) for j in deep if j not in picks), None)
-            if h is None and d is None:
-                break
-            if d is None:
-                take_deep = False
-            elif h is None or forced[t]:
-                take_deep = True
-            else:
-                f_tail = n_tail / t
-                rel_h = np.float32((row[h] - lo) / span)
-                rel_d = np.float32((row[d] - lo) / span)
-                v_h = (1.0 - lam[r]) * rel_h + lam[r] * (1.0 - ptail[r]) * f_tail
-                v_d = (1.0 - lam[r]) * rel_d + lam[r] * ptail[r] * (1.0 - f_tail)
-                take_deep = v_d > v_h and rel_d >= 0
-            picks.append(d if take_deep else h)
-            n_tail += int(take_deep)
         top = s[order[0]] if len(order) else np.float32(0)
         for t, c in enumerate(picks):
             s[c] = np.float32(float(top) + (m - t))

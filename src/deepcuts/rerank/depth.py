@@ -75,15 +75,13 @@ JITTER_SEED = 0
 #: share of the catalogue's items that form its head (the rest is the long tail), deep="tail"
 HEAD_SHARE = 0.2
 #: the arrangements of deep slots (DepthKnob ``deep``); the first is the default
-DEEP_MODES = ("tail-first", "calibrated", "tail", "marginal")
+DEEP_MODES = ("tail-first", "calibrated", "tail")
 #: default weight of the taste evidence in the deep slots (deep="tail-first")
 DEFAULT_TASTE = 0.3
 #: at most this many of an item's training listeners make its taste evidence
 TASTE_LISTENERS = 32
 #: seed of the sample of an item's listeners when it has more than TASTE_LISTENERS
 TASTE_SEED = 0
-#: deep="marginal": xQuAD's relevance is min-max scaled over the row's best this many items
-MARGINAL_CANDIDATES = 100
 #: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
 DEFAULT_SHRINKAGE = 1.0
 
@@ -265,18 +263,14 @@ class DepthKnob:
         Fewest training listeners an item needs (>= 1); lower it to let thinner items in.
     shrinkage : float, default=1.0
         ``k`` of the support weight ``n_i / (n_i + k)`` (>= 0; 0 = no shrinkage).
-    deep : {"tail-first", "calibrated", "tail", "marginal"}, default="tail-first"
+    deep : {"tail-first", "calibrated", "tail"}, default="tail-first"
         ``"tail-first"``: a share ``d`` of the list from the catalogue's long tail
         (:func:`tail_level`), picked by base score blended with taste evidence.
         ``"calibrated"``: a share ``(1 + d) / 2`` of the list at or below percentile ``100 (1 -
-        d)``. ``"tail"``: as ``"tail-first"`` by base score only. ``"marginal"``: the
-        tail-first share ``d`` as a floor, and every other slot decided by long-tail xQuAD's
-        marginal gain with ``lambda = d`` and the listener's share of plays outside the head
-        (:func:`history_outside_head`): more deep cuts for listeners who play the tail, where
-        they cost the least score. With ``"mine"``, the long-tail arrangements take the
-        long-tail share of the listener's history (plus the step).
+        d)``. ``"tail"``: as ``"tail-first"`` by base score only. With ``"mine"``, the long-tail
+        arrangements take the long-tail share of the listener's history (plus the step).
     taste : float in [0, 1], default=0.3
-        ``deep="tail-first"`` and ``"marginal"``: weight of the taste evidence against the base score (both
+        ``deep="tail-first"``: weight of the taste evidence against the base score (both
         min-max scaled over the row's deep pool) when filling the deep slots.
 
     Examples
@@ -345,7 +339,7 @@ class DepthKnob:
     def __repr__(self) -> str:
         d = f"{self.depth!r}" if self.mode == "mine" else f"{self.value:g}"
         extra = f", deep={self.deep!r}" if self.deep != DEEP_MODES[0] else ""
-        if self.deep in ("tail-first", "marginal") and self.taste != DEFAULT_TASTE:
+        if self.deep == "tail-first" and self.taste != DEFAULT_TASTE:
             extra += f", taste={self.taste:g}"
         return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{extra})"
 
@@ -363,7 +357,7 @@ class DepthKnob:
         if self.mode == "fixed":
             return np.full(b, self.value)
         cat = self.catalogue(ctx.model.interactions_)
-        if self.deep != "calibrated":
+        if self.deep in ("tail", "tail-first"):
             return np.clip(history_tail_share(ctx.user_items, cat) + self.value, 0, 1)
         return np.clip(1.0 - history_percentile(ctx.user_items, cat) / 100.0 + self.value, 0, 1)
 
@@ -398,23 +392,12 @@ class DepthKnob:
             target = np.maximum(target, cat.floor_top)
         else:
             target, share = np.full(len(d), tail_level(cat)), d
-        if self.deep in ("calibrated", "tail"):
+        if self.deep != "tail-first":
             return K.depth_rows(
                 scores, cat.eligible, cat.percentile, self.weights(x), target, share,
                 int(ctx.n), cand,
             )  # fmt: skip
         history = _history(ctx, scores.shape[0], x.shape[1])
-        if self.deep == "marginal":
-            # xQuAD's lambda = d and a tail-first quota d of forced deep slots (depth 1: the
-            # tail-first list); P(tail | u) = the listener's plays outside the head
-            b = scores.shape[0]
-            ptail = (history_outside_head(ctx.user_items, cat) if _has_history(ctx)
-                     else np.zeros(b))  # fmt: skip
-            return K.marginal_rows(
-                scores, cat.eligible, cat.percentile, self.weights(x), target, share, d, d,
-                ptail, int(ctx.n), deep_pool(int(ctx.n)), MARGINAL_CANDIDATES, self.taste,
-                history, taste_listeners(x), _train_csr(x), _item_users(x), cand,
-            )  # fmt: skip
         return K.tail_first_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n),
             deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x),
@@ -591,38 +574,6 @@ def history_tail_share(user_items, catalogue: DepthCatalogue) -> np.ndarray:
     n_ok = np.bincount(rows[ok], minlength=ui.shape[0])
     n_deep = np.bincount(rows[deep], minlength=ui.shape[0])
     return n_deep / np.maximum(n_ok, 1)
-
-
-def _has_history(ctx) -> bool:
-    """Whether the ranking context carries the listeners' histories (``ctx.user_items``)."""
-    return getattr(ctx, "user_items", None) is not None
-
-
-def history_outside_head(user_items, catalogue: DepthCatalogue,
-                         head_share: float = HEAD_SHARE) -> np.ndarray:  # fmt: skip
-    """Share of each user's played items outside the catalogue's head, shape (b,) float64.
-
-    ``P(tail | u)`` of long-tail xQuAD (Abdollahpouri et al. 2019): every played item counts,
-    thin ones too (a listener who plays one-listener records likes the tail). The head is the
-    items more listened than the item at rank ``ceil(head_share * n_items)``, as in
-    :func:`tail_level`. Users without history get 0.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> pop = np.array([9, 7, 3, 3, 1, 1, 1, 1, 1, 1])  # ten items: the head is item 0
-    >>> cat = DepthCatalogue(pop, pop >= 3, 0.0, 1.0, np.zeros(10, np.float32), 10.0)
-    >>> history_outside_head(sp.csr_matrix([[1, 0, 1, 1] + [0] * 6, [0] * 9 + [1]]), cat).tolist()
-    [0.6666666666666666, 1.0]
-    """
-    ui = sp.csr_matrix(user_items)
-    pop = catalogue.listeners
-    rank = max(int(math.ceil(float(head_share) * len(pop))), 1)
-    cut = np.partition(pop, len(pop) - rank)[len(pop) - rank]
-    tail = pop[ui.indices] <= cut
-    rows = np.repeat(np.arange(ui.shape[0]), np.diff(ui.indptr))
-    n_tail = np.bincount(rows[tail], minlength=ui.shape[0])
-    return n_tail / np.maximum(np.diff(ui.indptr), 1)
 
 
 def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOOR, n: int = 3):
