@@ -37,7 +37,9 @@ topk        top-20 unplayed songs for a seeded sample of ``--topk-users`` users 
 serve       ``deepcuts serve --model-file`` on the saved model (with its index), 50 concurrent
             keep-alive clients asking ``/users/{u}/recommendations?n=10&depth=0.5`` (the
             discovery knob on); p99 and the server's peak RSS (VmHWM; target p99 <= 20 ms,
-            RSS <= 4 GiB).
+            RSS <= 4 GiB). ``--serve-workers 1 2`` measures one process, then ``--workers 2``
+            (figures ``serve_w2_...``: the largest worker's VmHWM, and ``rss_total_mib``, the
+            resident memory of the whole process tree).
 
 Every figure is printed as ``name = value``; ``--json`` writes them (docs/scale.json holds
 several scales, ``--merge``). Timings on a shared machine are noisy: the ratios are measured in
@@ -407,9 +409,46 @@ def step_topk(task: dict) -> dict:
 
 
 def step_serve(task: dict) -> dict:
+    """``deepcuts serve`` with each worker count of ``--serve-workers`` in turn (figures of the
+    first count unprefixed, the others as ``serve_w{N}_...``)."""
+    out = {}
+    for k, workers in enumerate(task.get("serve_workers") or [1]):
+        res = _serve_once(task, int(workers))
+        prefix = "serve_" if k == 0 else f"serve_w{int(workers)}_"
+        out.update({prefix + name: v for name, v in res.items()})
+    return out
+
+
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and its live descendants (Linux /proc)."""
+    parent = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path("/proc", name, "stat").read_text()
+            except OSError:
+                continue
+            parent[int(name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    tree = [root]
+    for pid in tree:  # grows while it is walked: breadth first
+        tree.extend(c for c, p in parent.items() if p == pid)
+    return tree
+
+
+def _status_kib(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _serve_once(task: dict, workers: int) -> dict:
     import asyncio
     import urllib.parse
-    import urllib.request
 
     sys.path.insert(0, str(HERE))
     import serve_latency as sl
@@ -421,28 +460,31 @@ def step_serve(task: dict) -> dict:
     port = sl.free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "deepcuts.cli", "serve", "--data-dir", str(data_dir),
-           "--port", str(port), "--no-seed", "--model-file", str(d / "model")]  # fmt: skip
+           "--port", str(port), "--no-seed", "--model-file", str(d / "model"),
+           "--workers", str(workers)]  # fmt: skip
     t0 = time.time()
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://{sl.HOST}:{port}"
     try:
-        while True:
+        ready: set = set()  # worker pids that answered /health ready with the model
+        while len(ready) < workers:
             if server.poll() is not None:
                 raise SystemExit(server.stdout.read().decode()[-3000:])
             try:
                 health = sl._get(base + "/health")
-                if health.get("model"):
-                    break
+                if health.get("model") and health.get("ready", True):
+                    ready.add((health.get("worker") or {}).get("pid", 0))
             except OSError:
                 pass
-            time.sleep(0.25)
+            time.sleep(0.1)
         startup = time.time() - t0
         rng = np.random.default_rng(0)
         ids = np.load(d / "users.npy")
         pool = [str(u) for u in ids[rng.choice(len(ids), min(2000, len(ids)), replace=False)]]
         prng = __import__("random").Random(0)
         # a first request per path loads lazily built state (the index is saved: not rebuilt)
-        sl._get(f"{base}/users/{urllib.parse.quote(pool[0])}/recommendations?n=10&depth=0.5")
+        for _ in range(4 * workers):
+            sl._get(f"{base}/users/{urllib.parse.quote(pool[0])}/recommendations?n=10&depth=0.5")
         results = {}
         client = "wrk" if shutil.which("wrk") else "python"  # wrk: a few % of a core
         workdir = Path(tempfile.mkdtemp(prefix="deepcuts-scale-wrk-"))
@@ -463,11 +505,12 @@ def step_serve(task: dict) -> dict:
                     )
                 )  # fmt: skip
         shutil.rmtree(workdir, ignore_errors=True)
-        hwm = 0
-        with open(f"/proc/{server.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1]) * 1024
+        # peak RSS of each serving process (VmHWM; with workers: the largest worker's), and
+        # the whole tree's resident memory now
+        pids = _tree_pids(server.pid)
+        serving = pids[1:] if workers > 1 else pids[:1]
+        hwm = max(_status_kib(p, "VmHWM") for p in serving) * 1024
+        total = sum(_status_kib(p, "VmRSS") for p in pids) * 1024
     finally:
         server.terminate()
         try:
@@ -476,22 +519,24 @@ def step_serve(task: dict) -> dict:
             server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
-        "serve_startup_s": startup,
-        "serve_p99_ms": results["plain"]["p99_ms"],
-        "serve_depth_p99_ms": results["depth"]["p99_ms"],
-        "serve_depth_p50_ms": results["depth"]["p50_ms"],
-        "serve_depth_rps": results["depth"]["throughput_rps"],
+        "workers": workers,
+        "startup_s": startup,
+        "p99_ms": results["plain"]["p99_ms"],
+        "depth_p99_ms": results["depth"]["p99_ms"],
+        "depth_p50_ms": results["depth"]["p50_ms"],
+        "depth_rps": results["depth"]["throughput_rps"],
         # the server's CPU per request (the client runs apart): what the machine's load leaves
         # of a core decides the p99, this does not depend on it
-        "serve_depth_cpu_ms_per_request": _cpu_ms(results["depth"]),
-        "serve_load_average": os.getloadavg()[0],
-        "serve_errors": results["plain"]["errors"] + results["depth"]["errors"],
-        "serve_rss_mib": hwm / MIB,
+        "depth_cpu_ms_per_request": _cpu_ms(results["depth"]),
+        "load_average": os.getloadavg()[0],
+        "errors": results["plain"]["errors"] + results["depth"]["errors"],
+        "rss_mib": hwm / MIB,
+        "rss_total_mib": total / MIB,
         # whether the served model searches its index: "auto" is on only above the threshold
-        "serve_ann": resolve_ann(
+        "ann": resolve_ann(
             health["model"]["params"].get("ann", False), int(health["model"]["n_items"])
         ),
-        "serve_client": client,
+        "client": client,
     }
 
 
@@ -557,6 +602,11 @@ def targets(r: dict) -> dict:
         t["service p99 <= 20 ms (depth knob)"] = (r["serve_depth_p99_ms"],
                                                   r["serve_depth_p99_ms"] <= 20)  # fmt: skip
         t["serving RSS <= 4 GiB"] = (r["serve_rss_mib"], r["serve_rss_mib"] <= 4096)
+    for w in (2, 3, 4):
+        if f"serve_w{w}_depth_p99_ms" in r:
+            v, rss = r[f"serve_w{w}_depth_p99_ms"], r[f"serve_w{w}_rss_mib"]
+            t[f"service p99 <= 20 ms (depth knob), {w} workers"] = (v, v <= 20)
+            t[f"serving RSS <= 4 GiB per process, {w} workers"] = (rss, rss <= 4096)
     return t
 
 
@@ -566,7 +616,7 @@ def run(scale: float, args) -> dict:
     task = {"scale": scale, "seed": args.seed, "dir": str(work), "iterations": args.iterations,
             "topk_users": args.topk_users, "clients": args.clients,
             "requests": args.requests, "seconds": args.seconds,
-            "catalogue_scale": args.catalogue_scale,
+            "catalogue_scale": args.catalogue_scale, "serve_workers": args.serve_workers,
             "implicit_iterations": args.implicit_iterations}  # fmt: skip
     r: dict = {"scale": scale, "catalogue_scale": args.catalogue_scale or scale}
     t_all = time.perf_counter()
@@ -666,6 +716,13 @@ def main(argv=None) -> int:
                    help="iterations timed for implicit's ALS (default --iterations; "
                         "seconds per iteration is the figure)")  # fmt: skip
     p.add_argument("--clients", type=int, default=50)
+    p.add_argument(
+        "--serve-workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="serve with each of these worker counts in turn (default 1)",
+    )
     p.add_argument("--requests", type=int, default=3000,
                    help="requests per serving phase (python client)")  # fmt: skip
     p.add_argument("--seconds", type=float, default=8, help="seconds per serving phase (wrk)")

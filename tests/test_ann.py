@@ -169,3 +169,18 @@ def test_service_serves_an_ann_model_with_fold_in(tmp_path, data, models, monkey
     assert folded["source"] == "history" and len(folded["items"]) == 10
     assert calls  # the folded-in vector went through the index
     assert not {r["artist"] for r in folded["items"]} & set(songs)
+
+
+def test_small_searches_stay_on_one_thread_unless_openmp_waits_passively(monkeypatch):
+    Y = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    index = _ann.ItemIndex(nlist=8, nprobe=8).build(Y)
+    calls = []
+    monkeypatch.setattr(faiss, "omp_set_num_threads", calls.append)
+    monkeypatch.setattr(_ann, "_omp_threads", lambda: 2)
+    q = Y[:16]
+    for policy, expected in (("", [1, 1, 2]), ("passive", [1, 2, 2])):
+        monkeypatch.setenv("OMP_WAIT_POLICY", policy)
+        calls.clear()
+        for b in (4, _ann.SMALL_BATCH_PASSIVE, _ann.SMALL_BATCH):
+            index.search(np.resize(q, (b, 8)), 5)
+        assert calls == expected, policy

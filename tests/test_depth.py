@@ -335,6 +335,19 @@ def test_tail_share_follows_depth(block, d):
     assert b > 5
 
 
+def test_every_depth_step_changes_the_deep_slot_count_where_the_list_allows():
+    # tail-first / tail: share d of the positions after the first, which stays the best match
+    for n in (10, 20):
+        counts = [int(K.deep_slots(k / 10, n).sum()) for k in range(11)]
+        assert counts == [min(int(np.floor(k * n / 10 + 1e-9)), n - 1) for k in range(11)]
+        assert not K.deep_slots(1.0, n)[0]  # position 1 is never a deep slot
+        # 10 non-zero steps over n - 1 positions: all distinct when n - 1 >= 10 ...
+        distinct = len(set(counts[1:]))
+        assert distinct == min(10, n - 1)
+    # ... for n = 10, 0.9 and 1.0 share the count (all 9 positions after the first)
+    assert K.deep_slots(0.9, 10).sum() == K.deep_slots(1.0, 10).sum() == 9
+
+
 def test_tail_share_zero_is_neutral_and_shallow_settings_change_few_positions(block):
     base = topk_rows(block.scores, 10)[0]
     np.testing.assert_array_equal(
@@ -481,3 +494,31 @@ def test_cli_recommend_taste(saved, capsys):
     assert len(items("--taste", "0")) == len(items("--taste", "1")) == 10
     assert main([*argv, "--taste", "2"]) == 2
     assert "taste must be a number in [0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
+def test_sample_rows_matches_the_numpy_oracle_whatever_the_chunk(monkeypatch, chunk):
+    from deepcuts.rerank import _depth_kernels as DK
+
+    monkeypatch.setattr(DK, "SAMPLE_CHUNK", chunk)
+    rng = np.random.default_rng(4)
+    m = sp.random(40, 300, density=0.15, format="csr", random_state=rng, dtype=np.float32)
+    m[3] = 0  # an empty row
+    m.eliminate_zeros()
+    for k in (1, 5, 32, 1000):
+        got = DK.sample_rows(m, k, seed=11)
+        ref = DK.sample_rows_reference(m, k, seed=11)
+        np.testing.assert_array_equal(got.indptr, ref.indptr)
+        np.testing.assert_array_equal(got.indices, ref.indices)
+        assert got.getnnz(axis=1).tolist() == np.minimum(m.getnnz(axis=1), k).tolist()
+
+
+def test_taste_listeners_are_the_oracles_sample_of_the_items_listeners():
+    from deepcuts.rerank import _depth_kernels as DK
+    from deepcuts.rerank.depth import TASTE_SEED
+
+    x = _interactions([60, 40, 5, 33])
+    ref = DK.sample_rows_reference(sp.csc_matrix(x.matrix).T.tocsr(), 32, TASTE_SEED)
+    got = taste_listeners(x)
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)

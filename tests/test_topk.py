@@ -55,3 +55,44 @@ def test_topk_edge_shapes_and_dtypes():
     assert topk_rows(np.empty((0, 5), np.float32), 3)[0].shape[0] == 0
     with pytest.raises(ValueError, match="2-D"):
         topk_rows(np.zeros(5), 2)
+
+
+@pytest.mark.parametrize("b,C,f", [(1, 1, 1), (5, 37, 8), (64, 300, 64), (3, 400, 33)])
+def test_scored_candidates_match_numpy_reference(b, C, f):
+    rng = np.random.default_rng(b * 1000 + C)
+    n_items = C + 50
+    U = rng.normal(size=(b, f)).astype(np.float32)
+    Y = rng.normal(size=(n_items, f)).astype(np.float32)
+    cand = np.stack([rng.permutation(n_items)[:C] for _ in range(b)]).astype(np.int64)
+    cand[rng.random(cand.shape) < 0.2] = -1  # pads anywhere in the row, as an index gives
+    got_c, got_s = _topk.scored_candidates(U, Y, cand)
+    ref_c, ref_s = _topk.scored_candidates_numpy(U, Y, cand)
+    np.testing.assert_array_equal(got_c, ref_c)
+    assert got_c.dtype == np.int32 and got_s.dtype == np.float32
+    np.testing.assert_allclose(got_s, ref_s, rtol=1e-4, atol=1e-4)
+    # ascending per row with the pads last, and the layout of candidate_block
+    from deepcuts.models.base import candidate_block
+
+    blk_c, _ = candidate_block(cand, np.ones(cand.shape, np.float32))
+    np.testing.assert_array_equal(got_c, blk_c)
+    assert np.all(np.isneginf(got_s[got_c < 0]))
+
+
+def test_scored_candidates_parallel_path_matches(monkeypatch):
+    monkeypatch.setattr(_topk, "PARALLEL_MIN", 1)
+    rng = np.random.default_rng(3)
+    U = rng.normal(size=(17, 16)).astype(np.float32)
+    Y = rng.normal(size=(500, 16)).astype(np.float32)
+    cand = np.stack([rng.permutation(500)[:40] for _ in range(17)])
+    got = _topk.scored_candidates(U, Y, cand)
+    ref = _topk.scored_candidates_numpy(U, Y, cand)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-4, atol=1e-4)
+
+
+def test_scored_candidates_refuse_bad_shapes():
+    U = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match="factors"):
+        _topk.scored_candidates(U, np.zeros((5, 3), np.float32), np.zeros((2, 3), np.int64))
+    with pytest.raises(ValueError, match=">= the 5 items"):
+        _topk.scored_candidates(U, np.zeros((5, 4), np.float32), np.full((2, 3), 5))

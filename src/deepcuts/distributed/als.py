@@ -27,8 +27,10 @@ depend on Spark's partitioning), trains on the rest with the same factors and it
 scores NDCG@10 of the held-out pairs for up to ``validation_users`` of those users (played
 items excluded). The search walks the sorted ``regularization_grid`` from Spark's own default
 0.1 in the improving direction and stops at the first value that does not improve (a line
-search on a log grid: usually 3 fits). The final model is then trained on all the data with
-the winner. Pin a number to skip the search. See docs/distributed.md.
+search on a log grid: usually 3 fits). Scores within ``REG_TOLERANCE`` (1%) of the best one
+are a tie, won by the smallest value (:func:`select_regularization`), and the search steps
+further down while smaller values still tie. The final model is then trained on all the data
+with the winner. Pin a number to skip the search. See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from deepcuts.distributed._session import active_session, checked, require_spark
 from deepcuts.distributed.readers import SparkInteractions
 from deepcuts.exceptions import DeepcutsError, NotFittedError
 
-__all__ = ["SparkALS"]
+__all__ = ["REG_TOLERANCE", "SparkALS", "search_regularization", "select_regularization"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,69 @@ ROW_LOCAL_WEIGHTINGS = ("raw", "log", "mild_negative")
 DEFAULT_REG_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 #: where the search starts: Spark MLlib's own default regParam
 _REG_START = 0.1
+#: validation scores within this share of the best one are a tie, won by the smallest regParam
+REG_TOLERANCE = 0.01
+
+
+def select_regularization(scores, tolerance: float = REG_TOLERANCE) -> float:
+    """The selection rule of ``regularization="auto"`` over ``(regParam, score)`` pairs.
+
+    ``scores``: a mapping ``{regParam: validation score}`` or an iterable of pairs (higher
+    scores are better). Every value scoring at least ``best - tolerance * |best|`` ties with the
+    best one; the smallest of them wins (the weakest penalty that is as accurate as any).
+
+    Examples
+    --------
+    >>> select_regularization({0.1: 0.300, 0.3: 0.404, 1.0: 0.405})
+    0.3
+    >>> select_regularization({0.1: 0.300, 0.3: 0.404, 1.0: 0.405}, tolerance=0.0)
+    1.0
+    """
+    pairs = [(float(v), float(s)) for v, s in dict(scores).items()]
+    if not pairs:
+        raise DeepcutsError("select_regularization needs at least one (value, score) pair")
+    best = max(s for _, s in pairs)
+    floor = best - float(tolerance) * abs(best)
+    return min(v for v, s in pairs if s >= floor)
+
+
+def search_regularization(
+    grid, score, *, start: float = _REG_START, tolerance: float = REG_TOLERANCE
+) -> tuple[float, dict[float, float]]:
+    """The line search of ``regularization="auto"``: (chosen value, ``{value: score}`` tried).
+
+    ``score(value)`` is called at most once per value of the sorted ``grid``. The walk starts
+    at the grid value nearest ``start`` (on a log scale), moves in the improving direction
+    while the next value scores strictly higher, then keeps stepping to smaller values while
+    they stay within ``tolerance`` of the best score, and returns
+    :func:`select_regularization` of everything it scored.
+    """
+    grid = sorted({float(v) for v in grid})
+    scores: dict[float, float] = {}
+
+    def at(i: int) -> float:
+        if grid[i] not in scores:
+            scores[grid[i]] = float(score(grid[i]))
+        return scores[grid[i]]
+
+    dist = [abs(np.log10(max(v, 1e-12) / start)) for v in grid]
+    i = int(np.argmin(dist))
+    at(i)
+    step = 0
+    if i + 1 < len(grid) and at(i + 1) > at(i):
+        step, i = 1, i + 1
+    elif i > 0 and at(i - 1) > at(i):
+        step, i = -1, i - 1
+    while step and 0 <= i + step < len(grid) and at(i + step) > at(i):
+        i += step
+    # below the smallest tie, a smaller untried value may tie as well: try it
+    j = grid.index(select_regularization(scores, tolerance))
+    while j > 0 and grid[j - 1] not in scores:
+        at(j - 1)
+        if select_regularization(scores, tolerance) != grid[j - 1]:
+            break
+        j -= 1
+    return select_regularization(scores, tolerance), dict(sorted(scores.items()))
 
 
 def _weights(counts: pd.Series, spec: str) -> pd.Series:
@@ -419,26 +484,9 @@ class SparkALS:
                 )
                 return value
 
-            grid = sorted({float(v) for v in self.regularization_grid})
-            scores: dict[float, float] = {}
-
-            def at(i: int) -> float:
-                if grid[i] not in scores:
-                    scores[grid[i]] = score(grid[i])
-                return scores[grid[i]]
-
-            dist = [abs(np.log10(max(v, 1e-12) / _REG_START)) for v in grid]
-            i = int(np.argmin(dist))
-            at(i)
-            step = 0
-            if i + 1 < len(grid) and at(i + 1) > at(i):
-                step, i = 1, i + 1
-            elif i > 0 and at(i - 1) > at(i):
-                step, i = -1, i - 1
-            while step and 0 <= i + step < len(grid) and at(i + step) > at(i):
-                i += step
-            self.validation_scores_ = dict(sorted(scores.items()))
-            return float(grid[i])
+            chosen, scores = search_regularization(self.regularization_grid, score)
+            self.validation_scores_ = scores
+            return chosen
         finally:
             split.unpersist()
 

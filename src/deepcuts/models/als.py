@@ -35,7 +35,6 @@ import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from deepcuts.data.idmap import IdMap
 from deepcuts.data.interactions import Interactions
@@ -43,8 +42,9 @@ from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError, DeepcutsWarning
 from deepcuts.models import _als_kernels as K
 from deepcuts.models._ann import ItemIndex, ann_available, resolve_ann
-from deepcuts.models._topk import topk_rows
-from deepcuts.models.base import Recommender, _is_batch, candidate_block, per_user_frames
+from deepcuts.models._topk import scored_candidates, topk_rows
+from deepcuts.models._training import EpochLoop, check_early_stopping
+from deepcuts.models.base import Recommender, _is_batch, per_user_frames
 
 __all__ = ["ALS", "BlasThreadsWarning", "IMPLICIT_EQUIVALENT"]
 
@@ -360,13 +360,7 @@ class ALS(Recommender):
             raise DeepcutsError(f"init_scale must be a number > 0 or None, got {v!r}")
         if self.solver not in ("cg", "cholesky"):
             raise DeepcutsError(f"solver must be 'cg' or 'cholesky', got {self.solver!r}")
-        if self.early_stopping_rounds is not None:
-            positive_int("early_stopping_rounds", self.early_stopping_rounds)
-            if self.validation is None:
-                raise DeepcutsError(
-                    "early_stopping_rounds needs validation data; pass validation=<held-out "
-                    "Interactions> or leave early_stopping_rounds=None"
-                )
+        check_early_stopping(self.early_stopping_rounds, self.validation)
         if isinstance(self.weighting, str):
             name, _ = parse_weighting(self.weighting)
             if name in _ALREADY_CONFIDENCE:
@@ -549,32 +543,27 @@ class ALS(Recommender):
         loss_u = np.zeros(n_users, np.float64)
         loss_i = np.zeros(n_items, np.float64)
         losses: list[float] = []
-        scores: list[float] = []
-        best = (-np.inf, -1, None, None)
-        it_range = range(int(self.iterations))
-        bar = tqdm(it_range, desc="ALS", disable=not self.show_progress, leave=False)
-        for it in bar:
+        loop = EpochLoop(
+            "ALS", self.iterations, show_progress=self.show_progress,
+            early_stopping_rounds=self.early_stopping_rounds,
+        )  # fmt: skip
+        for it in loop:
             y_pen = self._penalty(Y, extra_i)
             self._half_step(Cui, X, Y, loss_u, extra=extra_u)
             if it > 0:  # the user step measured the loss of the previous iteration's model
                 losses.append((float(loss_u.sum()) + y_pen) / norm)
             self._half_step(Ciu, Y, X, loss_i, extra=extra_i)
-            if valid is not None:
-                scores.append(_ndcg_at_k(X, Y, interactions.matrix, valid, 10))
-                if scores[-1] > best[0]:
-                    best = (scores[-1], it, X.copy(), Y.copy())
-                elif (
-                    self.early_stopping_rounds is not None
-                    and it - best[1] >= self.early_stopping_rounds
-                ):
-                    log.info("early stopping after iteration %d (best %d)", it + 1, best[1] + 1)
-                    break
+            if valid is not None and loop.validate(
+                it, _ndcg_at_k(X, Y, interactions.matrix, valid, 10), lambda: (X.copy(), Y.copy())
+            ):
+                break
             if losses:
-                bar.set_postfix(loss=f"{losses[-1]:.5f}")
+                loop.progress(loss=f"{losses[-1]:.5f}")
+        scores = loop.scores
         n_run = len(scores) if valid is not None else int(self.iterations)
-        if self.early_stopping_rounds is not None and best[2] is not None:
-            X, Y = best[2], best[3]
-            n_run = best[1] + 1
+        if loop.kept is not None:
+            X, Y = loop.kept
+            n_run = loop.best_epoch + 1
             losses = losses[:n_run]
             scores = scores[:n_run]
         if n_run > 0 and len(losses) < n_run:
@@ -671,9 +660,8 @@ class ALS(Recommender):
             wide[:, : cand.shape[1]] = cand
             wide[heavy, : more.shape[1]] = more
             cand = wide
-        # exact x_u . y_i for each candidate (the same numbers as _score)
-        vals = np.einsum("bf,bcf->bc", U, Y[np.maximum(cand, 0)])
-        return candidate_block(cand, vals)
+        # exact x_u . y_i for each candidate, sorted into a candidate block in one compiled pass
+        return scored_candidates(U, Y, cand)
 
     def _ann_candidates(self, user_index, user_items, k: int, **score_kw):
         if self.item_index() is None:

@@ -28,28 +28,25 @@ threads (see :mod:`deepcuts.models._rank_kernels` for the scheme).
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_kernels as PK
 from deepcuts.models import _rank_kernels as K
 from deepcuts.models._topk import topk_rows
+from deepcuts.models._training import EpochLoop, check_early_stopping
 from deepcuts.models.als import _ndcg_at_k, _validation_matrix
 from deepcuts.models.base import Recommender
 from deepcuts.models.persona import PersonaALS
 from deepcuts.models.persona._scoring import mix_weights
 
 __all__ = ["BPR", "MixtureOfTastes"]
-
-log = logging.getLogger(__name__)
 
 _LOSSES = {"bpr": K.BPR_LOSS, "warp": K.WARP_LOSS}
 #: an item block holds at least this many items (room to draw negatives from)
@@ -146,13 +143,7 @@ class _RankingModel(Recommender):
             raise DeepcutsError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
         if self.loss not in _LOSSES:
             raise DeepcutsError(f"loss must be 'bpr' or 'warp', got {self.loss!r}")
-        if self.early_stopping_rounds is not None:
-            integer("early_stopping_rounds", 1)
-            if self.validation is None:
-                raise DeepcutsError(
-                    "early_stopping_rounds needs validation data; pass validation=<held-out "
-                    "Interactions> or leave early_stopping_rounds=None"
-                )
+        check_early_stopping(self.early_stopping_rounds, self.validation)
 
     def _tastes(self) -> int:
         return 1
@@ -209,14 +200,13 @@ class _RankingModel(Recommender):
         item_w = np.bincount(indices, minlength=n_items).astype(np.float64)
         dw, ds = self._distinct()
         valid = _validation_matrix(self.validation, interactions)
-        losses, scores, seconds = [], [], []
-        best = (-np.inf, -1, None)
+        losses, seconds = [], []
         elapsed = 0.0
-        bar = tqdm(
-            range(int(self.iterations)), desc=type(self).__name__,
-            disable=not self.show_progress, leave=False,
+        loop = EpochLoop(
+            type(self).__name__, self.iterations, show_progress=self.show_progress,
+            early_stopping_rounds=self.early_stopping_rounds,
         )  # fmt: skip
-        for it in bar:
+        for it in loop:
             t0 = time.perf_counter()
             order, strat_ptr, blk_items, blk_ptr, seeds = _epoch_plan(
                 rows, indices, user_w, item_w, T, rng
@@ -231,26 +221,22 @@ class _RankingModel(Recommender):
             elapsed += time.perf_counter() - t0
             seconds.append(elapsed)
             losses.append(float(out_loss.sum()) / max(C.nnz, 1))
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            loop.progress(loss=f"{losses[-1]:.4f}")
             if not np.isfinite(losses[-1]):
                 raise DeepcutsError(
                     f"{type(self).__name__} diverged (loss {losses[-1]}) at iteration {it + 1}; "
                     f"lower learning_rate (now {self.learning_rate}) or raise regularization"
                 )
-            if valid is not None:
-                scores.append(self._validation_ndcg(X, A, Y, B, C, valid))
-                if scores[-1] > best[0]:
-                    best = (scores[-1], it, (X.copy(), A.copy(), Y.copy(), B.copy()))
-                elif (
-                    self.early_stopping_rounds is not None
-                    and it - best[1] >= self.early_stopping_rounds
-                ):
-                    log.info("early stopping after iteration %d (best %d)", it + 1, best[1] + 1)
-                    break
+            if valid is not None and loop.validate(
+                it, self._validation_ndcg(X, A, Y, B, C, valid),
+                lambda: (X.copy(), A.copy(), Y.copy(), B.copy()),
+            ):  # fmt: skip
+                break
+        scores = loop.scores
         n_run = len(losses)
-        if self.early_stopping_rounds is not None and best[2] is not None:
-            X, A, Y, B = best[2]
-            n_run = best[1] + 1
+        if loop.kept is not None:
+            X, A, Y, B = loop.kept
+            n_run = loop.best_epoch + 1
         self.loss_history_ = np.asarray(losses[:n_run], np.float64)
         self.validation_history_ = np.asarray(scores[:n_run], np.float64)
         self.train_seconds_ = np.asarray(seconds[:n_run], np.float64)

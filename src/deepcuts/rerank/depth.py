@@ -25,7 +25,12 @@ to eligible long-tail items (:func:`tail_level`), chosen from the row's best dee
 blend of the base score and the listener's **taste evidence** (``taste``, default 0.3): how
 much the item's training listeners (at most 32) resemble this listener, the mean cosine of
 their histories with the listener's (user-kNN evidence, :func:`taste_similarity`). A rare item
-is worth recommending when the people who play it play what you play.
+is worth recommending when the people who play it play what you play. The deep slots are the
+``min(floor(d n), n - 1)`` positions of a list of ``n`` after the first (which is reserved for
+the best match by design), so every 0.1 step of ``d`` changes their count for ``n = 20`` (2,
+4, ..., 18, 19) while a list of 10 has only 9 such positions for 10 non-zero steps and ``d =
+0.9`` and ``1.0`` both fill all of them (identical lists, measured on Last.fm 2K and on
+generated data).
 
 ``DepthKnob(d, deep="tail")`` is the same arrangement ordered by the base score alone (taste
 0): a share ``d`` of the list (growing
@@ -459,20 +464,8 @@ def taste_listeners(interactions, k: int = TASTE_LISTENERS) -> sp.csr_matrix:
     [2, 1]
     """
 
-    def make():
-        csc = sp.csc_matrix(interactions.matrix)
-        csc.sort_indices()
-        n_items = csc.shape[1]
-        item = np.repeat(np.arange(n_items), np.diff(csc.indptr))
-        key = np.random.default_rng(TASTE_SEED).random(len(item))
-        order = np.lexsort((key, item))
-        rank = np.arange(len(item)) - csc.indptr[item[order]]
-        keep = order[rank < k]
-        keep.sort()
-        rows, users = item[keep], csc.indices[keep]
-        return _kernel_csr(sp.csr_matrix(
-            (np.ones(len(keep), np.float32), (rows, users)), shape=(n_items, csc.shape[0])
-        ))  # fmt: skip
+    def make():  # the item's listeners in user order, a seeded sample of k when more
+        return _kernel_csr(K.sample_rows(_item_users(interactions), k, TASTE_SEED))
 
     return _cached(interactions, ("taste_listeners", int(k)), make)
 

@@ -51,12 +51,12 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from deepcuts.data.interactions import Interactions
 from deepcuts.data.weighting import apply_weighting, parse_weighting
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import _persona_kernels as K
+from deepcuts.models._training import EpochLoop
 from deepcuts.models.als import _ROW_LOCAL, _single_threaded_blas
 from deepcuts.models.base import Recommender
 from deepcuts.models.persona._diagnostics import PersonaDiagnostics
@@ -553,11 +553,8 @@ class PersonaALS(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender)
         loss_p = np.zeros(n_users * P, np.float64)
         loss_i = np.zeros(n_items, np.float64)
         losses: list[float] = []
-        bar = tqdm(
-            range(int(self.iterations)), desc="PersonaALS", disable=not self.show_progress,
-            leave=False,
-        )  # fmt: skip
-        for it in bar:
+        loop = EpochLoop("PersonaALS", self.iterations, show_progress=self.show_progress)
+        for it in loop:
             if it > 0 or a is None:
                 a = self._assign(C, U, Y, n_act)
             rw_p = self._negative_weights(n_act, C, a)
@@ -575,7 +572,7 @@ class PersonaALS(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recommender)
             losses.append(
                 (float(loss_p.sum()) + y_pen + pen_d + self._collapse_penalty(C, a, n_act)) / norm
             )
-            bar.set_postfix(loss=f"{losses[-1]:.5f}")
+            loop.progress(loss=f"{losses[-1]:.5f}")
 
         # final assignment; personas left without items (users with fewer items) are dropped
         if a is None or int(self.iterations) > 0:
