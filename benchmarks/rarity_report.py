@@ -63,7 +63,7 @@ POOL = 100
 METRICS = ("ndcg", "recall", "longtail_recall", "novelty", "coverage", "arp", "gini", "thin",
            "genre_fit")  # fmt: skip
 DEPTHS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+TAIL_DEPTHS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 #: the depth knob's arrangements side by side: label -> (DepthKnob keywords, depths)
 ARRANGEMENTS = {
     "depth": ({}, TAIL_DEPTHS),
@@ -258,29 +258,34 @@ def pick_shrinkage(train) -> tuple[float, list[dict]]:
     return best, rows
 
 
-def depth_matching(train, **knob) -> float | None:
-    """On a validation split: the depth where deepcuts ALS + DepthKnob(**knob) has the NDCG@10
-    of implicit ALS (bisection on the monotone part of the curve). The test split only
-    reports the lists at that depth."""
+def depth_matching(train, knobs: dict) -> dict:
+    """On a validation split: for each label's DepthKnob keywords, the depth where deepcuts ALS
+    + DepthKnob(**keywords) has the NDCG@10 of implicit ALS (bisection on the monotone part of
+    the curve; None when depth 0 is already below it). The test split only reports the lists
+    at that depth."""
     fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
     users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
     ours = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
     imp = Block(fit, val, implicit_scores(fit, users), users)
     anchor = imp.measure(imp.lists())["ndcg"]
+    out = {}
+    for label, knob in knobs.items():
 
-    def ndcg(d):
-        return ours.measure(ours.lists(DepthKnob(d, **knob)))["ndcg"]
+        def ndcg(d, knob=knob):
+            return ours.measure(ours.lists(DepthKnob(d, **knob)))["ndcg"]
 
-    lo, hi = 0.0, 1.0
-    if ndcg(lo) < anchor:
-        return None
-    for _ in range(6):
-        mid = 0.5 * (lo + hi)
-        if ndcg(mid) >= anchor:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+        lo, hi = 0.0, 1.0
+        if ndcg(lo) < anchor:
+            out[label] = None
+            continue
+        for _ in range(6):
+            mid = 0.5 * (lo + hi)
+            if ndcg(mid) >= anchor:
+                lo = mid
+            else:
+                hi = mid
+        out[label] = lo
+    return out
 
 
 def run_dataset(name: str, x, quick: bool) -> dict:
@@ -315,10 +320,11 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
-    matched = {}
-    for label in ("depth", "depth, calibrated"):
+    labels = ("depth", "depth, calibrated")
+    knobs = {label: {"shrinkage": shrink, **ARRANGEMENTS[label][0]} for label in labels}
+    matched = dict.fromkeys(labels) if quick else depth_matching(train, knobs)
+    for label in labels:
         kw = ARRANGEMENTS[label][0]
-        matched[label] = None if quick else depth_matching(train, shrinkage=shrink, **kw)
         if matched[label] is not None:
             rows += sweep(ours, f"{label} at implicit's NDCG",
                           lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw),
