@@ -180,7 +180,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         ``beta``: weight of the popularity-free taste fit (module docstring, point 5; 0 =
         none). Picked by ``benchmarks/persona_eval.py`` on validation splits of Last.fm 2K and
         of generated data with planted tastes, by the worse of the two.
-    calibration : float in [0, 1), default=0.3
+    calibration : float in [0, 1), default=0.1
         ``lambda_c``: weight of the calibration of the default list's mix of personas and
         popularity bands to the user's history (module docstring, point 6; 0 = none).
         Picked with ``taste_fit`` by ``benchmarks/persona_eval.py`` (same rule).
@@ -253,7 +253,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         blend: float = 0.0,
         temperature: float = 0.1,
         taste_fit: float = 0.2,
-        calibration: float = 0.3,
+        calibration: float = 0.1,
         calibration_bands: int = 2,
         random_state: int | None = None,
         show_progress: bool = False,
