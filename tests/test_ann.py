@@ -184,3 +184,9 @@ def test_small_searches_stay_on_one_thread_unless_openmp_waits_passively(monkeyp
         for b in (4, _ann.SMALL_BATCH_PASSIVE, _ann.SMALL_BATCH):
             index.search(np.resize(q, (b, 8)), 5)
         assert calls == expected, policy
+    # many cores: a served batch takes one thread per 4 queries, a large batch every core
+    monkeypatch.setattr(_ann, "_omp_threads", lambda: 16)
+    calls.clear()
+    for b in (8, 18, 40, _ann.SMALL_BATCH):
+        index.search(np.resize(q, (b, 8)), 5)
+    assert calls == [2, 4, 10, 16]

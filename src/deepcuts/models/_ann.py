@@ -230,6 +230,10 @@ class ItemIndex:
             # a request's few queries run on the calling thread: an OpenMP team per request
             # spins idle cores that concurrent requests need (p99 x6 in the service)
             faiss.omp_set_num_threads(1)
+        elif passive and len(Q) < SMALL_BATCH:
+            # a served batch: at least 4 queries (~0.5 ms) per thread, so waking a sleeping
+            # thread stays small next to its work on machines with many cores
+            faiss.omp_set_num_threads(max(1, min(_omp_threads(), len(Q) // 4)))
         else:
             faiss.omp_set_num_threads(_omp_threads())
         _, idx = self._index.search(Q, k)
