@@ -73,6 +73,8 @@ ARRANGEMENTS = {
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
 SHRINKAGE = [0.0, 1.0, 3.0]
+#: validation NDCG@10 gaps at depth 0.05 below this are ties (then the larger curve area wins)
+SHRINKAGE_TIE = 5e-4
 START, END = "<!-- rarity_report:start -->", "<!-- rarity_report:end -->"
 
 
@@ -239,22 +241,35 @@ def sweep(block, label: str, reranker_of, values) -> list[dict]:
 
 
 def pick_shrinkage(train) -> tuple[float, list[dict]]:
-    """The shrinkage whose NDCG@10 vs long-tail-recall@20 curve has the largest area, on a
-    validation split of ``train``."""
+    """The shrinkage whose lists near neutral are the most accurate, on a validation split of
+    ``train``: the highest NDCG@10 at depth 0.05 (one deep slot in a list of 20, the knob's
+    first step), ties within ``SHRINKAGE_TIE`` broken by the larger area under the NDCG@10 vs
+    long-tail-recall@20 curve.
+
+    Shrinkage corrects how the base model scores thinly supported items; whether that helps
+    depends on the data (it raised the shallow lists' NDCG above the neutral list's on both
+    generated sets and lowered it by 1% on Last.fm 2K), and it shows where the list should
+    still be close to the model's: the curve's area is decided at the deep end, where the
+    taste blend picks the deep cuts and every shrinkage gives nearly the same curve (the
+    validation areas of k = 0, 1, 3 differed by 0.6% on Last.fm 2K)."""
     fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
     users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
     block = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
     rows = []
     for k in SHRINKAGE:
         pts = sweep(
-            block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k), DEPTHS[::2]
-        )
+            block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k),
+            [0.0, 0.05] + DEPTHS[2::2],
+        )  # fmt: skip
+        shallow = next(r["ndcg"] for r in pts if r["setting"] == "0.05")
         pts.sort(key=lambda r: r["lt_recall@20"])
         x = np.array([r["lt_recall@20"] for r in pts])
         y = np.array([r["ndcg"] for r in pts])
         area = float(np.sum(np.diff(x) * 0.5 * (y[1:] + y[:-1])))
-        rows.append({"shrinkage": k, "area": area})
-    best = max(rows, key=lambda r: r["area"])["shrinkage"]
+        rows.append({"shrinkage": k, "ndcg_at_0.05": shallow, "area": area})
+    top = max(r["ndcg_at_0.05"] for r in rows)
+    near = [r for r in rows if r["ndcg_at_0.05"] >= top - SHRINKAGE_TIE]
+    best = max(near, key=lambda r: r["area"])["shrinkage"]
     return best, rows
 
 
