@@ -85,11 +85,8 @@ def _peak() -> int:
 
 def _hwm() -> int:
     """The process's peak RSS since the last :func:`_reset_peak` (``VmHWM``), bytes."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return _peak()  # pragma: no cover - no /proc
+    kib = _status_kib("self", "VmHWM")
+    return kib * 1024 if kib else _peak()  # _peak: no /proc
 
 
 def _reset_peak() -> int:
@@ -419,23 +416,8 @@ def step_serve(task: dict) -> dict:
     return out
 
 
-def _tree_pids(root: int) -> list[int]:
-    """``root`` and its live descendants (Linux /proc)."""
-    parent = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path("/proc", name, "stat").read_text()
-            except OSError:
-                continue
-            parent[int(name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    tree = [root]
-    for pid in tree:  # grows while it is walked: breadth first
-        tree.extend(c for c, p in parent.items() if p == pid)
-    return tree
-
-
-def _status_kib(pid: int, field: str) -> int:
+def _status_kib(pid: int | str, field: str) -> int:
+    """A ``/proc/<pid>/status`` field in KiB (``pid`` may be "self"); 0 when it is not there."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -507,7 +489,7 @@ def _serve_once(task: dict, workers: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
         # peak RSS of each serving process (VmHWM; with workers: the largest worker's), and
         # the whole tree's resident memory now
-        pids = _tree_pids(server.pid)
+        pids = sl.tree_pids(server.pid) or [server.pid]
         serving = pids[1:] if workers > 1 else pids[:1]
         hwm = max(_status_kib(p, "VmHWM") for p in serving) * 1024
         total = sum(_status_kib(p, "VmRSS") for p in pids) * 1024

@@ -71,14 +71,10 @@ def free_port() -> int:
 # --------------------------------------------------------------------------- CPU accounting
 
 
-def _tree_cpu_ticks(root: int) -> tuple[int, int] | None:
-    """CPU clock ticks and process count of ``root`` and its live descendants (Linux /proc).
-
-    Sums utime + stime + cutime + cstime, so children that exited and were reaped count
-    through their parent's ``cutime``/``cstime``. None where /proc is not available.
-    """
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+def _proc_table() -> dict[int, tuple[int, int]] | None:
+    """``pid -> (parent pid, CPU clock ticks)`` of every live process (Linux /proc; None
+    without it). The ticks are utime + stime + cutime + cstime."""
+    table: dict[int, tuple[int, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -91,16 +87,33 @@ def _tree_cpu_ticks(root: int) -> tuple[int, int] | None:
         except OSError:  # exited meanwhile
             continue
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        pid = int(name)
-        parent[pid] = int(fields[1])
-        ticks[pid] = sum(int(f) for f in fields[11:15])
-    if root not in ticks:
+        table[int(name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return table
+
+
+def tree_pids(root: int, table: dict | None = None) -> list[int] | None:
+    """``root`` and its live descendants, root first (None where /proc or ``root`` is not
+    there)."""
+    table = _proc_table() if table is None else table
+    if table is None or root not in table:
         return None
-    tree, frontier = {root}, [root]
-    while frontier:
-        frontier = [p for p, pp in parent.items() if pp in frontier and p not in tree]
-        tree.update(frontier)
-    return sum(ticks[p] for p in tree), len(tree)
+    tree = [root]
+    for pid in tree:  # grows while it is walked: breadth first
+        tree.extend(c for c, (pp, _) in table.items() if pp == pid)
+    return tree
+
+
+def _tree_cpu_ticks(root: int) -> tuple[int, int] | None:
+    """CPU clock ticks and process count of ``root`` and its live descendants (Linux /proc).
+
+    Sums utime + stime + cutime + cstime, so children that exited and were reaped count
+    through their parent's ``cutime``/``cstime``. None where /proc is not available.
+    """
+    table = _proc_table()
+    tree = tree_pids(root, table)
+    if tree is None:
+        return None
+    return sum(table[p][1] for p in tree), len(tree)
 
 
 class CpuMeter:
