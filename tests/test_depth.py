@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepcuts.cli import main
-from deepcuts.data import Interactions, generate_listening
+from deepcuts.data import Interactions, generate_listening, load_lastfm2k
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS
 from deepcuts.models._topk import topk_rows
@@ -21,6 +21,7 @@ from deepcuts.rerank.depth import (
     DEEP_MODES,
     history_percentile,
     history_tail_share,
+    item_content,
     parse_depth,
     tail_level,
     taste_listeners,
@@ -398,9 +399,20 @@ def test_taste_evidence_equals_reference():
     assert (got[0] == 0).all() and (got[items < 0] == 0).all() and got.max() > 0
 
 
+def _content(rng, n_items, n_tags=12):
+    """Unit-length item feature rows, a fifth of the items without features."""
+    c = sp.random(n_items, n_tags, density=0.3, format="csr", random_state=rng)
+    c = sp.csr_matrix(c.multiply((rng.random(n_items) > 0.2)[:, None]))
+    norm = np.sqrt(np.asarray(c.multiply(c).sum(axis=1)).ravel())
+    c = sp.csr_matrix(sp.diags(np.where(norm > 0, 1 / np.where(norm > 0, norm, 1), 0)) @ c)
+    c.eliminate_zeros()
+    return c.astype(np.float32)
+
+
 @pytest.mark.parametrize("b", [3, 20])  # serial and parallel kernels
-@pytest.mark.parametrize("taste", [0.0, 0.3, 1.0])
-def test_tail_first_kernel_equals_reference(b, taste):
+@pytest.mark.parametrize(("taste", "mix"), [(0.0, 0.0), (0.3, 0.0), (1.0, 0.0), (0.5, 0.7),
+                                            (1.0, 1.0), (0.0, 0.7)])  # fmt: skip
+def test_tail_first_kernel_equals_reference(b, taste, mix):
     rng = np.random.default_rng(b)
     n_items, m = 150, 10
     train, listeners, history = _sparse_problem(rng, b, n_items, 90)
@@ -412,17 +424,54 @@ def test_tail_first_kernel_equals_reference(b, taste):
     weight = rng.uniform(0.2, 1, n_items).astype(np.float32)
     target = rng.uniform(20, 95, b)
     share = rng.choice([0.0, 0.3, 0.73, 1.0], b)
+    history.data = rng.integers(1, 50, history.nnz).astype(np.float32)  # play counts
+    content = _content(rng, n_items)
     args = (scores, eligible, pct, weight, target, share, m, 30, taste, history, listeners, train)
-    got = K.tail_first_rows(*args)
-    want = K.tail_first_rows_reference(*args)
+    got = K.tail_first_rows(*args, content=content, mix=mix)
+    want = K.tail_first_rows_reference(*args, content=content, mix=mix)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-6)
     np.testing.assert_array_equal(topk_rows(got, m)[0], topk_rows(want, m)[0])
 
 
+def test_content_evidence_prefers_the_deep_cut_whose_tags_are_the_listeners():
+    # two deep items with the same listeners-based evidence and base score: the one carrying
+    # the listener's tags wins the deep slot once content counts, the other one without it
+    n_items = 6
+    train = sp.csr_matrix(np.ones((4, n_items), np.float32))
+    listeners = sp.csr_matrix(train.T)
+    history = sp.csr_matrix(np.array([[5, 2, 0, 0, 0, 0]], np.float32))
+    tags = np.zeros((n_items, 3), np.float32)
+    tags[[0, 1, 5], 0] = 1  # "ambient": the listener's items and deep item 5
+    tags[4, 1] = 1  # deep item 4: "metal"
+    content = sp.csr_matrix(tags)
+    scores = np.array([[-np.inf, -np.inf, 3.0, 2.9, 1.0, 0.99]], np.float32)
+    pct = np.array([90, 90, 90, 90, 10, 10], np.float32)
+    common = (np.ones(n_items, bool), pct, np.ones(n_items, np.float32), np.array([20.0]),
+              np.array([0.5]), 2, 4, 0.8, history, listeners, train)  # fmt: skip
+    for mix, want in ((0.0, 4), (0.7, 5)):
+        got = K.tail_first_rows(scores, *common, content=content, mix=mix)
+        assert topk_rows(got, 2)[0][0].tolist() == [2, want]
+
+
+def test_item_content_from_tags_and_knob_validation():
+    x = load_lastfm2k()
+    c = item_content(x)
+    assert c.shape[0] == x.shape[1] and c.dtype == np.float32
+    norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1)).ravel())
+    tagged = np.asarray(c.getnnz(axis=1)) > 0
+    np.testing.assert_allclose(norms[tagged], 1.0, rtol=1e-5)
+    assert tagged.mean() > 0.5
+    assert DepthKnob(0.5).content == 0.7 and "content" not in repr(DepthKnob(0.5))
+    assert "content=0" in repr(DepthKnob(0.5, content=0))
+    for bad in (-0.1, 1.5, "x", True):
+        with pytest.raises(DeepcutsError, match="content must be a number in"):
+            DepthKnob(0.5, content=bad)
+
+
 def test_tail_first_is_the_default_and_without_taste_equals_the_tail_share(block):
     assert DEEP_MODES[0] == "tail-first" and DepthKnob(0.5).deep == "tail-first"
-    assert DepthKnob(0.5).taste == 0.3
+    assert DepthKnob(0.5).taste == 0.5
     for d in (0.2, 0.7):
         a = DepthKnob(d, taste=0.0, shrinkage=3).rerank(block.scores, block.ctx)
         b = DepthKnob(d, deep="tail", shrinkage=3).rerank(block.scores, block.ctx)

@@ -83,7 +83,7 @@ def register(sub) -> None:
     )
     p.add_argument("--floor", type=int, help="the depth knob's evidence floor (default 3)")
     p.add_argument(
-        "--taste", type=float, help="the depth knob's weight of taste evidence (default 0.3)"
+        "--taste", type=float, help="the depth knob's weight of taste evidence (default 0.5)"
     )
     p.set_defaults(func=run)
 

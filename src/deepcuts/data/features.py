@@ -1,5 +1,7 @@
 """Per-track or per-artist content feature tables, standardised and aligned to an item map.
 
+:func:`tag_matrix` turns per-item tag lists into an items x tags matrix.
+
 Readers: :func:`read_feature_table` (any CSV / Parquet with numeric columns, including the output
 of ``deepcuts features``), :func:`read_gtzan_features` (GTZAN ``features_30_sec.csv``) and
 :func:`read_spotify_artists` (Spotify ``data_by_artist.csv``).
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from deepcuts.data.artists import artist_key
 from deepcuts.data.idmap import IdMap
@@ -24,6 +27,7 @@ __all__ = [
     "read_feature_table",
     "read_gtzan_features",
     "read_spotify_artists",
+    "tag_matrix",
 ]
 
 
@@ -349,3 +353,24 @@ def read_spotify_artists(path, *, columns: Sequence[str] = SPOTIFY_FEATURES) -> 
         df = df.sort_values("count", ascending=False, kind="stable")
     df = df.drop_duplicates("artists").reset_index(drop=True)
     return FeatureTable.from_frame(df, id_col="artists", columns=columns, source=str(path))
+
+
+def tag_matrix(item_tags) -> sp.csr_matrix:
+    """Items x tags 0/1 matrix from per-item tag lists (``None``/empty = untagged).
+
+    Examples
+    --------
+    >>> tag_matrix([["rock", "indie"], [], ["rock"]]).toarray().tolist()
+    [[1.0, 1.0], [0.0, 0.0], [1.0, 0.0]]
+    """
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, tags in enumerate(item_tags):
+        if not isinstance(tags, list | tuple | np.ndarray):
+            continue
+        for t in dict.fromkeys(str(t) for t in tags):
+            rows.append(i)
+            cols.append(vocab.setdefault(t, len(vocab)))
+    return sp.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(item_tags), max(len(vocab), 1))
+    )

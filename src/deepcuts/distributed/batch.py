@@ -217,7 +217,7 @@ def recommend_all(
         The depth knob's evidence floor (fewest training listeners, default 3); only with
         ``depth``.
     taste : float in [0, 1], optional
-        The depth knob's weight of taste evidence (default 0.3); only with ``depth``. The
+        The depth knob's weight of taste evidence (default 0.5); only with ``depth``. The
         evidence reads training histories: with ``depth`` the training pattern (user, item
         pairs) is broadcast to the executors with the item side.
     filter_played : bool, default=True

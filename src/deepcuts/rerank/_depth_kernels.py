@@ -290,7 +290,11 @@ def depth_rows_reference(scores, eligible, pct, weight, target, share, m, candid
 #
 #   b_ui = (1 - tau) (s'_ui - min s') / (max s' - min s') + tau (e_ui - min e) / (max e - min e)
 #
-# with min / max over the pool. ``tau = 0`` orders the deep slots by ``s'`` alone, as
+# with min / max over the pool. Where the catalogue's items carry content (tags), the evidence
+# term is ``(1 - c) minmax(e) + c minmax(g)`` with ``g_ui`` the cosine between the item's tf-idf
+# tag vector and the listener's profile (their items' vectors weighted by ``log(1 + plays)``):
+# a rare item's tags are evidence that does not depend on its few listeners.
+# ``tau = 0`` orders the deep slots by ``s'`` alone, as
 # :func:`depth_rows`. The other slots take the best remaining eligible items by ``s'``, and the
 # items not picked keep ``s'`` (shrinkage is evidence for the whole ranking; its strength is
 # picked on validation).
@@ -322,12 +326,50 @@ def _evidence_one(j, common, h_len, lis_ptr, lis_idx, tr_ptr):
     return np.float32(acc / (z - a))
 
 
+def _profile(r, h_ptr, h_idx, h_val, c_ptr, c_idx, c_val, n_feat):
+    """The row's content profile: its items' feature vectors weighted by ``log(1 + plays)``,
+    unit length (all zeros when none of its items has features)."""
+    prof = np.zeros(n_feat, np.float32)
+    for k in range(h_ptr[r], h_ptr[r + 1]):
+        j = h_idx[k]
+        w = math.log1p(max(h_val[k], 0.0))
+        for q in range(c_ptr[j], c_ptr[j + 1]):
+            prof[c_idx[q]] += w * c_val[q]
+    norm = math.sqrt(float(np.sum(prof * prof)))
+    if norm > 0:
+        prof /= norm
+    return prof
+
+
+def _content_one(j, prof, c_ptr, c_idx, c_val):
+    """g_uj: cosine of item ``j``'s (unit) feature vector with the row's unit profile."""
+    acc = 0.0
+    for q in range(c_ptr[j], c_ptr[j + 1]):
+        acc += c_val[q] * prof[c_idx[q]]
+    return np.float32(acc)
+
+
 _overlap_jit = njit(inline="always")(_overlap)
 _evidence_one_jit = njit(inline="always")(_evidence_one)
+_profile_jit = njit(inline="always")(_profile)
+_content_one_jit = njit(inline="always")(_content_one)
+
+
+@njit(inline="always")
+def _minmax(v, n):
+    """``v[:n]`` scaled to [0, 1] in place (all zeros when constant)."""
+    lo = np.float32(np.inf)
+    hi = np.float32(-np.inf)
+    for q in range(n):
+        lo = min(lo, v[q])
+        hi = max(hi, v[q])
+    for q in range(n):
+        v[q] = (v[q] - lo) / (hi - lo) if hi > lo else np.float32(0.0)
 
 
 def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, taste,
-                h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx, out):  # fmt: skip
+                h_ptr, h_idx, h_val, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
+                c_ptr, c_idx, c_val, n_feat, mix, out):  # fmt: skip
     b, n_items = scores.shape
     dense = cand.shape[0] == 0
     for r in prange(b):
@@ -356,14 +398,21 @@ def _tail_first(scores, cand, eligible, pct, weight, target, share, m, pool, tas
                 for q in range(n_deep):  # the pool holds columns: evidence is by item id
                     jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
                     ev[q] = _evidence_one_jit(jq, common, h_len, lis_ptr, lis_idx, tr_ptr)
+                _minmax(ev, n_deep)
+                if mix > 0.0 and n_feat > 0:
+                    prof = _profile_jit(r, h_ptr, h_idx, h_val, c_ptr, c_idx, c_val, n_feat)
+                    cv = np.zeros(n_deep, np.float32)
+                    for q in range(n_deep):
+                        jq = deep_idx[q] if dense else cand[r, deep_idx[q]]
+                        cv[q] = _content_one_jit(jq, prof, c_ptr, c_idx, c_val)
+                    _minmax(cv, n_deep)
+                    for q in range(n_deep):
+                        ev[q] = np.float32((1.0 - mix) * ev[q] + mix * cv[q])
             s_hi = deep_val[0]
             s_lo = deep_val[n_deep - 1]
-            e_hi = ev.max()
-            e_lo = ev.min()
             for q in range(n_deep):
                 bs = (deep_val[q] - s_lo) / (s_hi - s_lo) if s_hi > s_lo else np.float32(1.0)
-                be = (ev[q] - e_lo) / (e_hi - e_lo) if e_hi > e_lo else np.float32(0.0)
-                blend[q] = np.float32((1.0 - taste) * bs + taste * be)
+                blend[q] = np.float32((1.0 - taste) * bs + taste * ev[q])
         # the pool by blend, ties by pool order (a stable sort)
         order = np.argsort(-blend, kind="mergesort")
         _fill_slots(all_idx, deep_idx[:n_deep][order], share[r], top, o)
@@ -442,7 +491,8 @@ def taste_evidence_reference(items, history, listeners, train):
 
 
 def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste, history,
-                    listeners, train, item_users=None, candidates=None):  # fmt: skip
+                    listeners, train, item_users=None, candidates=None, content=None,
+                    mix=0.0):  # fmt: skip
     """Tail-first depth re-ranking with taste evidence (see the comment above the kernel).
 
     Parameters as :func:`depth_rows`, and
@@ -454,6 +504,10 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
         As :func:`taste_evidence`; ``history`` has the ``b`` rows of ``scores``.
     candidates : int32 (b, C), optional
         The item of each column, as in :func:`depth_rows`.
+    content : csr (n_items, n_features), optional
+        Unit-length item feature vectors (tf-idf tags); rows without features are empty.
+    mix : float in [0, 1]
+        Share ``c`` of the evidence term given to the content similarity (with ``content``).
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     cand = _candidates(candidates, scores)
@@ -466,6 +520,12 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
     lis_ptr, lis_idx = _csr_arrays(listeners)
     tr_ptr, _ = _csr_arrays(train)
     it_ptr, it_idx = _csr_arrays(sp.csr_matrix(train.T) if item_users is None else item_users)
+    h_val = np.ascontiguousarray(history.data, dtype=np.float32)
+    if content is None or mix <= 0:
+        c_ptr, c_idx, c_val, n_feat = _NO_PTR, _NO_IDX, _NO_VAL, 0
+    else:
+        c_ptr, c_idx = _csr_arrays(content)
+        c_val, n_feat = np.ascontiguousarray(content.data, dtype=np.float32), content.shape[1]
     kern = _tail_first_parallel if scores.shape[0] >= SERIAL_BELOW else _tail_first_serial
     kern(
         scores,
@@ -478,14 +538,39 @@ def tail_first_rows(scores, eligible, pct, weight, target, share, m, pool, taste
         m,
         pool,
         float(taste),
-        h_ptr, h_idx, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
+        h_ptr, h_idx, h_val, lis_ptr, lis_idx, tr_ptr, it_ptr, it_idx,
+        c_ptr, c_idx, c_val, int(n_feat), float(mix),
         out,
     )  # fmt: skip
     return out
 
 
+_NO_PTR = np.zeros(1, np.int64)
+_NO_IDX = np.zeros(0, np.int32)
+_NO_VAL = np.zeros(0, np.float32)
+
+
+def content_similarity_reference(items, history, content):
+    """NumPy oracle of the content evidence ``g_ui`` (tests only): cosine of each item's unit
+    feature vector with the row's profile, ``sum_j log(1 + plays_uj) c_j`` scaled to unit length."""
+    items = np.asarray(items, dtype=np.int64)
+    c = sp.csr_matrix(content, dtype=np.float64)
+    h = sp.csr_matrix(history, dtype=np.float64)
+    w = sp.csr_matrix((np.log1p(np.maximum(h.data, 0)), h.indices, h.indptr), shape=h.shape)
+    prof = np.asarray(w @ c.toarray())
+    norm = np.linalg.norm(prof, axis=1, keepdims=True)
+    prof = np.where(norm > 0, prof / np.where(norm > 0, norm, 1), 0)
+    dense = c.toarray()
+    out = np.zeros(items.shape, np.float32)
+    for r in range(items.shape[0]):
+        ok = items[r] >= 0
+        out[r, ok] = dense[items[r, ok]] @ prof[r]
+    return out
+
+
 def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, pool, taste,
-                              history, listeners, train, candidates=None):  # fmt: skip
+                              history, listeners, train, candidates=None, content=None,
+                              mix=0.0):  # fmt: skip
     """NumPy oracle of :func:`tail_first_rows` (plain loops over rows; tests only)."""
     scores = np.asarray(scores, dtype=np.float32)
     out = scores.copy()
@@ -508,13 +593,15 @@ def tail_first_rows_reference(scores, eligible, pct, weight, target, share, m, p
         deep = order[pct[ids][order] <= target[r]][:pool]
         blend = np.zeros(len(deep), np.float32)
         if len(deep):
-            ev = np.zeros(len(deep), np.float32)
-            if taste > 0:
+            be = np.zeros(len(deep), np.float32)
+            if taste > 0 and history[r].nnz:
                 ev = taste_evidence_reference(ids[deep][None, :], history[r], listeners, train)[0]
+                be = _minmax_reference(ev)
+                if content is not None and mix > 0:
+                    g = content_similarity_reference(ids[deep][None, :], history[r], content)[0]
+                    be = ((1.0 - mix) * be + mix * _minmax_reference(g)).astype(np.float32)
             sv = s[deep]
             bs = (sv - sv[-1]) / (sv[0] - sv[-1]) if sv[0] > sv[-1] else np.ones(len(deep))
-            span = ev.max() - ev.min()
-            be = (ev - ev.min()) / span if span > 0 else np.zeros(len(deep))
             blend = ((1.0 - taste) * bs + taste * be).astype(np.float32)
         # pool order by blend, ties by pool position (stable sort)
         deep_by_blend = deep[np.argsort(-blend, kind="stable")]
@@ -594,3 +681,9 @@ def sample_rows_reference(m: sp.csr_matrix, k: int, seed: int) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.ones(len(keep), np.float32), (row[keep], m.indices[keep])), shape=m.shape
     )
+
+
+def _minmax_reference(v):
+    v = np.asarray(v, np.float32)
+    span = v.max() - v.min()
+    return ((v - v.min()) / span if span > 0 else np.zeros(len(v))).astype(np.float32)

@@ -22,10 +22,13 @@ deepest lists) and means the same on every data set. Three parts:
 ``DepthKnob(d)`` (``deep="tail-first"``, the default) fills the deep slots from the
 catalogue's long tail first: a share ``d`` of the list (position 1 stays the best match) goes
 to eligible long-tail items (:func:`tail_level`), chosen from the row's best deep items by a
-blend of the base score and the listener's **taste evidence** (``taste``, default 0.3): how
+blend of the base score and the listener's **taste evidence** (``taste``, default 0.5): how
 much the item's training listeners (at most 32) resemble this listener, the mean cosine of
-their histories with the listener's (user-kNN evidence, :func:`taste_similarity`). A rare item
-is worth recommending when the people who play it play what you play. The deep slots are the
+their histories with the listener's (user-kNN evidence, :func:`taste_similarity`), and, where
+the catalogue's items carry tags, how close the item's tags are to the listener's
+(:func:`item_content`; ``content``, default 0.7, is their share of the evidence). A rare item
+is worth recommending when the people who play it play what you play, or when it carries the
+tags of what you play: tags do not depend on how few listeners the item has. The deep slots are the
 ``min(floor(d n), n - 1)`` positions of a list of ``n`` after the first (which is reserved for
 the best match by design), so every 0.1 step of ``d`` changes their count for ``n = 20`` (2,
 4, ..., 18, 19) while a list of 10 has only 9 such positions for 10 non-zero steps and ``d =
@@ -54,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import ndtr
 
+from deepcuts.data.features import tag_matrix
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.rerank import _depth_kernels as K
 from deepcuts.rerank._common import _cached, block_items, item_popularity
@@ -64,6 +68,7 @@ __all__ = [
     "DepthKnob",
     "depth_catalogue",
     "depth_targets",
+    "item_content",
     "item_evidence",
     "parse_depth",
     "tail_level",
@@ -82,11 +87,13 @@ HEAD_SHARE = 0.2
 #: the arrangements of deep slots (DepthKnob ``deep``); the first is the default
 DEEP_MODES = ("tail-first", "calibrated", "tail")
 #: default weight of the taste evidence in the deep slots (deep="tail-first")
-DEFAULT_TASTE = 0.3
+DEFAULT_TASTE = 0.5
 #: at most this many of an item's training listeners make its taste evidence
 TASTE_LISTENERS = 32
 #: seed of the sample of an item's listeners when it has more than TASTE_LISTENERS
 TASTE_SEED = 0
+#: default share of the taste evidence given to item content (tags) where the catalogue has it
+DEFAULT_CONTENT = 0.7
 #: default shrinkage ``k`` of ``n_i / (n_i + k)`` (picked on a validation split, docs/rarity.md)
 DEFAULT_SHRINKAGE = 1.0
 
@@ -274,9 +281,14 @@ class DepthKnob:
         ``"calibrated"``: a share ``(1 + d) / 2`` of the list at or below percentile ``100 (1 -
         d)``. ``"tail"``: as ``"tail-first"`` by base score only. With ``"mine"``, the long-tail
         arrangements take the long-tail share of the listener's history (plus the step).
-    taste : float in [0, 1], default=0.3
+    taste : float in [0, 1], default=0.5
         ``deep="tail-first"``: weight of the taste evidence against the base score (both
         min-max scaled over the row's deep pool) when filling the deep slots.
+    content : float in [0, 1], default=0.7
+        ``deep="tail-first"``, catalogues whose items carry tags (item metadata column
+        ``tags``): share of the taste evidence that is the similarity of the item's tags to the
+        listener's (:func:`item_content`); the rest is the co-listener evidence. 0 = listeners
+        only; without tags it has no effect.
 
     Examples
     --------
@@ -308,6 +320,7 @@ class DepthKnob:
         shrinkage=DEFAULT_SHRINKAGE,
         deep: str = DEEP_MODES[0],
         taste=DEFAULT_TASTE,
+        content=DEFAULT_CONTENT,
     ):
         if deep not in DEEP_MODES:
             raise DeepcutsError(f"deep must be one of {DEEP_MODES}, got {deep!r}")
@@ -322,6 +335,16 @@ class DepthKnob:
                 f"only), got {taste!r}"
             )
         self.taste = tau
+        try:
+            mix = float(content)
+        except (TypeError, ValueError):
+            mix = math.nan
+        if isinstance(content, bool) or not 0.0 <= mix <= 1.0:
+            raise DeepcutsError(
+                f"content must be a number in [0, 1] (share of the taste evidence from the "
+                f"items' tags; 0 = co-listeners only), got {content!r}"
+            )
+        self.content = mix
         self.mode, self.value = parse_depth(depth)
         self.depth = depth if self.mode == "mine" else self.value
         if (
@@ -346,6 +369,8 @@ class DepthKnob:
         extra = f", deep={self.deep!r}" if self.deep != DEEP_MODES[0] else ""
         if self.deep == "tail-first" and self.taste != DEFAULT_TASTE:
             extra += f", taste={self.taste:g}"
+        if self.deep == "tail-first" and self.content != DEFAULT_CONTENT:
+            extra += f", content={self.content:g}"
         return f"DepthKnob(depth={d}, floor={self.floor}, shrinkage={self.shrinkage:g}{extra})"
 
     @property
@@ -406,7 +431,7 @@ class DepthKnob:
         return K.tail_first_rows(
             scores, cat.eligible, cat.percentile, self.weights(x), target, share, int(ctx.n),
             deep_pool(int(ctx.n)), self.taste, history, taste_listeners(x), _train_csr(x),
-            _item_users(x), cand,
+            _item_users(x), cand, item_content(x), self.content,
         )  # fmt: skip
 
 
@@ -435,6 +460,43 @@ def _item_users(interactions) -> sp.csr_matrix:
     """Every item's training listeners, shape (n_items, n_users) (cached per Interactions)."""
     return _cached(interactions, "item_users",
                    lambda: _kernel_csr(sp.csr_matrix(_train_csr(interactions).T)))  # fmt: skip
+
+
+def item_content(interactions) -> sp.csr_matrix | None:
+    """Unit-length tf-idf tag vectors of the items, shape (n_items, n_tags) float32, or None.
+
+    From the item metadata column ``tags`` (lists of tags; untagged items get empty rows);
+    ``None`` when the catalogue has no tags. A tag carried by ``df`` of the ``n`` items weighs
+    ``log(n / df)``, so a tag every item carries says nothing. Cached per Interactions.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from deepcuts.data import Interactions
+    >>> plays = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 2], "count": 1})
+    >>> item_content(Interactions.from_frame(plays)) is None
+    True
+    >>> tags = pd.DataFrame({"item": [0, 1, 2], "tags": [["rock", "indie"], ["rock"], []]})
+    >>> x = Interactions.from_frame(plays, items=tags)
+    >>> item_content(x).toarray().astype(float).round(3).tolist()  # rock: 2 of 3 items
+    [[0.346, 0.938], [1.0, 0.0], [0.0, 0.0]]
+    """
+
+    def make():
+        items = getattr(interactions, "items", None)
+        if items is None or "tags" not in items.columns:
+            return None
+        t = sp.csr_matrix(tag_matrix(items["tags"].tolist()), dtype=np.float64)
+        if t.nnz == 0:
+            return None
+        df = np.maximum(np.asarray(t.getnnz(axis=0)), 1)
+        t = sp.csr_matrix(t @ sp.diags(np.log(t.shape[0] / df)))
+        norm = np.sqrt(np.asarray(t.multiply(t).sum(axis=1)).ravel())
+        t = sp.csr_matrix(sp.diags(np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1), 0)) @ t)
+        t.eliminate_zeros()
+        return _kernel_csr(t.astype(np.float32))
+
+    return _cached(interactions, "item_content", make)
 
 
 def _history(ctx, b: int, n_items: int) -> sp.csr_matrix:

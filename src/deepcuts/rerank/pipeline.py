@@ -70,7 +70,7 @@ def build_rerankers(
         The depth knob's evidence floor (fewest training listeners, default 3); only with
         ``depth``.
     taste : float in [0, 1], optional
-        The depth knob's weight of taste evidence in its deep slots (default 0.3: how much
+        The depth knob's weight of taste evidence in its deep slots (default 0.5: how much
         the listeners of a deep cut resemble this listener; 0 = base score only); only with
         ``depth``.
     rarity : float, optional

@@ -5,28 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from deepcuts.data.features import tag_matrix
+
 __all__ = ["genre_fit", "tag_matrix"]
-
-
-def tag_matrix(item_tags) -> sp.csr_matrix:
-    """Items x tags 0/1 matrix from per-item tag lists (``None``/empty = untagged).
-
-    Examples
-    --------
-    >>> tag_matrix([["rock", "indie"], [], ["rock"]]).toarray().tolist()
-    [[1.0, 1.0], [0.0, 0.0], [1.0, 0.0]]
-    """
-    vocab: dict[str, int] = {}
-    rows, cols = [], []
-    for i, tags in enumerate(item_tags):
-        if not isinstance(tags, list | tuple | np.ndarray):
-            continue
-        for t in dict.fromkeys(str(t) for t in tags):
-            rows.append(i)
-            cols.append(vocab.setdefault(t, len(vocab)))
-    return sp.csr_matrix(
-        (np.ones(len(rows)), (rows, cols)), shape=(len(item_tags), max(len(vocab), 1))
-    )
 
 
 def genre_fit(
