@@ -73,6 +73,10 @@ ARRANGEMENTS = {
 RARITY = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5]
 LAMBDAS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.99]
 SHRINKAGE = [0.0, 1.0, 3.0]
+#: (taste, content) of the deep slots' evidence compared on validation (pick_evidence)
+EVIDENCE = [(0.3, 0.0), (0.5, 0.0), (0.3, 0.7), (0.5, 0.7)]
+#: the no-junk target: genre fit within this share of the neutral list's at every depth
+GENRE_FIT = 0.10
 #: validation NDCG@10 gaps at depth 0.05 below this are ties (then the larger curve area wins)
 SHRINKAGE_TIE = 5e-4
 START, END = "<!-- rarity_report:start -->", "<!-- rarity_report:end -->"
@@ -240,9 +244,27 @@ def sweep(block, label: str, reranker_of, values) -> list[dict]:
     ]
 
 
-def pick_shrinkage(train) -> tuple[float, list[dict]]:
-    """The shrinkage whose lists near neutral are the most accurate, on a validation split of
-    ``train``: the highest NDCG@10 at depth 0.05 (one deep slot in a list of 20, the knob's
+def validation_block(train) -> Block:
+    """deepcuts ALS's masked scores on a validation split of ``train`` (20% of each training
+    user's items, seed 1): the settings below are picked here, never on the test split."""
+    fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
+    users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
+    return Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
+
+
+def _curve(block, label, knob_of) -> tuple[list[dict], float]:
+    """Validation points at depths 0, 0.05, 0.2, 0.4, ..., 1 and the area under NDCG@10 against
+    long-tail recall@20."""
+    pts = sweep(block, label, knob_of, [0.0, 0.05] + DEPTHS[2::2])
+    by_lt = sorted(pts, key=lambda r: r["lt_recall@20"])
+    x = np.array([r["lt_recall@20"] for r in by_lt])
+    y = np.array([r["ndcg"] for r in by_lt])
+    return pts, float(np.sum(np.diff(x) * 0.5 * (y[1:] + y[:-1])))
+
+
+def pick_shrinkage(block) -> tuple[float, list[dict]]:
+    """The shrinkage whose lists near neutral are the most accurate, on the validation block:
+    the highest NDCG@10 at depth 0.05 (one deep slot in a list of 20, the knob's
     first step), ties within ``SHRINKAGE_TIE`` broken by the larger area under the NDCG@10 vs
     long-tail-recall@20 curve.
 
@@ -252,25 +274,35 @@ def pick_shrinkage(train) -> tuple[float, list[dict]]:
     still be close to the model's: the curve's area is decided at the deep end, where the
     taste blend picks the deep cuts and every shrinkage gives nearly the same curve (the
     validation areas of k = 0, 1, 3 differed by 0.6% on Last.fm 2K)."""
-    fit, val = user_holdout_split(train, test_fraction=0.2, random_state=1)
-    users = np.flatnonzero(val.matrix.getnnz(axis=1) > 0).astype(np.int32)
-    block = Block(fit, val, als(fit).score_index(users, fit.matrix[users]), users)
     rows = []
     for k in SHRINKAGE:
-        pts = sweep(
-            block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k),
-            [0.0, 0.05] + DEPTHS[2::2],
-        )  # fmt: skip
+        pts, area = _curve(block, f"shrinkage {k:g}", lambda d, k=k: DepthKnob(d, shrinkage=k))
         shallow = next(r["ndcg"] for r in pts if r["setting"] == "0.05")
-        pts.sort(key=lambda r: r["lt_recall@20"])
-        x = np.array([r["lt_recall@20"] for r in pts])
-        y = np.array([r["ndcg"] for r in pts])
-        area = float(np.sum(np.diff(x) * 0.5 * (y[1:] + y[:-1])))
         rows.append({"shrinkage": k, "ndcg_at_0.05": shallow, "area": area})
     top = max(r["ndcg_at_0.05"] for r in rows)
     near = [r for r in rows if r["ndcg_at_0.05"] >= top - SHRINKAGE_TIE]
     best = max(near, key=lambda r: r["area"])["shrinkage"]
     return best, rows
+
+
+def pick_evidence(block, shrinkage: float) -> tuple[dict, list[dict]]:
+    """``taste`` and ``content`` of the deep slots' evidence, on the validation block: among
+    the settings of ``EVIDENCE`` whose genre fit stays within ``GENRE_FIT`` of the neutral
+    list's at every depth (the no-junk target), the largest area under the NDCG@10 vs
+    long-tail-recall@20 curve (the most held-out deep cuts for the accuracy given up)."""
+    rows = []
+    for taste, content in EVIDENCE:
+        pts, area = _curve(block, f"taste {taste:g}, content {content:g}",
+                           lambda d, t=taste, c=content: DepthKnob(d, shrinkage=shrinkage,
+                                                                   taste=t, content=c))  # fmt: skip
+        fit = np.array([r["genre_fit"] for r in pts])
+        gap = float(np.nanmax(np.abs(fit[1:] / fit[0] - 1))) if np.isfinite(fit).all() else 0.0
+        rows.append({"taste": taste, "content": content, "area": area, "genre_gap": gap})
+    ok = [r for r in rows if r["genre_gap"] <= GENRE_FIT] or [
+        min(rows, key=lambda r: r["genre_gap"])
+    ]
+    best = max(ok, key=lambda r: r["area"])
+    return {"taste": best["taste"], "content": best["content"]}, rows
 
 
 def depth_matching(train, knobs: dict) -> dict:
@@ -306,7 +338,10 @@ def depth_matching(train, knobs: dict) -> dict:
 def run_dataset(name: str, x, quick: bool) -> dict:
     t0 = time.perf_counter()
     train, test = user_holdout_split(x, test_fraction=0.2, random_state=0)
-    shrink, shrink_rows = pick_shrinkage(train)
+    vblock = validation_block(train)
+    shrink, shrink_rows = pick_shrinkage(vblock)
+    ev, ev_rows = pick_evidence(vblock, shrink)
+    del vblock
     users = np.flatnonzero(test.matrix.getnnz(axis=1) > 0).astype(np.int32)
     model = als(train)
     ours = Block(train, test, model.score_index(users, train.matrix[users]), users)
@@ -314,8 +349,9 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     imp = Block(train, test, implicit_scores(train, users, imp_model), users)
     rows = []
     for label, (kw, depths) in ARRANGEMENTS.items():
-        rows += sweep(ours, label, lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw), depths)
-    rows += sweep(ours, "depth (mine)", lambda d: DepthKnob(d, shrinkage=shrink),
+        rows += sweep(ours, label, lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **ev, **kw),
+                      depths)  # fmt: skip
+    rows += sweep(ours, "depth (mine)", lambda d: DepthKnob(d, shrinkage=shrink, **ev),
                   ["mine", "mine+0.2"])  # fmt: skip
     rows += sweep(ours, "rarity (old)", RarityKnob, RARITY)
     for lam in LAMBDAS:
@@ -331,18 +367,19 @@ def run_dataset(name: str, x, quick: bool) -> dict:
     for mode, (lo, hi) in {"easy": (200 / 3, 100), "medium": (100 / 3, 200 / 3),
                            "hard": (0, 100 / 3)}.items():  # fmt: skip
         rows.append({"method": "LB modes", "setting": mode, **ours.measure(lb_mode(ours, lo, hi))})
-    rows += sweep(imp, "implicit + depth", lambda d: DepthKnob(d, shrinkage=shrink), TAIL_DEPTHS)
+    rows += sweep(imp, "implicit + depth", lambda d: DepthKnob(d, shrinkage=shrink, **ev),
+                  TAIL_DEPTHS)  # fmt: skip
     rows += sweep(imp, "implicit + rarity (old)", RarityKnob, RARITY)
     rows += sweep(ours, "depth, floor 1", lambda k: DepthKnob(1.0, floor=1, shrinkage=k),
                   SHRINKAGE)  # fmt: skip
     labels = ("depth", "depth, calibrated")
-    knobs = {label: {"shrinkage": shrink, **ARRANGEMENTS[label][0]} for label in labels}
+    knobs = {label: {"shrinkage": shrink, **ev, **ARRANGEMENTS[label][0]} for label in labels}
     matched = dict.fromkeys(labels) if quick else depth_matching(train, knobs)
     for label in labels:
         kw = ARRANGEMENTS[label][0]
         if matched[label] is not None:
             rows += sweep(ours, f"{label} at implicit's NDCG",
-                          lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **kw),
+                          lambda d, kw=kw: DepthKnob(d, shrinkage=shrink, **ev, **kw),
                           [round(matched[label], 4)])  # fmt: skip
     table = pd.DataFrame(rows)
     timing = cost(ours, imp_model)
@@ -355,6 +392,8 @@ def run_dataset(name: str, x, quick: bool) -> dict:
         "users": len(users),
         "shrinkage": shrink,
         "shrinkage_validation": shrink_rows,
+        "evidence": ev,
+        "evidence_validation": ev_rows,
         "matched_depth": matched,
         "table": table,
         "cost": timing,
@@ -565,7 +604,9 @@ def markdown(results, checks, elapsed) -> str:
         "metrics at 10; `median_pct` = mean over users of the list's median popularity "
         "percentile (fitted, items with >= 3 listeners).",
         "",
-        "**Targets of the depth knob as shipped** (`DepthKnob(d)`: tail-first, taste 0.3)",
+        "**Targets of the depth knob as shipped** (`DepthKnob(d)`: tail-first, taste 0.5, "
+        "content 0.7; shrinkage, taste and content as picked on each data set's validation "
+        "split, below)",
         "",
         _fmt(summary(checks)),
         "",
@@ -583,6 +624,12 @@ def markdown(results, checks, elapsed) -> str:
             f"train / {r['test_nnz']} test pairs, {r['users']} test users. Shrinkage picked "
             f"on validation: {r['shrinkage']:g} (areas: "
             + ", ".join(f"{v['shrinkage']:g}: {v['area']:.5f}" for v in r["shrinkage_validation"])
+            + f"). Evidence picked on validation: taste {r['evidence']['taste']:g}, content "
+            f"{r['evidence']['content']:g} (taste, content: area, worst genre-fit gap: "
+            + ", ".join(
+                f"{v['taste']:g}, {v['content']:g}: {v['area']:.5f}, {100 * v['genre_gap']:.1f}%"
+                for v in r["evidence_validation"]
+            )  # fmt: skip
             + ").",
             "",
             _fmt(r["table"][COLS]),

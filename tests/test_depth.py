@@ -22,6 +22,7 @@ from deepcuts.rerank.depth import (
     history_percentile,
     history_tail_share,
     item_content,
+    item_evidence,
     parse_depth,
     tail_level,
     taste_listeners,
@@ -467,6 +468,20 @@ def test_item_content_from_tags_and_knob_validation():
     for bad in (-0.1, 1.5, "x", True):
         with pytest.raises(DeepcutsError, match="content must be a number in"):
             DepthKnob(0.5, content=bad)
+
+
+def test_item_evidence_names_the_tags_the_listener_plays():
+    x = load_lastfm2k()
+    tags = x.items["tags"]
+    history = x.matrix[2]
+    mine = {str(t) for j in history.indices for t in (tags.iloc[j] if len(tags.iloc[j]) else [])}
+    # an artist the listener did not play that shares a tag with the listener's artists
+    item = next(
+        i for i in range(x.shape[1]) if history[0, i] == 0 and set(map(str, tags.iloc[i])) & mine
+    )
+    got = item_evidence(x, item, history, n=3)["tags"]
+    assert got and len(got) <= 3
+    assert set(got) <= set(map(str, tags.iloc[item])) & mine
 
 
 def test_tail_first_is_the_default_and_without_taste_equals_the_tail_share(block):

@@ -139,6 +139,7 @@ def test_personas_similar_and_explanations(client, folded_user):
     counts = [s["co_listeners"] for s in ev["shared"]]
     assert counts == sorted(counts, reverse=True) and counts[0] <= ev["co_listeners"]
     assert 0 < ev["similarity"] <= 1  # the taste evidence: its listeners resemble the user
+    assert ev["tags"] == ["genre0", "music"]  # the content evidence: tags the user plays too
 
     curve = client.get("/popularity").json()
     assert curve["n_items"] == 30 and curve["listeners"] == sorted(curve["listeners"], reverse=True)

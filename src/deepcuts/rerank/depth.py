@@ -654,8 +654,10 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
         percentile, :class:`DepthCatalogue`), ``eligible`` (``listeners >= floor``),
         ``co_listeners`` (its listeners who also played something the listener played) and
         ``shared`` (up to ``n`` ``(item index, count)``: the listener's items most often
-        played by those co-listeners, most first) and ``similarity`` (the taste evidence
-        :func:`taste_similarity` that the knob's ``taste`` term weighs).
+        played by those co-listeners, most first), ``similarity`` (the taste evidence
+        :func:`taste_similarity` that the knob's ``taste`` term weighs) and ``tags`` (up to
+        ``n`` of the item's tags that the listener's own items carry, the most played first;
+        empty without a ``tags`` column: the content evidence, :func:`item_content`).
 
     Examples
     --------
@@ -664,8 +666,8 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
     >>> x = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 1, 2], "item": [0, 1, 0, 1, 1],
     ...                                           "count": 1}))
     >>> e = item_evidence(x, 1, sp.csr_matrix([[1, 0]]), floor=2)
-    >>> e["listeners"], e["co_listeners"], e["shared"], e["similarity"]
-    (3, 2, [(0, 2)], 0.4714)
+    >>> e["listeners"], e["co_listeners"], e["shared"], e["similarity"], e["tags"]
+    (3, 2, [(0, 2)], 0.4714, [])
     """
     cat = depth_catalogue(interactions, floor)
     csc = _cached(interactions, "csc", lambda: interactions.matrix.tocsc())
@@ -681,4 +683,25 @@ def item_evidence(interactions, item: int, history, *, floor: int = DEFAULT_FLOO
         "co_listeners": int((co.tocsr().getnnz(axis=1) > 0).sum()),
         "shared": [(int(played[k]), int(per_played[k])) for k in order if per_played[k] > 0],
         "similarity": round(float(taste_similarity(interactions, [[item]], history)[0, 0]), 4),
+        "tags": _shared_tags(interactions, item, history, int(n)),
     }
+
+
+def _shared_tags(interactions, item: int, history, n: int) -> list[str]:
+    """The item's tags that the listener's items carry, by ``log(1 + plays)`` weight."""
+    items = getattr(interactions, "items", None)
+    if items is None or "tags" not in items.columns:
+        return []
+    mine = items["tags"].iloc[int(item)]
+    if not isinstance(mine, list | tuple | np.ndarray) or not len(mine):
+        return []
+    h = sp.csr_matrix(history)
+    weight = dict.fromkeys((str(t) for t in mine), 0.0)
+    for j, plays in zip(h.indices, h.data, strict=True):
+        tags = items["tags"].iloc[int(j)]
+        if isinstance(tags, list | tuple | np.ndarray):
+            for t in tags:
+                if str(t) in weight:
+                    weight[str(t)] += math.log1p(max(float(plays), 0.0))
+    shared = sorted((t for t in weight if weight[t] > 0), key=lambda t: -weight[t])
+    return shared[:n]

@@ -93,6 +93,7 @@ class ExplainMixin:
             "eligible": ev["eligible"],
             "co_listeners": ev["co_listeners"],
             "similarity": ev["similarity"],
+            "tags": ev["tags"],
             "shared": [
                 {"artist": h.keys[j], "name": h.names[j], "co_listeners": c}
                 for j, c in ev["shared"]

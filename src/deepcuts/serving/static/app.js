@@ -205,7 +205,9 @@ async function explain(item, box) {
     const taste = typeof ev.similarity === "number" && ev.similarity > 0
       ? ` Its listeners' histories match yours ${Math.round(100 * ev.similarity)}% (taste evidence).`
       : "";
-    box.textContent = because + evidence + taste;
+    // the content evidence: the artist's tags that your own artists carry
+    const tags = Array.isArray(ev.tags) && ev.tags.length ? ` Tagged ${ev.tags.join(", ")}, like what you play.` : "";
+    box.textContent = because + evidence + taste + tags;
   } catch (err) {
     box.textContent = err.message;
   }
