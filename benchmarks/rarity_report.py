@@ -627,7 +627,7 @@ def markdown(results, checks, elapsed) -> str:
             + f"). Evidence picked on validation: taste {r['evidence']['taste']:g}, content "
             f"{r['evidence']['content']:g} (taste, content: area, worst genre-fit gap: "
             + ", ".join(
-                f"{v['taste']:g}, {v['content']:g}: {v['area']:.5f}, {100 * v['genre_gap']:.1f}%"
+                f"{v['taste']:g}, {v['content']:g}: {v['area']:.4g}, {100 * v['genre_gap']:.1f}%"
                 for v in r["evidence_validation"]
             )  # fmt: skip
             + ").",
