@@ -256,6 +256,17 @@ def depth_catalogue(interactions, floor: int = DEFAULT_FLOOR) -> DepthCatalogue:
     return _cached(interactions, ("depth_catalogue", int(floor)), make)
 
 
+def _unit(name: str, value, meaning: str) -> float:
+    """``value`` as a float in [0, 1]; anything else raises naming the argument."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not 0.0 <= v <= 1.0:
+        raise DeepcutsError(f"{name} must be a number in [0, 1] ({meaning}), got {value!r}")
+    return v
+
+
 class DepthKnob:
     """Re-rank toward deep cuts with evidence, calibrated on catalogue popularity.
 
@@ -325,26 +336,12 @@ class DepthKnob:
         if deep not in DEEP_MODES:
             raise DeepcutsError(f"deep must be one of {DEEP_MODES}, got {deep!r}")
         self.deep = deep
-        try:
-            tau = float(taste)
-        except (TypeError, ValueError):
-            tau = math.nan
-        if isinstance(taste, bool) or not 0.0 <= tau <= 1.0:
-            raise DeepcutsError(
-                f"taste must be a number in [0, 1] (0 = base score only, 1 = taste evidence "
-                f"only), got {taste!r}"
-            )
-        self.taste = tau
-        try:
-            mix = float(content)
-        except (TypeError, ValueError):
-            mix = math.nan
-        if isinstance(content, bool) or not 0.0 <= mix <= 1.0:
-            raise DeepcutsError(
-                f"content must be a number in [0, 1] (share of the taste evidence from the "
-                f"items' tags; 0 = co-listeners only), got {content!r}"
-            )
-        self.content = mix
+        self.taste = _unit("taste", taste, "0 = base score only, 1 = taste evidence only")
+        self.content = _unit(
+            "content",
+            content,
+            "share of the taste evidence from the items' tags; 0 = co-listeners only",
+        )
         self.mode, self.value = parse_depth(depth)
         self.depth = depth if self.mode == "mine" else self.value
         if (
