@@ -146,6 +146,14 @@ def test_depth_kernel_on_candidates_matches_reference(model):
     ref = DK.tail_first_rows_reference(scores, *args, candidates=cand)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
+    # with content evidence (unit tag vectors): looked up by item id as well
+    tags = sp.random(n_items, 7, density=0.4, format="csr", random_state=3, dtype=np.float32)
+    norm = np.sqrt(np.asarray(tags.multiply(tags).sum(axis=1)).ravel())
+    content = sp.csr_matrix(sp.diags(1 / np.where(norm > 0, norm, 1)) @ tags, dtype=np.float32)
+    got = DK.tail_first_rows(scores, *args, candidates=cand, content=content, mix=0.7)
+    ref = DK.tail_first_rows_reference(scores, *args, candidates=cand, content=content, mix=0.7)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    assert (np.argsort(-got, axis=1)[:, :N] == np.argsort(-ref, axis=1)[:, :N]).all()
 
 
 def test_candidate_block_sorts_and_pads():
