@@ -32,7 +32,7 @@ _OUT_SCHEMA = "uidx int, rank int, iidx int, score float"
 
 class _ItemStats:
     """What re-rankers read from ``model.interactions_``: item statistics, and the training
-    pattern only where the depth knob's taste evidence needs it (``matrix``)."""
+    plays only where the depth knob's evidence needs them (``matrix``)."""
 
     def __init__(
         self,
@@ -50,6 +50,10 @@ class _ItemStats:
 
     def item_popularity(self) -> np.ndarray:
         return self._popularity
+
+    @property
+    def has_matrix(self) -> bool:
+        return self._matrix is not None
 
     @property
     def matrix(self) -> sp.csr_matrix:
@@ -91,6 +95,8 @@ def _rank_batches(batches, *, side_bc, n, filter_played, knobs, chunk):
             ui = sp.csr_matrix(
                 (np.ones(len(cols), np.float32), cols, indptr), shape=(len(uidx), n_items)
             )
+            if item_side.interactions_.has_matrix:  # the depth knob: histories with counts
+                ui = item_side.interactions_.matrix[uidx]
             idx, val = rank_candidates(
                 item_side, uidx, ui, n, None, X @ Yt,
                 filter_played=filter_played, rerankers=rerankers,
@@ -152,20 +158,20 @@ def _sources(spark, model):
     return users, model.item_factors_, x.item_popularity(), x.n_users, user_ids, item_ids, items
 
 
-def _training_pattern(model, n_users: int, n_items: int) -> sp.csr_matrix:
-    """The training (user, item) pairs as a binary CSR matrix of shape (n_users, n_items)."""
+def _training_plays(model, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The training (user, item) pairs with their play counts, a CSR matrix of shape (n_users,
+    n_items): the pattern is the taste evidence's, and the counts weigh a listener's items in
+    the content evidence's tag profile, as in the local path."""
     from deepcuts.distributed.als import SparkALS
 
     if isinstance(model, SparkALS):
-        pairs = model.ratings_.select("uidx", "iidx").toPandas()
+        pairs = model.ratings_.select("uidx", "iidx", "count").toPandas()
         rows, cols = pairs["uidx"].to_numpy(np.int64), pairs["iidx"].to_numpy(np.int64)
+        plays = pairs["count"].to_numpy(np.float32)
     else:
         coo = model.interactions_.matrix.tocoo()
-        rows, cols = coo.row, coo.col
-    m = sp.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items), dtype=np.float32
-    )
-    m.data[:] = 1.0  # duplicates summed: a pattern
+        rows, cols, plays = coo.row, coo.col, coo.data.astype(np.float32)
+    m = sp.csr_matrix((plays, (rows, cols)), shape=(n_users, n_items), dtype=np.float32)
     m.sort_indices()
     return m
 
@@ -178,8 +184,12 @@ def _local_ids(spark, x):
         {"iidx": np.arange(x.n_items, dtype=np.int32), "item": x.item_map.ids.astype(str)}
     )
     meta = None
-    if x.items is not None and "artist" in x.items.columns:
-        meta = x.items[["item", "artist"]].reset_index(drop=True)
+    if x.items is not None:  # what re-rankers read: the artist cap's artists, the depth
+        # knob's tags (its content evidence)
+        used = [c for c in ("artist", "tags") if c in x.items.columns]
+        if used:
+            meta = x.items[[c for c in ("item", *used) if c in x.items.columns]]
+            meta = meta.reset_index(drop=True)
     return spark.createDataFrame(users), spark.createDataFrame(items), meta
 
 
@@ -218,8 +228,8 @@ def recommend_all(
         ``depth``.
     taste : float in [0, 1], optional
         The depth knob's weight of taste evidence (default 0.5); only with ``depth``. The
-        evidence reads training histories: with ``depth`` the training pattern (user, item
-        pairs) is broadcast to the executors with the item side.
+        evidence reads training histories: with ``depth`` the training plays (user, item, count
+        triples) are broadcast to the executors with the item side.
     filter_played : bool, default=True
         Leave out the items each user played in training.
     output : path or URI, optional
@@ -254,11 +264,11 @@ def recommend_all(
     build_rerankers(**knobs)  # validate on the driver: bad knobs fail before any Spark job
     spark = active_session(spark)
     users, Y, pop, n_users, user_ids, item_ids, items = _sources(spark, model)
-    if artist_cap is not None and items is None:
+    if artist_cap is not None and (items is None or "artist" not in items.columns):
         raise DeepcutsError("artist_cap needs track-level data with an item 'artist' column")
     train = None
     if depth is not None:  # the depth knob's taste evidence reads the training histories
-        train = _training_pattern(model, n_users, len(pop))
+        train = _training_plays(model, n_users, len(pop))
     side = spark.sparkContext.broadcast(_ItemSide(Y, pop, n_users, items, train))
     ranked = users.mapInPandas(
         partial(
