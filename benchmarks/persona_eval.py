@@ -19,7 +19,9 @@ Anchor: ``ALS(factors=64, reg_scaling="activity", regularization=0.3)``, trained
    the two: the highest worse-case coverage@10 gain among the settings whose recall@20 >=
    the anchor's on both and whose NDCG@10 >= ``NDCG_GUARD`` (0.98) x the anchor's on both
    (coverage must not cost the top of the list: calibration 0.3 bought +0.5 points of the
-   worse case for 5-6% of NDCG@10)
+   worse case for 5-6% of NDCG@10). The item-side z-score (``item_norm`` in
+   :data:`ITEM_NORMS`) is searched at the first calibration with 2 bands, every taste fit
+   (``benchmarks/persona_item_norm_scratch.py`` holds the wider scratch sweep)
    (fold-in vectors and mixture scoring kept from an earlier Last.fm selection). The run records whether these are the defaults of ``PostHocPersonas()``
    (the registry's ``persona``, used by the CLI, the service and the web page).
 2. **Standard metrics** on the test split: recall@20, NDCG@10, coverage@10 of every model's
@@ -80,6 +82,8 @@ TASTE_FITS = (0.0, 0.1, 0.2, 0.3)
 CALIBRATIONS = (0.1, 0.2, 0.3)
 #: popularity bands of the calibration (1 = personas only; unused at calibration 0)
 CALIBRATION_BANDS = (2, 3)
+#: weights of the item-side z-score (``item_norm``; at calibration 0.1, 2 bands, blend 0)
+ITEM_NORMS = (0.01, 0.02, 0.03)
 #: settings kept from the earlier Last.fm 2K selection (fold-in vectors, mixture scoring)
 FIXED = dict(threshold="auto", persona_vectors="fold_in", scoring="mixture")
 log = logging.getLogger("persona_eval")
@@ -185,28 +189,29 @@ NDCG_GUARD = 0.98
 
 
 def select_defaults(quick: bool, q: float) -> tuple[dict, list, dict]:
-    """Blend, taste fit and calibration on validation splits (20% of each user's items, seed 1) of the
+    """Blend, taste fit, calibration and item_norm on validation splits (20% of each user's items, seed 1) of the
     Last.fm 2K training part AND of the seed-1 generated set, by the worse of the two: among
     the settings whose recall@20 >= the anchor's and NDCG@10 >= ``NDCG_GUARD`` x the anchor's
     on both, the highest worse-case coverage@10 gain (ties: the smaller taste fit, then the
-    smaller blend, then the smaller calibration)."""
+    smaller blend, then the smaller calibration, then the smaller item_norm)."""
     sets = {}
     train, _ = user_holdout_split(load_lastfm2k(), test_fraction=0.2, random_state=0)
     sets["lastfm2k"] = user_holdout_split(train, test_fraction=0.2, random_state=1)
     xg, _ = load("generated", quick, seed=1)
     sets["generated"] = user_holdout_split(xg, test_fraction=0.2, random_state=1)
     g0 = CALIBRATION_BANDS[0]
-    grid = [(lam, beta, 0.0, g0) for lam in BLENDS for beta in TASTE_FITS]
-    grid += [(0.0, beta, cal, g) for g in CALIBRATION_BANDS for beta in TASTE_FITS
+    grid = [(lam, beta, 0.0, g0, 0.0) for lam in BLENDS for beta in TASTE_FITS]
+    grid += [(0.0, beta, cal, g, 0.0) for g in CALIBRATION_BANDS for beta in TASTE_FITS
              for cal in CALIBRATIONS]  # fmt: skip
+    grid += [(0.0, beta, CALIBRATIONS[0], g0, z) for beta in TASTE_FITS for z in ITEM_NORMS]
     rows, anchors = [], {}
     for name, (fit, valid) in sets.items():
         als = ALS(**ANCHOR).fit(fit)
         anchors[name] = metrics(als, fit, valid)
         say(f"  validation {name} anchor ALS: {anchors[name]}")
-        for lam, beta, cal, g in grid:
+        for lam, beta, cal, g, z in grid:
             cfg = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta,
-                   "calibration": cal, "calibration_bands": g}  # fmt: skip
+                   "calibration": cal, "calibration_bands": g, "item_norm": z}  # fmt: skip
             r = metrics(PostHocPersonas.from_model(als, **cfg), fit, valid)
             a = anchors[name]
             r["recall ratio"] = round(r["recall@20"] / a["recall@20"], 4)
@@ -214,22 +219,23 @@ def select_defaults(quick: bool, q: float) -> tuple[dict, list, dict]:
             r["ndcg ratio"] = round(r["ndcg@10"] / a["ndcg@10"], 4)
             rows.append({"data": name, **cfg, **r})
             say(f"  validation {name} blend={lam} taste_fit={beta} calibration={cal} "
-                f"bands={g}: {r}")  # fmt: skip
+                f"bands={g} item_norm={z}: {r}")  # fmt: skip
 
-    def worst(lam, beta, cal, g, key):
+    def worst(lam, beta, cal, g, z, key):
         return min(r[key] for r in rows
-                   if (r["blend"], r["taste_fit"], r["calibration"], r["calibration_bands"])
-                   == (lam, beta, cal, g))  # fmt: skip
+                   if (r["blend"], r["taste_fit"], r["calibration"], r["calibration_bands"],
+                       r["item_norm"]) == (lam, beta, cal, g, z))  # fmt: skip
 
     ok = [g for g in grid
           if worst(*g, "recall ratio") >= 1.0 and worst(*g, "ndcg ratio") >= NDCG_GUARD]  # fmt: skip
     if ok:
-        best = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0], -g[2], -g[3]))
+        best = max(ok, key=lambda g: (worst(*g, "coverage gain"), -g[1], -g[0], -g[2], -g[3],
+                                      -g[4]))  # fmt: skip
     else:  # pragma: no cover - blend 0 and taste_fit 0 is the anchor itself
         best = max(grid, key=lambda g: worst(*g, "recall ratio"))
-    lam, beta, cal, g = best
+    lam, beta, cal, g, z = best
     chosen = {**FIXED, "null_quantile": q, "blend": lam, "taste_fit": beta, "calibration": cal,
-              "calibration_bands": g}  # fmt: skip
+              "calibration_bands": g, "item_norm": z}  # fmt: skip
     return chosen, rows, anchors
 
 
@@ -413,6 +419,7 @@ def run_dataset(name, quick, chosen, out) -> dict:
                       ("PostHocPersonas, taste_fit 0", {"taste_fit": 0.0}),
                       ("PostHocPersonas, blend 0.2", {"blend": 0.2}),
                       ("PostHocPersonas, no calibration", {"calibration": 0.0}),
+                      ("PostHocPersonas, no item_norm", {"item_norm": 0.0}),
                       ("PostHocPersonas, calibration 0.3, 3 bands",
                        {"calibration": 0.3, "calibration_bands": 3}),
                       ("PostHocPersonas, calibration 0.5, personas only",
@@ -530,7 +537,8 @@ def main() -> None:
     q, rows = select_null_quantile(args.quick)
     out["selection"]["null_quantile"] = q
     out["selection"]["generator_rows"] = rows
-    say("selection: blend, taste_fit and calibration on validation splits of both training parts")
+    say("selection: blend, taste_fit, calibration and item_norm on validation splits of both "
+        "training parts")  # fmt: skip
     chosen, rows, anchor = select_defaults(args.quick, q)
     out["selection"].update({"chosen": chosen, "validation_rows": rows,
                              "validation_anchors": anchor})  # fmt: skip

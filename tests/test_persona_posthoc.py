@@ -13,6 +13,7 @@ from deepcuts.data import generate_listening
 from deepcuts.exceptions import DeepcutsError
 from deepcuts.models import ALS, MODELS, PostHocPersonas, load_model
 from deepcuts.models import _persona_cluster_kernels as CK
+from deepcuts.models._io import write_model_files
 from deepcuts.models.persona._labels import distinct_labels
 from deepcuts.models.persona._posthoc import null_threshold
 
@@ -121,8 +122,8 @@ def test_taste_fit_matches_numpy_reference(fitted):
         refs.append(np.linalg.norm(fitted.user_factors_[u]) * cos)
         np.testing.assert_allclose(got[j], refs[-1].max(axis=0), rtol=1e-4, atol=1e-5)
     # the default list is the taste_fit-free list plus beta times the term
-    b = PostHocPersonas.from_model(fitted, taste_fit=0.3)
-    a = PostHocPersonas.from_model(fitted, taste_fit=0.0)
+    b = PostHocPersonas.from_model(fitted, taste_fit=0.3, item_norm=0.0)
+    a = PostHocPersonas.from_model(fitted, taste_fit=0.0, item_norm=0.0)
     np.testing.assert_allclose(b.score_index(users) - a.score_index(users), 0.3 * got,
                                rtol=1e-3, atol=1e-4)  # fmt: skip
     # a persona's list adds beta |x_u| cos(c_up, y_i) inside its taste
@@ -216,7 +217,7 @@ def test_persona_list_stays_in_its_taste(fitted, gen):
 def test_combined_list_and_blend_zero_is_the_base_model(gen):
     x = gen.interactions
     als = ALS(factors=16, iterations=4, random_state=0).fit(x)
-    m = PostHocPersonas.from_model(als, blend=0.0, taste_fit=0.0)
+    m = PostHocPersonas.from_model(als, blend=0.0, taste_fit=0.0, item_norm=0.0)
     np.testing.assert_allclose(m.score_index(np.arange(5)), als.score_index(np.arange(5)),
                                rtol=1e-5, atol=1e-5)  # fmt: skip
     m2 = PostHocPersonas.from_model(als, blend=0.5)
@@ -376,3 +377,78 @@ def test_band_calibration_moves_the_list_depth_toward_the_history(fitted):
         return np.abs(mix - hist).sum(axis=1).mean()
 
     assert gap(cal) < gap(plain) - 0.05
+
+
+# ---------------------------------------------------------------------- item-side z-score
+def test_item_score_moments_match_the_dense_scores(fitted):
+    """mu_i and sd_i are the mean and std of x_u . y_i over the training users (exact)."""
+    from deepcuts.models.persona._posthoc import item_score_moments
+
+    dense = fitted.user_factors_.astype(np.float64) @ fitted.item_factors_.T.astype(np.float64)
+    np.testing.assert_allclose(fitted.item_mean_, dense.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fitted.item_std_, dense.std(axis=0), rtol=1e-4, atol=1e-5)
+    with pytest.raises(DeepcutsError, match="one width"):
+        item_score_moments(np.ones((3, 2)), np.ones((4, 3)))
+
+
+def test_top_spread_matches_a_loop():
+    from deepcuts.models.persona._posthoc import top_spread
+
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(6, 50)).astype(np.float32)
+    S[1, :45] = -np.inf  # fewer finite values than k
+    S[2] = -np.inf  # none
+    got = top_spread(S, 10)
+    for r in range(len(S)):  # oracle: one row at a time
+        v = np.sort(S[r][np.isfinite(S[r])])[::-1][:10]
+        np.testing.assert_allclose(got[r], v.std() if len(v) else 0.0, atol=1e-6)
+
+
+def test_item_norm_matches_numpy_reference(fitted):
+    """The default list adds gamma * std(row's top 200) * z_ui to the item_norm-free score."""
+    users = np.arange(8)
+    a = PostHocPersonas.from_model(fitted, item_norm=0.0)
+    b = PostHocPersonas.from_model(fitted, item_norm=0.3)
+    sa, sb = a.score_index(users), b.score_index(users)
+    X, Y = fitted.user_factors_.astype(np.float64), fitted.item_factors_.astype(np.float64)
+    dense = X @ Y.T
+    mu, sd = dense.mean(axis=0), dense.std(axis=0)
+    for j, u in enumerate(users):  # oracle: one user at a time
+        z = (dense[u] - mu) / sd
+        spread = np.sort(sa[j])[::-1][:200].std()
+        np.testing.assert_allclose(sb[j] - sa[j], 0.3 * spread * z, rtol=1e-3, atol=1e-4)
+    # a persona's own list is left alone
+    np.testing.assert_array_equal(a.score_index(users, persona=0),
+                                  b.score_index(users, persona=0))  # fmt: skip
+    with pytest.raises(DeepcutsError, match="item_norm"):
+        PostHocPersonas(item_norm=-0.1)._check_params()
+
+
+def test_item_norm_spreads_the_lists_over_the_catalogue(fitted):
+    users = np.arange(fitted.interactions_.n_users)
+    rows = fitted.interactions_.matrix
+    seen = {}
+    for g in (0.0, 0.3):
+        m = PostHocPersonas.from_model(fitted, item_norm=g)
+        idx, _, _ = m.rank_index(users, rows, 10)
+        seen[g] = len(np.unique(idx[idx >= 0]))
+    assert seen[0.3] > seen[0.0]
+
+
+def test_item_norm_moments_saved_and_rebuilt_for_old_files(fitted, tmp_path):
+    path = fitted.save(tmp_path / "ph")
+    with np.load(tmp_path / "ph.npz", allow_pickle=False) as z:
+        assert {"extra__item_mean_", "extra__item_std_"} <= set(z.files)
+        arrays = {k: z[k] for k in z.files if not k.startswith("extra__item_")}
+    m = load_model(tmp_path / "ph")
+    np.testing.assert_array_equal(m.item_mean_, fitted.item_mean_)
+    np.testing.assert_array_equal(m.item_std_, fitted.item_std_)
+    # a file written before item_norm: the moments follow from the saved factors
+    manifest = json.loads(Path(path).read_text())
+    manifest["params"].pop("item_norm")
+    write_model_files(tmp_path / "old", manifest, arrays)
+    old = load_model(tmp_path / "old")
+    np.testing.assert_allclose(old.item_std_, fitted.item_std_, rtol=1e-6)
+    u = fitted.interactions_.user_map.ids[:3]
+    np.testing.assert_array_equal(old.recommend(u, n=5).item_index,
+                                  fitted.recommend(u, n=5).item_index)  # fmt: skip

@@ -45,6 +45,14 @@ per cluster. Here:
    ``q~ = 0.99 q + 0.01 p_u``. A minor taste gets about its share of the slots, and a taste
    played deep gets deep items. ``calibration_bands=1`` calibrates the personas only (a
    one-persona listener's list is then unchanged).
+7. **Item-side normalisation** (``item_norm``, ``gamma``; Adomavicius & Kwon, TKDE 2012,
+   "aggregate diversity"): before the calibration, ``gamma sigma_u z_ui`` is added to the
+   default list's score ``s_ui``, with ``z_ui = (x_u . y_i - mu_i) / sd_i`` the item's score
+   z-scored over every training user (exact for a factor model: ``mu_i = y_i . xbar`` and
+   ``sd_i^2 = y_i^T Cov(X) y_i``, cached at fit time as ``item_mean_`` / ``item_std_``) and
+   ``sigma_u`` the standard deviation of the row's top ``ITEM_NORM_TOP`` scores (the term on
+   the row's scale). It favours the items that fit this listener better than they fit most
+   listeners, so different listeners get different items (catalogue coverage).
 """
 
 from __future__ import annotations
@@ -67,7 +75,13 @@ from deepcuts.models.persona._diagnostics import PersonaDiagnostics
 from deepcuts.models.persona._labels import PersonaLabels
 from deepcuts.models.persona._scoring import PersonaScoring, PersonaState, unit_rows
 
-__all__ = ["PersonaCalibration", "PostHocPersonas", "null_threshold"]
+__all__ = [
+    "PersonaCalibration",
+    "PostHocPersonas",
+    "item_score_moments",
+    "null_threshold",
+    "top_spread",
+]
 
 #: random pairs of training entries behind ``threshold="auto"``
 NULL_PAIRS = 50_000
@@ -77,6 +91,9 @@ CALIBRATION_POOL = 100
 
 #: fewer rows than this are calibrated on one thread (a parallel launch costs ~10 ms here)
 SERIAL_ROWS = 64
+
+#: top scores of a row whose standard deviation puts the item-side z-score on the row's scale
+ITEM_NORM_TOP = 200
 
 #: Steck's smoothing of the list's persona mix toward the user's shares
 CALIBRATION_ALPHA = 0.01
@@ -187,6 +204,10 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
     calibration_bands : int, default=2
         Popularity bands of the calibration (2: head and tail, each holding half of the
         training entries; 3: head, mid, tail); 1 = personas only. Picked by the same benchmark.
+    item_norm : float, default=0.02
+        ``gamma``: weight of the item-side z-score of the default list (module docstring,
+        point 7; 0 = none). Picked with ``taste_fit`` and the calibration by
+        ``benchmarks/persona_eval.py`` (same rule).
     random_state : int or None, default=None
         Seed of the base model.
     show_progress : bool, default=False
@@ -206,6 +227,9 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         The agglomeration threshold used (``threshold``, or the ``"auto"`` value).
     train_personas_ : ndarray of shape (nnz,) int8
         Cluster of every stored training pair (CSR order of ``interactions_.matrix``).
+    item_mean_, item_std_ : ndarray of shape (n_items,) float32
+        Mean and standard deviation of each item's score ``x_u . y_i`` over the training
+        users (``item_norm``).
 
     Examples
     --------
@@ -255,6 +279,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         taste_fit: float = 0.2,
         calibration: float = 0.1,
         calibration_bands: int = 2,
+        item_norm: float = 0.02,
         random_state: int | None = None,
         show_progress: bool = False,
     ):
@@ -279,6 +304,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.taste_fit = taste_fit
         self.calibration = calibration
         self.calibration_bands = calibration_bands
+        self.item_norm = item_norm
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -304,7 +330,7 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             )
         checks = [("null_quantile", 0.0, 1.0), ("min_share", 0.0, 1.0), ("blend", 0.0, 1.0),
                   ("temperature", 1e-6, np.inf), ("taste_fit", 0.0, np.inf),
-                  ("calibration", 0.0, 0.999)]  # fmt: skip
+                  ("calibration", 0.0, 0.999), ("item_norm", 0.0, np.inf)]  # fmt: skip
         if self.threshold != "auto":
             checks.append(("threshold", 0.0, np.inf))
         for name, lo, hi in checks:
@@ -371,6 +397,8 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.persona_factors_, self.persona_keys_ = U, keys
         self.persona_shares_, self.user_n_personas_ = shares, n
         self.train_personas_ = labels.astype(np.int8)
+        self.item_mean_, self.item_std_ = item_score_moments(self.user_factors_,
+                                                             self.item_factors_)  # fmt: skip
         log.info("post-hoc personas: threshold %.3f, %.2f per user", self.threshold_,
                  float(n.mean()))  # fmt: skip
 
@@ -393,6 +421,17 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         self.user_n_personas_ = np.asarray(self.user_n_personas_, np.int32)
         self.train_personas_ = np.asarray(self.train_personas_, np.int8)
         self._reset_caches()
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        return {"item_mean_": self.item_mean_, "item_std_": self.item_std_}
+
+    def _load_extra(self, extra: dict, arrays: dict[str, np.ndarray]) -> None:
+        if "item_mean_" in arrays and "item_std_" in arrays:
+            self.item_mean_ = np.asarray(arrays["item_mean_"], np.float32)
+            self.item_std_ = np.asarray(arrays["item_std_"], np.float32)
+        else:  # a file saved before item_norm: the moments follow from the saved factors
+            self.item_mean_, self.item_std_ = item_score_moments(self.user_factors_,
+                                                                 self.item_factors_)  # fmt: skip
 
     def _solver(self) -> ALS:
         """The base ALS with this model's item factors: its exact fold-in solves personas."""
@@ -586,7 +625,19 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
         beta = float(getattr(self, "taste_fit", 0.0))
         if beta > 0.0:
             S = S + beta * self._taste_fit(state)
+        gamma = float(getattr(self, "item_norm", 0.0))
+        if gamma > 0.0:
+            S = S + gamma * top_spread(S, ITEM_NORM_TOP)[:, None] * self._item_z(own)
         return np.asarray(S, np.float32)
+
+    def _item_z(self, own: np.ndarray) -> np.ndarray:
+        """(b, n_items) ``(x_u . y_i - mu_i) / sd_i`` of the rows' own scores ``own``
+        (0 for an item whose score does not vary over the training users)."""
+        sd = np.asarray(self.item_std_, np.float32)
+        inv = np.where(
+            sd > 1e-6 * max(float(sd.max(initial=0.0)), 1e-30), 1.0 / np.maximum(sd, 1e-30), 0.0
+        )
+        return ((own - self.item_mean_) * inv.astype(np.float32)).astype(np.float32)
 
     def _taste_fit(self, state: PersonaState) -> np.ndarray:
         """(b, n_items) ``|x_u| max_p cos(c_up, y_i)`` over each user's personas."""
@@ -675,6 +726,52 @@ class PostHocPersonas(PersonaScoring, PersonaLabels, PersonaDiagnostics, Recomme
             return self.train_personas_[lo:hi].astype(np.int64), int(self.user_n_personas_[u])
         labels, n = self.cluster(row)
         return labels.astype(np.int64), int(n[0])
+
+
+def item_score_moments(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over the rows of ``X`` of every item's score ``x . y_i``,
+    exactly: ``mu_i = y_i . xbar`` and ``sd_i^2 = y_i^T Cov(X) y_i`` (population covariance).
+
+    Both (n_items,) float32; ``O(n_users f^2 + n_items f^2)``, no (users, items) matrix.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 2.0]])
+    >>> mu, sd = item_score_moments(X, np.array([[1.0, 1.0], [0.0, 2.0]]))
+    >>> mu.tolist(), sd.tolist()
+    ([3.0, 2.0], [2.0, 2.0])
+    """
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1] or len(X) == 0:
+        raise DeepcutsError(
+            f"item_score_moments needs user factors (n_users >= 1, f) and item factors "
+            f"(n_items, f) of one width f, got {X.shape} and {Y.shape}"
+        )
+    xbar = X.mean(axis=0)
+    Xc = X - xbar
+    C = Xc.T @ Xc / len(X)
+    var = np.einsum("if,if->i", Y @ C, Y)
+    return (Y @ xbar).astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32)
+
+
+def top_spread(S: np.ndarray, k: int) -> np.ndarray:
+    """(b,) float32 standard deviation of each row's ``k`` largest finite values of ``S``
+    (all of them where a row has fewer; 0 for a row with none), vectorised over the rows.
+
+    Examples
+    --------
+    >>> top_spread(np.array([[0.0, 4.0, 2.0, -np.inf]], np.float32), 2).tolist()
+    [1.0]
+    """
+    S = np.asarray(S, np.float32)
+    k = max(1, min(int(k), S.shape[1]))
+    top = np.partition(S, S.shape[1] - k, axis=1)[:, S.shape[1] - k :]
+    fin = np.isfinite(top)
+    cnt = np.maximum(fin.sum(axis=1), 1)
+    mean = np.where(fin, top, 0.0).sum(axis=1, dtype=np.float64) / cnt
+    dev = np.where(fin, top - mean[:, None], 0.0)
+    return np.sqrt((dev * dev).sum(axis=1, dtype=np.float64) / cnt).astype(np.float32)
 
 
 def item_bands(popularity: np.ndarray, bands: int) -> np.ndarray:
